@@ -1,0 +1,198 @@
+//! GPU tensors and the pool that recycles their buffers between generations, because
+//! creating (and first binding) a buffer costs far more than reusing one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::context::Gpu;
+use crate::error::{Error, Result};
+
+/// A row-major array of 4-byte elements (f32, or u32 for token ids) in a storage buffer.
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    pub buffer: wgpu::Buffer,
+    pub shape: Vec<usize>,
+}
+
+impl Tensor {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The tensor as a matrix: leading dimensions folded into rows.
+    pub fn matrix(&self) -> View<'_> {
+        let cols = *self.shape.last().unwrap_or(&1);
+        let rows = if cols == 0 { 0 } else { self.len() / cols };
+        View {
+            tensor: self,
+            offset: 0,
+            rows,
+            cols,
+            stride: cols,
+        }
+    }
+
+    pub fn upload_f32(gpu: &Gpu, label: &str, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        check_len(label, data.len(), shape)?;
+        Ok(Tensor {
+            buffer: gpu.upload(label, data)?,
+            shape: shape.to_vec(),
+        })
+    }
+
+    pub fn upload_u32(gpu: &Gpu, label: &str, data: &[u32], shape: &[usize]) -> Result<Tensor> {
+        check_len(label, data.len(), shape)?;
+        Ok(Tensor {
+            buffer: gpu.upload(label, data)?,
+            shape: shape.to_vec(),
+        })
+    }
+
+    pub async fn to_f32(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        gpu.read_f32(&self.buffer, self.len()).await
+    }
+
+    pub async fn to_u32(&self, gpu: &Gpu) -> Result<Vec<u32>> {
+        gpu.read_u32(&self.buffer, self.len()).await
+    }
+}
+
+fn check_len(label: &str, len: usize, shape: &[usize]) -> Result<()> {
+    if shape.iter().product::<usize>() != len {
+        return Err(Error::invalid(format!(
+            "{label}: {len} elements do not fill shape {shape:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// A strided matrix inside a tensor: `rows` rows of `cols` elements, `stride` apart,
+/// starting `offset` elements in. Lets ops read a column slice of a fused projection.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    pub tensor: &'a Tensor,
+    pub offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub stride: usize,
+}
+
+impl<'a> View<'a> {
+    /// Columns `start..start + cols` of every row.
+    pub fn columns(self, start: usize, cols: usize) -> View<'a> {
+        View {
+            offset: self.offset + start,
+            cols,
+            ..self
+        }
+    }
+
+    /// Rows `start..start + rows`.
+    pub fn rows(self, start: usize, rows: usize) -> View<'a> {
+        View {
+            offset: self.offset + start * self.stride,
+            rows,
+            ..self
+        }
+    }
+
+    /// Errors unless every element of the view lies inside the tensor.
+    pub fn check(&self, what: &str) -> Result<()> {
+        let end = if self.rows == 0 || self.cols == 0 {
+            self.offset
+        } else {
+            self.offset + (self.rows - 1) * self.stride + self.cols
+        };
+        if self.start_col_overflows() || end > self.tensor.len() {
+            return Err(Error::invalid(format!(
+                "{what}: view of {}x{} (offset {}, stride {}) exceeds a tensor of shape {:?}",
+                self.rows, self.cols, self.offset, self.stride, self.tensor.shape
+            )));
+        }
+        Ok(())
+    }
+
+    fn start_col_overflows(&self) -> bool {
+        self.rows > 1 && self.cols > self.stride
+    }
+}
+
+/// Recycles storage buffers by size class. Sizes are rounded up to a quarter-octave class
+/// (at most 25% waste) so that inputs of nearby lengths share buffers.
+#[derive(Default)]
+pub struct BufferPool {
+    free: Mutex<HashMap<u64, Vec<wgpu::Buffer>>>,
+    allocated: Mutex<u64>,
+}
+
+impl BufferPool {
+    fn size_class(bytes: u64) -> u64 {
+        let bytes = bytes.max(256);
+        let octave = 1u64 << (63 - bytes.leading_zeros());
+        let quarter = (octave / 4).max(1);
+        bytes.next_multiple_of(quarter)
+    }
+
+    pub fn take(&self, gpu: &Gpu, bytes: u64) -> Result<wgpu::Buffer> {
+        let class = Self::size_class(bytes);
+        if let Some(buffer) = self.free.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&class).and_then(Vec::pop) {
+            return Ok(buffer);
+        }
+        gpu.check_buffer_size("a work buffer", class)?;
+        *self.allocated.lock().unwrap_or_else(|p| p.into_inner()) += class;
+        Ok(gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("pooled"),
+            size: class,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        }))
+    }
+
+    pub fn give_back(&self, buffer: wgpu::Buffer) {
+        self.free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(buffer.size())
+            .or_default()
+            .push(buffer);
+    }
+
+    /// Bytes of every buffer the pool ever created (in use or free).
+    pub fn allocated_bytes(&self) -> u64 {
+        *self.allocated.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Work tensors of one generation, taken from the pool and given back when dropped.
+pub struct Workspace {
+    gpu: Arc<Gpu>,
+    held: Vec<wgpu::Buffer>,
+}
+
+impl Workspace {
+    pub fn new(gpu: Arc<Gpu>) -> Self {
+        Workspace { gpu, held: Vec::new() }
+    }
+
+    pub fn tensor(&mut self, shape: &[usize]) -> Result<Tensor> {
+        let bytes = (shape.iter().product::<usize>() * 4) as u64;
+        let buffer = self.gpu.pool.take(&self.gpu, bytes)?;
+        self.held.push(buffer.clone());
+        Ok(Tensor {
+            buffer,
+            shape: shape.to_vec(),
+        })
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        for buffer in self.held.drain(..) {
+            self.gpu.pool.give_back(buffer);
+        }
+    }
+}

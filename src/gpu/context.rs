@@ -1,0 +1,209 @@
+//! The wgpu device: adapter selection with its real limits, error capture, submission and
+//! asynchronous readback (the browser cannot block, so nothing here waits synchronously
+//! except through `device.poll` on native, where that is how callbacks are driven).
+
+use std::sync::{Arc, Mutex};
+
+use super::buffers::BufferPool;
+use super::pipelines::PipelineCache;
+use crate::error::{Error, Result};
+
+/// Uniform that carries the decode position (see `shaders/common.wgsl`).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct StepUniform {
+    pub pos: u32,
+    pub _pad: [u32; 3],
+}
+
+pub struct Gpu {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    pub(crate) limits: wgpu::Limits,
+    info: wgpu::AdapterInfo,
+    pub(crate) pipelines: PipelineCache,
+    pub(crate) pool: BufferPool,
+    /// The decode position uniform shared by every recorded plan.
+    pub(crate) step: wgpu::Buffer,
+    /// Bound where a kernel's optional input is switched off by its flags.
+    pub(crate) placeholder: wgpu::Buffer,
+    errors: Arc<Mutex<Option<String>>>,
+}
+
+impl Gpu {
+    /// Picks the high-performance adapter (a software one if that is all there is) and asks
+    /// for its full limits: wgpu's defaults cap storage bindings at 128 MiB, too small for
+    /// the embedding tables of large vocabularies.
+    pub async fn new() -> Result<Arc<Gpu>> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::NoAdapter(e.to_string()))?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("seq2seq-gpu"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::DeviceRequest(e.to_string()))?;
+
+        // wgpu's default handler panics; keep the first error and report it as a value instead.
+        let errors = Arc::new(Mutex::new(None));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| error.to_string());
+        }));
+
+        let step = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("step"),
+            size: std::mem::size_of::<StepUniform>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("placeholder"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Ok(Arc::new(Gpu {
+            device,
+            queue,
+            limits,
+            info,
+            pipelines: PipelineCache::default(),
+            pool: BufferPool::default(),
+            step,
+            placeholder,
+            errors,
+        }))
+    }
+
+    /// "name (backend, device type)", for the CLI and the benchmark.
+    pub fn adapter_description(&self) -> String {
+        format!(
+            "{} ({:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
+    }
+
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    /// The first validation or out-of-memory error the device reported, if any.
+    pub fn check(&self) -> Result<()> {
+        let slot = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            Some(message) => Err(Error::Gpu(message.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Sets the decode position that recorded plans read (see `shaders/common.wgsl`).
+    pub fn set_step(&self, pos: u32) {
+        let value = StepUniform { pos, _pad: [0; 3] };
+        self.queue.write_buffer(&self.step, 0, bytemuck::bytes_of(&value));
+    }
+
+    pub(crate) fn encoder(&self) -> wgpu::CommandEncoder {
+        self.device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+    }
+
+    /// A storage buffer holding `data`, for weights and inputs that outlive one generation.
+    pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<wgpu::Buffer> {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let size = (bytes.len() as u64).max(4).next_multiple_of(4);
+        self.check_buffer_size(label, size)?;
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        self.queue.write_buffer(&buffer, 0, bytes);
+        Ok(buffer)
+    }
+
+    pub(crate) fn check_buffer_size(&self, what: &str, size: u64) -> Result<()> {
+        let limit = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        if size > limit {
+            return Err(Error::AdapterLimit {
+                limit: "maxStorageBufferBindingSize",
+                allowed: limit,
+                what: what.to_string(),
+                needed: size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Submits `encoder` after copying `src[..len]` into `staging`, then maps `staging` and
+    /// returns its contents. The only way results leave the GPU.
+    pub async fn submit_and_read(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        staging: &wgpu::Buffer,
+        len_bytes: u64,
+    ) -> Result<Vec<u8>> {
+        encoder.copy_buffer_to_buffer(src, 0, staging, 0, len_bytes);
+        self.queue.submit([encoder.finish()]);
+        let slice = staging.slice(..len_bytes);
+        let (sender, receiver) = futures_channel::oneshot::channel();
+        slice.map_async(wgpu::MapMode::Read, move |result| {
+            let _ = sender.send(result);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(e.to_string()))?;
+        let mapped = receiver
+            .await
+            .map_err(|_| Error::Gpu("the device was lost before the readback finished".into()))?;
+        self.check()?;
+        mapped.map_err(|e| Error::Gpu(e.to_string()))?;
+        let bytes = slice
+            .get_mapped_range()
+            .map_err(|e| Error::Gpu(e.to_string()))?
+            .to_vec();
+        staging.unmap();
+        Ok(bytes)
+    }
+
+    pub(crate) fn staging_buffer(&self, size: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("staging"),
+            size: size.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Reads a whole buffer back as f32 (tests and diagnostics; generation reads only ids).
+    pub async fn read_f32(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+        let bytes = (len * 4) as u64;
+        let staging = self.staging_buffer(bytes);
+        let raw = self.submit_and_read(self.encoder(), buffer, &staging, bytes).await?;
+        Ok(bytemuck::pod_collect_to_vec(&raw))
+    }
+
+    pub async fn read_u32(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<u32>> {
+        let bytes = (len * 4) as u64;
+        let staging = self.staging_buffer(bytes);
+        let raw = self.submit_and_read(self.encoder(), buffer, &staging, bytes).await?;
+        Ok(bytemuck::pod_collect_to_vec(&raw))
+    }
+}

@@ -1,0 +1,11 @@
+//! Everything that talks to wgpu: device, kernels, pipelines, buffers, recorded plans.
+
+pub mod buffers;
+pub mod context;
+pub mod pipelines;
+pub mod plan;
+pub mod shaders;
+
+pub use buffers::{Tensor, View, Workspace};
+pub use context::Gpu;
+pub use plan::{Plan, Recorder};

@@ -1,0 +1,185 @@
+//! Recording of kernel dispatches into a reusable plan.
+//!
+//! A plan is built once (bind groups, one uniform buffer holding every dispatch's
+//! parameters) and can then be encoded any number of times: the decoder records one step
+//! and replays it at every position, since positions come from the shared step uniform.
+
+use super::context::Gpu;
+use super::pipelines::Pipeline;
+use super::shaders::Kernel;
+use crate::error::{Error, Result};
+
+struct Pending {
+    pipeline: Pipeline,
+    params_offset: u64,
+    params_size: u64,
+    storage: Vec<wgpu::Buffer>,
+    workgroups: [u32; 3],
+}
+
+pub struct Recorder<'g> {
+    gpu: &'g Gpu,
+    params: Vec<u8>,
+    pending: Vec<Pending>,
+}
+
+impl<'g> Recorder<'g> {
+    pub fn new(gpu: &'g Gpu) -> Self {
+        Recorder {
+            gpu,
+            params: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn gpu(&self) -> &'g Gpu {
+        self.gpu
+    }
+
+    /// Adds one dispatch of `kernel` with `params` at binding 0 and `storage` from binding 2.
+    pub fn dispatch<P: bytemuck::Pod>(
+        &mut self,
+        kernel: &Kernel,
+        params: &P,
+        storage: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Result<()> {
+        if storage.len() != kernel.storage.len() {
+            return Err(Error::Gpu(format!(
+                "{} takes {} storage buffers, got {}",
+                kernel.entry,
+                kernel.storage.len(),
+                storage.len()
+            )));
+        }
+        let max = self.gpu.limits.max_compute_workgroups_per_dimension;
+        if let Some(&too_many) = workgroups.iter().find(|&&n| n > max) {
+            return Err(Error::AdapterLimit {
+                limit: "maxComputeWorkgroupsPerDimension",
+                allowed: max as u64,
+                what: format!("kernel {}", kernel.entry),
+                needed: too_many as u64,
+            });
+        }
+        if workgroups.contains(&0) {
+            return Ok(());
+        }
+        let pipeline = self.gpu.pipelines.get(&self.gpu.device, kernel)?;
+        let align = self.gpu.limits.min_uniform_buffer_offset_alignment as usize;
+        let offset = self.params.len().next_multiple_of(align);
+        let bytes = bytemuck::bytes_of(params);
+        let size = bytes.len().next_multiple_of(16);
+        self.params.resize(offset, 0);
+        self.params.extend_from_slice(bytes);
+        self.params.resize(offset + size, 0);
+        self.pending.push(Pending {
+            pipeline,
+            params_offset: offset as u64,
+            params_size: size as u64,
+            storage: storage.iter().map(|b| (*b).clone()).collect(),
+            workgroups,
+        });
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<Plan> {
+        let gpu = self.gpu;
+        let params = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("plan params"),
+            size: (self.params.len() as u64).max(16),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        gpu.queue.write_buffer(&params, 0, &self.params);
+        let mut dispatches = Vec::with_capacity(self.pending.len());
+        for p in self.pending {
+            let mut entries = vec![
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &params,
+                        offset: p.params_offset,
+                        size: wgpu::BufferSize::new(p.params_size),
+                    }),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: gpu.step.as_entire_binding(),
+                },
+            ];
+            for (i, buffer) in p.storage.iter().enumerate() {
+                entries.push(wgpu::BindGroupEntry {
+                    binding: 2 + i as u32,
+                    resource: buffer.as_entire_binding(),
+                });
+            }
+            let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &p.pipeline.layout,
+                entries: &entries,
+            });
+            dispatches.push(Dispatch {
+                pipeline: p.pipeline.pipeline,
+                bind_group,
+                workgroups: p.workgroups,
+            });
+        }
+        gpu.check()?;
+        Ok(Plan {
+            _params: params,
+            dispatches,
+        })
+    }
+}
+
+struct Dispatch {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+}
+
+/// Recorded dispatches, ready to be encoded into a compute pass as often as needed.
+pub struct Plan {
+    _params: wgpu::Buffer,
+    dispatches: Vec<Dispatch>,
+}
+
+impl Plan {
+    pub fn encode(&self, encoder: &mut wgpu::CommandEncoder) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: None,
+            timestamp_writes: None,
+        });
+        for d in &self.dispatches {
+            pass.set_pipeline(&d.pipeline);
+            pass.set_bind_group(0, &d.bind_group, &[]);
+            let [x, y, z] = d.workgroups;
+            pass.dispatch_workgroups(x, y, z);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.dispatches.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.dispatches.is_empty()
+    }
+
+    /// Encodes and submits this plan alone.
+    pub fn submit(&self, gpu: &Gpu) {
+        let mut encoder = gpu.encoder();
+        self.encode(&mut encoder);
+        gpu.queue.submit([encoder.finish()]);
+    }
+}
+
+/// Splits `count` workgroups over x and y so neither exceeds the per-dimension limit;
+/// kernels recombine the index as `x + y * num_workgroups.x`.
+pub fn grid_1d(count: u32, limit: u32) -> [u32; 3] {
+    if count <= limit {
+        [count, 1, 1]
+    } else {
+        [limit, count.div_ceil(limit), 1]
+    }
+}

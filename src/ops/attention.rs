@@ -1,0 +1,150 @@
+//! Fused multi-head attention (see shaders/attention.wgsl).
+
+use crate::error::{Error, Result};
+use crate::gpu::shaders::ATTENTION;
+use crate::gpu::{Recorder, Tensor, View};
+
+const MAX_HEAD_DIM: usize = 256;
+
+/// T5's relative position bias: `buckets[center + key_pos - query_pos]` is the bucket of a
+/// relative distance, `table` ([num_buckets, heads]) the learned bias of each bucket.
+#[derive(Clone, Copy, Debug)]
+pub struct PositionBias<'a> {
+    pub buckets: &'a Tensor,
+    pub table: &'a Tensor,
+    pub center: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Attention<'a> {
+    /// [batch * q_rows, heads * head_dim]
+    pub q: View<'a>,
+    /// [batch * kv_rows, heads * head_dim]; with `from_step`, kv_rows is the cache capacity.
+    pub k: View<'a>,
+    pub v: View<'a>,
+    /// [batch * q_rows, heads * head_dim]
+    pub out: View<'a>,
+    pub batch: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+    pub scale: f32,
+    pub causal: bool,
+    pub position_bias: Option<PositionBias<'a>>,
+    /// u32 [batch, kv_rows]: 0 hides a key (padding).
+    pub key_mask: Option<&'a Tensor>,
+    /// Queries are the newest tokens after the `step.pos` cached ones; keys run to the end
+    /// of them.
+    pub from_step: bool,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct AttentionParams {
+    q_rows: u32,
+    kv_len: u32,
+    heads: u32,
+    head_dim: u32,
+    q_offset: u32,
+    q_stride: u32,
+    q_batch_stride: u32,
+    k_offset: u32,
+    k_stride: u32,
+    k_batch_stride: u32,
+    v_offset: u32,
+    v_stride: u32,
+    v_batch_stride: u32,
+    out_stride: u32,
+    out_batch_stride: u32,
+    flags: u32,
+    scale: f32,
+    bias_center: u32,
+    mask_stride: u32,
+    _pad: u32,
+}
+
+pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
+    let width = a.heads * a.head_dim;
+    if a.batch == 0 || a.heads == 0 || a.head_dim == 0 || a.head_dim > MAX_HEAD_DIM {
+        return Err(Error::invalid(format!(
+            "attention: batch {}, {} heads of dimension {} (at most {MAX_HEAD_DIM})",
+            a.batch, a.heads, a.head_dim
+        )));
+    }
+    for (name, view) in [("q", a.q), ("k", a.k), ("v", a.v), ("out", a.out)] {
+        if view.cols != width || view.rows % a.batch != 0 {
+            return Err(Error::invalid(format!(
+                "attention: {name} is {}x{}, expected batch {} x rows by {width}",
+                view.rows, view.cols, a.batch
+            )));
+        }
+        view.check("attention")?;
+    }
+    let q_rows = a.q.rows / a.batch;
+    let kv_rows = a.k.rows / a.batch;
+    if a.v.rows != a.k.rows || a.out.rows != a.q.rows {
+        return Err(Error::invalid("attention: k/v or q/out row counts differ"));
+    }
+    if let Some(mask) = a.key_mask
+        && mask.len() != a.batch * kv_rows
+    {
+        return Err(Error::invalid(format!(
+            "attention: key mask {:?} does not cover batch {} x {kv_rows} keys",
+            mask.shape, a.batch
+        )));
+    }
+    if let Some(bias) = a.position_bias
+        && (bias.table.shape.len() != 2 || bias.table.shape[1] != a.heads)
+    {
+        return Err(Error::invalid(format!(
+            "attention: position bias table {:?} is not [buckets, {}]",
+            bias.table.shape, a.heads
+        )));
+    }
+    let flags = u32::from(a.causal)
+        | (u32::from(a.position_bias.is_some()) << 1)
+        | (u32::from(a.key_mask.is_some()) << 2)
+        | (u32::from(a.from_step) << 3);
+    let params = AttentionParams {
+        q_rows: q_rows as u32,
+        kv_len: kv_rows as u32,
+        heads: a.heads as u32,
+        head_dim: a.head_dim as u32,
+        q_offset: a.q.offset as u32,
+        q_stride: a.q.stride as u32,
+        q_batch_stride: (q_rows * a.q.stride) as u32,
+        k_offset: a.k.offset as u32,
+        k_stride: a.k.stride as u32,
+        k_batch_stride: (kv_rows * a.k.stride) as u32,
+        v_offset: a.v.offset as u32,
+        v_stride: a.v.stride as u32,
+        v_batch_stride: (kv_rows * a.v.stride) as u32,
+        out_stride: a.out.stride as u32,
+        out_batch_stride: (q_rows * a.out.stride) as u32,
+        flags,
+        scale: a.scale,
+        bias_center: a.position_bias.map_or(0, |b| b.center as u32),
+        mask_stride: kv_rows as u32,
+        _pad: 0,
+    };
+    let placeholder = rec.gpu().placeholder.clone();
+    let buckets = a.position_bias.map_or(&placeholder, |b| &b.buckets.buffer);
+    let table = a.position_bias.map_or(&placeholder, |b| &b.table.buffer);
+    let mask = a.key_mask.map_or(&placeholder, |m| &m.buffer);
+    if a.out.offset != 0 {
+        return Err(Error::invalid("attention: the output must start at element 0"));
+    }
+    rec.dispatch(
+        &ATTENTION,
+        &params,
+        &[
+            &a.q.tensor.buffer,
+            &a.k.tensor.buffer,
+            &a.v.tensor.buffer,
+            &a.out.tensor.buffer,
+            buckets,
+            table,
+            mask,
+        ],
+        [q_rows as u32, a.heads as u32, a.batch as u32],
+    )
+}

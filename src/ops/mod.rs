@@ -1,0 +1,18 @@
+//! Typed operations: each checks shapes and records one kernel dispatch.
+
+pub mod activation;
+pub mod argmax;
+pub mod attention;
+pub mod embedding;
+pub mod kv_cache;
+pub mod matmul;
+pub mod norm;
+pub mod softmax;
+
+pub use activation::{Activation, activation, add, gated};
+pub use argmax::argmax;
+pub use attention::{Attention, PositionBias, attention};
+pub use embedding::embedding;
+pub use matmul::{Epilogue, linear};
+pub use norm::{NormKind, norm};
+pub use softmax::softmax;

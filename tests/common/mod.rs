@@ -1,0 +1,62 @@
+//! Shared test support: one GPU per test binary, random data, comparisons.
+#![allow(dead_code)]
+
+pub mod reference;
+
+use std::sync::{Arc, OnceLock};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use seq2seq_gpu::gpu::{Gpu, Plan, Recorder};
+
+pub fn gpu() -> Arc<Gpu> {
+    static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
+    GPU.get_or_init(|| pollster::block_on(Gpu::new()).expect("a wgpu adapter (lavapipe in CI)"))
+        .clone()
+}
+
+/// Records with `build`, submits, and returns after the GPU has run it.
+pub fn run(gpu: &Gpu, build: impl FnOnce(&mut Recorder) -> seq2seq_gpu::Result<()>) -> Plan {
+    let mut rec = Recorder::new(gpu);
+    build(&mut rec).expect("recording");
+    let plan = rec.finish().expect("plan");
+    plan.submit(gpu);
+    plan
+}
+
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+pub fn random_vec(rng: &mut StdRng, len: usize, scale: f32) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-scale..scale)).collect()
+}
+
+pub fn read(gpu: &Gpu, t: &seq2seq_gpu::gpu::Tensor) -> Vec<f32> {
+    pollster::block_on(t.to_f32(gpu)).expect("readback")
+}
+
+pub fn read_u32(gpu: &Gpu, t: &seq2seq_gpu::gpu::Tensor) -> Vec<u32> {
+    pollster::block_on(t.to_u32(gpu)).expect("readback")
+}
+
+/// Largest |a - b| divided by the largest |b| (the reference), or by 1 if that is smaller.
+pub fn relative_error(actual: &[f32], expected: &[f32]) -> f32 {
+    assert_eq!(actual.len(), expected.len(), "length mismatch");
+    let scale = expected.iter().fold(1e-30f32, |m, v| m.max(v.abs()));
+    let worst = actual
+        .iter()
+        .zip(expected)
+        .map(|(a, b)| if a.is_nan() || b.is_nan() { f32::INFINITY } else { (a - b).abs() })
+        .fold(0.0f32, f32::max);
+    worst / scale
+}
+
+#[track_caller]
+pub fn assert_close(actual: &[f32], expected: &[f32], tolerance: f32, what: &str) {
+    let err = relative_error(actual, expected);
+    assert!(err <= tolerance, "{what}: relative error {err:e} above {tolerance:e}");
+}
+
+/// Sizes that are not multiples of any tile: edges of the 16/64-wide tiles and 256-wide groups.
+pub const AWKWARD_SIZES: [usize; 7] = [1, 3, 17, 63, 65, 127, 129];

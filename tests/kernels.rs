@@ -1,0 +1,416 @@
+//! Every kernel against its CPU reference on random inputs, at sizes that are not
+//! multiples of the tiles.
+
+mod common;
+
+use common::reference as cpu;
+use common::*;
+use seq2seq_gpu::gpu::Tensor;
+use seq2seq_gpu::ops::{self, Activation, Attention, Epilogue, NormKind, PositionBias};
+
+fn upload(gpu: &seq2seq_gpu::gpu::Gpu, data: &[f32], shape: &[usize]) -> Tensor {
+    Tensor::upload_f32(gpu, "test", data, shape).unwrap()
+}
+
+fn zeros(gpu: &seq2seq_gpu::gpu::Gpu, shape: &[usize]) -> Tensor {
+    upload(gpu, &vec![0.0; shape.iter().product()], shape)
+}
+
+#[test]
+fn matmul_matches_reference_at_awkward_sizes() {
+    let gpu = gpu();
+    let mut rng = rng(1);
+    for &m in &AWKWARD_SIZES {
+        for &n in &AWKWARD_SIZES {
+            for k in [1, 17, 64, 129] {
+                let x = random_vec(&mut rng, m * k, 1.0);
+                let w = random_vec(&mut rng, n * k, 1.0);
+                let xt = upload(&gpu, &x, &[m, k]);
+                let wt = upload(&gpu, &w, &[n, k]);
+                let out = zeros(&gpu, &[m, n]);
+                run(&gpu, |rec| ops::linear(rec, xt.matrix(), &wt, None, out.matrix(), Epilogue::default()));
+                let expected = cpu::linear(&x, &w, None, m, n, k);
+                assert_close(&read(&gpu, &out), &expected, 1e-5, &format!("matmul {m}x{n}x{k}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_epilogue_bias_activation_scale_and_accumulate() {
+    let gpu = gpu();
+    let mut rng = rng(2);
+    let acts: [(Activation, fn(f32) -> f32); 5] = [
+        (Activation::Identity, |x| x),
+        (Activation::Relu, cpu::relu),
+        (Activation::Gelu, cpu::gelu_erf),
+        (Activation::GeluTanh, cpu::gelu_tanh),
+        (Activation::Silu, cpu::silu),
+    ];
+    for m in [1, 3, 65] {
+        let (n, k) = (63, 33);
+        for (act, f) in acts {
+            for accumulate in [false, true] {
+                let x = random_vec(&mut rng, m * k, 1.0);
+                let w = random_vec(&mut rng, n * k, 1.0);
+                let b = random_vec(&mut rng, n, 1.0);
+                let prior = random_vec(&mut rng, m * n, 1.0);
+                let (xt, wt, bt) = (upload(&gpu, &x, &[m, k]), upload(&gpu, &w, &[n, k]), upload(&gpu, &b, &[n]));
+                let out = upload(&gpu, &prior, &[m, n]);
+                let epilogue = Epilogue { activation: act, alpha: 0.37, accumulate };
+                run(&gpu, |rec| ops::linear(rec, xt.matrix(), &wt, Some(&bt), out.matrix(), epilogue));
+                let expected: Vec<f32> = cpu::linear(&x, &w, Some(&b), m, n, k)
+                    .iter()
+                    .zip(&prior)
+                    .map(|(v, p)| 0.37 * f(*v) + if accumulate { *p } else { 0.0 })
+                    .collect();
+                assert_close(&read(&gpu, &out), &expected, 2e-5, &format!("{act:?} m={m} acc={accumulate}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_reads_and_writes_column_slices() {
+    let gpu = gpu();
+    let mut rng = rng(3);
+    for m in [2, 70] {
+        let (k, n, wide_in, wide_out) = (17, 5, 40, 30);
+        let x_full = random_vec(&mut rng, m * wide_in, 1.0);
+        let w = random_vec(&mut rng, n * k, 1.0);
+        let prior = random_vec(&mut rng, m * wide_out, 1.0);
+        let (xt, wt) = (upload(&gpu, &x_full, &[m, wide_in]), upload(&gpu, &w, &[n, k]));
+        let out = upload(&gpu, &prior, &[m, wide_out]);
+        run(&gpu, |rec| {
+            ops::linear(rec, xt.matrix().columns(9, k), &wt, None, out.matrix().columns(11, n), Epilogue::default())
+        });
+        let x: Vec<f32> = x_full.chunks(wide_in).flat_map(|r| r[9..9 + k].to_vec()).collect();
+        let product = cpu::linear(&x, &w, None, m, n, k);
+        let mut expected = prior.clone();
+        for i in 0..m {
+            expected[i * wide_out + 11..][..n].copy_from_slice(&product[i * n..][..n]);
+        }
+        assert_close(&read(&gpu, &out), &expected, 1e-5, &format!("sliced m={m}"));
+    }
+}
+
+#[test]
+fn matmul_rejects_mismatched_shapes() {
+    let gpu = gpu();
+    let x = zeros(&gpu, &[3, 4]);
+    let w = zeros(&gpu, &[5, 6]);
+    let out = zeros(&gpu, &[3, 5]);
+    let mut rec = seq2seq_gpu::gpu::Recorder::new(&gpu);
+    let err = ops::linear(&mut rec, x.matrix(), &w, None, out.matrix(), Epilogue::default()).unwrap_err();
+    assert!(err.to_string().contains("cannot produce"), "{err}");
+}
+
+#[test]
+fn softmax_is_stable_and_matches_reference() {
+    let gpu = gpu();
+    let mut rng = rng(4);
+    for cols in AWKWARD_SIZES.iter().copied().chain([1000, 4099]) {
+        let rows = 3;
+        // Large magnitudes: a naive exp would overflow to inf.
+        let x = random_vec(&mut rng, rows * cols, 80.0);
+        let t = upload(&gpu, &x, &[rows, cols]);
+        run(&gpu, |rec| ops::softmax(rec, &t));
+        let got = read(&gpu, &t);
+        assert_close(&got, &cpu::softmax(&x, cols), 1e-5, &format!("softmax cols={cols}"));
+        for row in got.chunks(cols) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        }
+    }
+}
+
+#[test]
+fn layer_norm_and_rms_norm_match_reference() {
+    let gpu = gpu();
+    let mut rng = rng(5);
+    for cols in AWKWARD_SIZES.iter().copied().chain([512, 1000]) {
+        let rows = 4;
+        // An offset mean checks the two-pass variance.
+        let x: Vec<f32> = random_vec(&mut rng, rows * cols, 2.0).iter().map(|v| v + 30.0).collect();
+        let w = random_vec(&mut rng, cols, 1.5);
+        let b = random_vec(&mut rng, cols, 0.5);
+        let (xt, wt, bt) = (upload(&gpu, &x, &[rows, cols]), upload(&gpu, &w, &[cols]), upload(&gpu, &b, &[cols]));
+        let y = zeros(&gpu, &[rows, cols]);
+        run(&gpu, |rec| ops::norm(rec, NormKind::LayerNorm, &xt, &y, &wt, Some(&bt), 1e-5));
+        assert_close(&read(&gpu, &y), &cpu::layer_norm(&x, &w, &b, 1e-5), 1e-4, &format!("layer norm {cols}"));
+        run(&gpu, |rec| ops::norm(rec, NormKind::RmsNorm, &xt, &y, &wt, None, 1e-6));
+        assert_close(&read(&gpu, &y), &cpu::rms_norm(&x, &w, 1e-6), 1e-5, &format!("rms norm {cols}"));
+        // In place, as post-norm models use it.
+        run(&gpu, |rec| ops::norm(rec, NormKind::LayerNorm, &xt, &xt, &wt, Some(&bt), 1e-5));
+        assert_close(&read(&gpu, &xt), &cpu::layer_norm(&x, &w, &b, 1e-5), 1e-4, &format!("in-place {cols}"));
+    }
+}
+
+#[test]
+fn activations_match_reference_including_extremes() {
+    let gpu = gpu();
+    let mut rng = rng(6);
+    let mut x = random_vec(&mut rng, 1000, 8.0);
+    x.extend([-100.0, -30.0, -15.5, 0.0, 15.5, 30.0, 100.0]);
+    let cases: [(Activation, fn(f32) -> f32); 4] = [
+        (Activation::Relu, cpu::relu),
+        (Activation::Gelu, cpu::gelu_erf),
+        (Activation::GeluTanh, cpu::gelu_tanh),
+        (Activation::Silu, cpu::silu),
+    ];
+    for (act, f) in cases {
+        let xt = upload(&gpu, &x, &[x.len()]);
+        let y = zeros(&gpu, &[x.len()]);
+        run(&gpu, |rec| ops::activation(rec, &xt, &y, act));
+        let got = read(&gpu, &y);
+        assert!(got.iter().all(|v| v.is_finite()), "{act:?} produced a non-finite value");
+        let expected: Vec<f32> = x.iter().map(|&v| f(v)).collect();
+        assert_close(&got, &expected, 1e-6, &format!("{act:?}"));
+    }
+}
+
+#[test]
+fn gated_feed_forward_product_and_residual_add() {
+    let gpu = gpu();
+    let mut rng = rng(7);
+    for (rows, width) in [(1, 1), (3, 17), (65, 129)] {
+        let x = random_vec(&mut rng, rows * 2 * width, 4.0);
+        let xt = upload(&gpu, &x, &[rows, 2 * width]);
+        let y = zeros(&gpu, &[rows, width]);
+        run(&gpu, |rec| ops::gated(rec, &xt, &y, Activation::GeluTanh));
+        let expected: Vec<f32> = (0..rows * width)
+            .map(|i| {
+                let (r, c) = (i / width, i % width);
+                cpu::gelu_tanh(x[r * 2 * width + c]) * x[r * 2 * width + width + c]
+            })
+            .collect();
+        assert_close(&read(&gpu, &y), &expected, 1e-6, &format!("gated {rows}x{width}"));
+
+        let a = random_vec(&mut rng, rows * width, 1.0);
+        let b = random_vec(&mut rng, rows * width, 1.0);
+        let (at, bt) = (upload(&gpu, &a, &[rows, width]), upload(&gpu, &b, &[rows, width]));
+        run(&gpu, |rec| ops::add(rec, &at, &bt));
+        let sum: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+        assert_close(&read(&gpu, &bt), &sum, 0.0, "add");
+    }
+}
+
+#[test]
+fn embedding_lookup_scales_rows() {
+    let gpu = gpu();
+    let mut rng = rng(8);
+    for (vocab, dim) in [(1, 1), (17, 63), (129, 65), (300, 257)] {
+        let table = random_vec(&mut rng, vocab * dim, 1.0);
+        let ids: Vec<u32> = (0..5).map(|i| ((i * 7919) % vocab) as u32).collect();
+        let tt = upload(&gpu, &table, &[vocab, dim]);
+        let it = Tensor::upload_u32(&gpu, "ids", &ids, &[ids.len()]).unwrap();
+        let out = zeros(&gpu, &[ids.len(), dim]);
+        run(&gpu, |rec| ops::embedding(rec, &it, &tt, &out, 2.5));
+        let expected: Vec<f32> = ids
+            .iter()
+            .flat_map(|&id| table[id as usize * dim..][..dim].iter().map(|v| v * 2.5))
+            .collect();
+        assert_close(&read(&gpu, &out), &expected, 0.0, &format!("embedding {vocab}x{dim}"));
+    }
+}
+
+#[test]
+fn argmax_picks_the_first_maximum() {
+    let gpu = gpu();
+    let mut rng = rng(9);
+    for cols in AWKWARD_SIZES.iter().copied().chain([32128]) {
+        let rows = 3;
+        let mut x = random_vec(&mut rng, rows * cols, 1.0);
+        // Row 1 has a tie between a later and an earlier position: the earlier must win.
+        if cols >= 3 {
+            x[cols + cols - 1] = 5.0;
+            x[cols + 1] = 5.0;
+        }
+        let xt = upload(&gpu, &x, &[rows, cols]);
+        let ids = Tensor::upload_u32(&gpu, "ids", &[0; 3], &[rows]).unwrap();
+        run(&gpu, |rec| ops::argmax(rec, &xt, &ids));
+        assert_eq!(read_u32(&gpu, &ids), cpu::argmax(&x, cols), "argmax cols={cols}");
+    }
+}
+
+struct AttnSetup {
+    batch: usize,
+    q_rows: usize,
+    kv_rows: usize,
+    heads: usize,
+    head_dim: usize,
+    causal: bool,
+    bias: bool,
+    mask: bool,
+}
+
+fn check_attention(s: AttnSetup, seed: u64) {
+    let gpu = gpu();
+    let mut rng = rng(seed);
+    let w = s.heads * s.head_dim;
+    let q = random_vec(&mut rng, s.batch * s.q_rows * w, 1.0);
+    let k = random_vec(&mut rng, s.batch * s.kv_rows * w, 1.0);
+    let v = random_vec(&mut rng, s.batch * s.kv_rows * w, 1.0);
+    let num_buckets = 8;
+    let longest = s.q_rows.max(s.kv_rows);
+    let center = longest - 1;
+    let lut: Vec<u32> = (0..2 * longest - 1).map(|i| ((i * 5 + 3) % num_buckets) as u32).collect();
+    let table = random_vec(&mut rng, num_buckets * s.heads, 2.0);
+    let mask: Vec<bool> = (0..s.batch * s.kv_rows).map(|i| i % 3 != 1).collect();
+    let scale = 1.0 / (s.head_dim as f32).sqrt();
+
+    let (qt, kt, vt) = (
+        upload(&gpu, &q, &[s.batch * s.q_rows, w]),
+        upload(&gpu, &k, &[s.batch * s.kv_rows, w]),
+        upload(&gpu, &v, &[s.batch * s.kv_rows, w]),
+    );
+    let lut_t = Tensor::upload_u32(&gpu, "lut", &lut, &[lut.len()]).unwrap();
+    let table_t = upload(&gpu, &table, &[num_buckets, s.heads]);
+    let mask_u32: Vec<u32> = mask.iter().map(|&m| m as u32).collect();
+    let mask_t = Tensor::upload_u32(&gpu, "mask", &mask_u32, &[mask.len()]).unwrap();
+    let out = zeros(&gpu, &[s.batch * s.q_rows, w]);
+    run(&gpu, |rec| {
+        ops::attention(
+            rec,
+            Attention {
+                q: qt.matrix(),
+                k: kt.matrix(),
+                v: vt.matrix(),
+                out: out.matrix(),
+                batch: s.batch,
+                heads: s.heads,
+                head_dim: s.head_dim,
+                scale,
+                causal: s.causal,
+                position_bias: s.bias.then_some(PositionBias { buckets: &lut_t, table: &table_t, center }),
+                key_mask: s.mask.then_some(&mask_t),
+                from_step: false,
+            },
+        )
+    });
+    let bias_fn = |h: usize, qp: usize, kp: usize| table[lut[center + kp - qp] as usize * s.heads + h];
+    let expected = cpu::attention(&cpu::AttentionCase {
+        q: &q,
+        k: &k,
+        v: &v,
+        batch: s.batch,
+        q_rows: s.q_rows,
+        kv_rows: s.kv_rows,
+        kv_len: s.kv_rows,
+        heads: s.heads,
+        head_dim: s.head_dim,
+        scale,
+        first_pos: 0,
+        causal: s.causal,
+        bias: if s.bias { Some(&bias_fn) } else { None },
+        mask: s.mask.then_some(&mask[..]),
+    });
+    let label = format!(
+        "attention b={} q={} kv={} h={} d={} causal={} bias={} mask={}",
+        s.batch, s.q_rows, s.kv_rows, s.heads, s.head_dim, s.causal, s.bias, s.mask
+    );
+    assert_close(&read(&gpu, &out), &expected, 1e-5, &label);
+}
+
+#[test]
+fn attention_matches_reference_across_shapes_and_options() {
+    let mut seed = 100;
+    for (q_rows, kv_rows) in [(1, 1), (3, 17), (17, 3), (65, 63), (129, 129), (5, 200)] {
+        for head_dim in [1, 16, 64, 65] {
+            seed += 1;
+            check_attention(
+                AttnSetup { batch: 1, q_rows, kv_rows, heads: 3, head_dim, causal: false, bias: false, mask: false },
+                seed,
+            );
+        }
+        for (causal, bias, mask) in [(true, false, false), (false, true, false), (false, false, true), (true, true, true)] {
+            if causal && q_rows != kv_rows {
+                continue;
+            }
+            seed += 1;
+            check_attention(AttnSetup { batch: 2, q_rows, kv_rows, heads: 2, head_dim: 8, causal, bias, mask }, seed);
+        }
+    }
+    check_attention(
+        AttnSetup { batch: 1, q_rows: 2, kv_rows: 3, heads: 1, head_dim: 256, causal: false, bias: true, mask: false },
+        7,
+    );
+}
+
+#[test]
+fn attention_from_step_uses_the_cached_prefix_only() {
+    // A cache of capacity 40 holding `pos` earlier tokens plus this step's rows; the rows
+    // past them hold garbage that must be ignored.
+    let gpu = gpu();
+    let mut rng = rng(11);
+    let (cap, heads, dh) = (40, 2, 16);
+    let w = heads * dh;
+    for (pos, rows) in [(0, 1), (5, 1), (12, 3), (38, 2)] {
+        let q = random_vec(&mut rng, rows * w, 1.0);
+        let k = random_vec(&mut rng, cap * w, 1.0);
+        let v = random_vec(&mut rng, cap * w, 1.0);
+        let lut: Vec<u32> = (0..2 * cap - 1).map(|i| (i % 7) as u32).collect();
+        let table = random_vec(&mut rng, 7 * heads, 1.0);
+        let (qt, kt, vt) = (upload(&gpu, &q, &[rows, w]), upload(&gpu, &k, &[cap, w]), upload(&gpu, &v, &[cap, w]));
+        let lut_t = Tensor::upload_u32(&gpu, "lut", &lut, &[lut.len()]).unwrap();
+        let table_t = upload(&gpu, &table, &[7, heads]);
+        let out = zeros(&gpu, &[rows, w]);
+        gpu.set_step(pos as u32);
+        run(&gpu, |rec| {
+            ops::attention(
+                rec,
+                Attention {
+                    q: qt.matrix(),
+                    k: kt.matrix(),
+                    v: vt.matrix(),
+                    out: out.matrix(),
+                    batch: 1,
+                    heads,
+                    head_dim: dh,
+                    scale: 1.0,
+                    causal: true,
+                    position_bias: Some(PositionBias { buckets: &lut_t, table: &table_t, center: cap - 1 }),
+                    key_mask: None,
+                    from_step: true,
+                },
+            )
+        });
+        let bias_fn = |h: usize, qp: usize, kp: usize| table[lut[cap - 1 + kp - qp] as usize * heads + h];
+        let expected = cpu::attention(&cpu::AttentionCase {
+            q: &q,
+            k: &k,
+            v: &v,
+            batch: 1,
+            q_rows: rows,
+            kv_rows: cap,
+            kv_len: pos + rows,
+            heads,
+            head_dim: dh,
+            scale: 1.0,
+            first_pos: pos,
+            causal: true,
+            bias: Some(&bias_fn),
+            mask: None,
+        });
+        assert_close(&read(&gpu, &out), &expected, 1e-5, &format!("step pos={pos} rows={rows}"));
+    }
+    gpu.set_step(0);
+}
+
+#[test]
+fn kv_append_writes_rows_after_the_step_position() {
+    let gpu = gpu();
+    let mut rng = rng(12);
+    let (cap, width, src_width) = (10, 6, 20);
+    let cache_init = random_vec(&mut rng, cap * width, 1.0);
+    let src = random_vec(&mut rng, 3 * src_width, 1.0);
+    let cache = upload(&gpu, &cache_init, &[cap, width]);
+    let st = upload(&gpu, &src, &[3, src_width]);
+    gpu.set_step(4);
+    run(&gpu, |rec| ops::kv_cache::append(rec, st.matrix().columns(7, width), &cache));
+    gpu.set_step(0);
+    let mut expected = cache_init.clone();
+    for r in 0..3 {
+        expected[(4 + r) * width..][..width].copy_from_slice(&src[r * src_width + 7..][..width]);
+    }
+    assert_eq!(read(&gpu, &cache), expected);
+}

@@ -1,0 +1,37 @@
+//! Every WGSL module parses and validates with naga, and every entry point builds a
+//! pipeline on the real device, so a shader error fails here and never in a user's run.
+
+mod common;
+
+use seq2seq_gpu::gpu::shaders::{ALL_KERNELS, Shader};
+
+#[test]
+fn every_shader_validates_with_naga() {
+    for shader in Shader::ALL {
+        let source = shader.source();
+        let module = naga::front::wgsl::parse_str(&source)
+            .unwrap_or_else(|e| panic!("{}: {}", shader.name(), e.emit_to_string(&source)));
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{}: {}", shader.name(), e.emit_to_string(&source)));
+    }
+}
+
+#[test]
+fn every_kernel_builds_a_pipeline() {
+    let gpu = common::gpu();
+    let mut rec = seq2seq_gpu::gpu::Recorder::new(&gpu);
+    for kernel in ALL_KERNELS {
+        let params = [0u32; 64];
+        let storage: Vec<wgpu::Buffer> = kernel
+            .storage
+            .iter()
+            .map(|_| gpu.upload("probe", &[0u32; 4]).unwrap())
+            .collect();
+        let refs: Vec<&wgpu::Buffer> = storage.iter().collect();
+        rec.dispatch(&kernel, &params, &refs, [1, 1, 1])
+            .unwrap_or_else(|e| panic!("{}: {e}", kernel.entry));
+    }
+    rec.finish().expect("bind groups for every kernel");
+    gpu.check().expect("no device error");
+}
