@@ -6,3 +6,4 @@ pub mod gpu;
 pub mod ops;
 
 pub use error::{Error, Result};
+pub mod model;

@@ -1,6 +1,7 @@
 //! Shared test support: one GPU per test binary, random data, comparisons.
 #![allow(dead_code)]
 
+pub mod fixture;
 pub mod reference;
 
 use std::sync::{Arc, OnceLock};

@@ -1,0 +1,123 @@
+//! The encoder-decoder graph, recorded as kernel dispatches from the model description.
+//! One code path serves every family; the description decides norms, positions, scaling.
+
+use super::spec::{ModelSpec, StackSpec};
+use super::weights::{Linear, Norm};
+use crate::error::Result;
+use crate::gpu::{Recorder, Tensor, View, Workspace};
+use crate::ops::{self, Attention, Epilogue, PositionBias};
+
+pub struct Graph<'a, 'g> {
+    pub rec: &'a mut Recorder<'g>,
+    pub spec: &'a ModelSpec,
+}
+
+/// Work tensors for `rows` rows of one stack.
+pub struct Scratch {
+    /// The residual stream [rows, d_model].
+    pub hidden: Tensor,
+    /// Normalised input of a sublayer [rows, d_model].
+    pub normed: Tensor,
+    /// Fused Q, K, V [rows, 3 * inner].
+    pub qkv: Tensor,
+    /// Attention output [rows, inner].
+    pub attended: Tensor,
+    /// Cross-attention queries [rows, inner] (decoder).
+    pub query: Tensor,
+    /// Feed-forward input projection [rows, ffn (x2 when gated)].
+    pub ffn: Tensor,
+    /// Gated product [rows, ffn] (gated models).
+    pub ffn_gated: Tensor,
+}
+
+/// What attends to what in one attention call.
+pub struct AttentionSpec<'t> {
+    pub q: View<'t>,
+    pub k: View<'t>,
+    pub v: View<'t>,
+    pub heads: usize,
+    pub head_dim: usize,
+    pub causal: bool,
+    pub position_bias: Option<PositionBias<'t>>,
+    pub from_step: bool,
+}
+
+impl Graph<'_, '_> {
+    pub fn norm(&mut self, norm: &Norm, x: &Tensor, y: &Tensor) -> Result<()> {
+        ops::norm(self.rec, self.spec.norm, x, y, &norm.weight, norm.bias.as_ref(), self.spec.norm_eps)
+    }
+
+    pub fn linear(&mut self, layer: &Linear, x: View, out: View, epilogue: Epilogue) -> Result<()> {
+        ops::linear(self.rec, x, &layer.weight, layer.bias.as_ref(), out, epilogue)
+    }
+
+    /// The input of a sublayer: the normalised stream (pre-norm) or the stream itself.
+    pub fn sublayer_input<'t>(&mut self, norm: &Norm, s: &'t Scratch) -> Result<&'t Tensor> {
+        self.norm(norm, &s.hidden, &s.normed)?;
+        Ok(&s.normed)
+    }
+
+    /// Attention into `s.attended`, then the output projection added to the stream.
+    pub fn attend(&mut self, a: AttentionSpec, out_proj: &Linear, s: &Scratch) -> Result<()> {
+        ops::attention(
+            self.rec,
+            Attention {
+                q: a.q,
+                k: a.k,
+                v: a.v,
+                out: s.attended.matrix(),
+                batch: 1,
+                heads: a.heads,
+                head_dim: a.head_dim,
+                scale: self.spec.attention_scale,
+                causal: a.causal,
+                position_bias: a.position_bias,
+                key_mask: None,
+                from_step: a.from_step,
+            },
+        )?;
+        let residual = Epilogue {
+            accumulate: true,
+            ..Epilogue::default()
+        };
+        self.linear(out_proj, s.attended.matrix(), s.hidden.matrix(), residual)
+    }
+
+    /// The feed-forward block on `input`, added to the stream.
+    pub fn feed_forward(&mut self, ffn_in: &Linear, ffn_out: &Linear, input: &Tensor, s: &Scratch) -> Result<()> {
+        let act = self.spec.activation;
+        let activated = if self.spec.gated_ffn {
+            self.linear(ffn_in, input.matrix(), s.ffn.matrix(), Epilogue::default())?;
+            ops::gated(self.rec, &s.ffn, &s.ffn_gated, act)?;
+            &s.ffn_gated
+        } else {
+            let epilogue = Epilogue {
+                activation: act,
+                ..Epilogue::default()
+            };
+            self.linear(ffn_in, input.matrix(), s.ffn.matrix(), epilogue)?;
+            &s.ffn
+        };
+        let residual = Epilogue {
+            accumulate: true,
+            ..Epilogue::default()
+        };
+        self.linear(ffn_out, activated.matrix(), s.hidden.matrix(), residual)
+    }
+}
+
+impl Scratch {
+    pub fn new(ws: &mut Workspace, spec: &ModelSpec, stack: &StackSpec, rows: usize) -> Result<Scratch> {
+        let (d, inner, ff) = (spec.d_model, stack.inner_dim(), stack.ffn_dim);
+        let ffn_width = if spec.gated_ffn { 2 * ff } else { ff };
+        Ok(Scratch {
+            hidden: ws.tensor(&[rows, d])?,
+            normed: ws.tensor(&[rows, d])?,
+            qkv: ws.tensor(&[rows, 3 * inner])?,
+            attended: ws.tensor(&[rows, inner])?,
+            query: ws.tensor(&[rows, inner])?,
+            ffn: ws.tensor(&[rows, ffn_width])?,
+            ffn_gated: ws.tensor(&[rows, if spec.gated_ffn { ff } else { 1 }])?,
+        })
+    }
+}

@@ -1,0 +1,32 @@
+//! Models: description, checkpoint, GPU weights and the encoder-decoder graph.
+
+pub mod checkpoint;
+pub mod decoder;
+pub mod encoder;
+mod graph;
+pub mod names;
+pub mod relative_position;
+pub mod spec;
+pub mod weights;
+
+pub use checkpoint::Checkpoint;
+pub use decoder::Decoder;
+pub use encoder::Encoded;
+pub use spec::ModelSpec;
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+use weights::Weights;
+
+pub struct Model {
+    pub spec: ModelSpec,
+    pub weights: Weights,
+}
+
+impl Model {
+    pub fn load(gpu: &Gpu, spec: ModelSpec, checkpoint: &Checkpoint) -> Result<Model> {
+        let weights = Weights::load(gpu, checkpoint, &spec, names::for_family(spec.family))?;
+        gpu.check()?;
+        Ok(Model { spec, weights })
+    }
+}
