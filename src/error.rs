@@ -25,8 +25,6 @@ pub enum Error {
     },
     #[error("{file}: {message}")]
     Format { file: String, message: String },
-    #[error("config.json: {0}")]
-    Config(String),
     #[error("{file}: missing tensor \"{name}\"")]
     MissingTensor { file: String, name: String },
     #[error("tensor \"{name}\" has shape {found:?}, expected {expected:?}")]

@@ -35,7 +35,13 @@ impl Gpu {
     /// for its full limits: wgpu's defaults cap storage bindings at 128 MiB, too small for
     /// the embedding tables of large vocabularies.
     pub async fn new() -> Result<Arc<Gpu>> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        // Compute needs Vulkan, Metal, DX12 or WebGPU; probing GL would only add noise
+        // (and GL lacks storage buffers in compute on many drivers). WGPU_BACKEND overrides.
+        let descriptor = wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::PRIMARY,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        };
+        let instance = wgpu::Instance::new(descriptor.with_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,

@@ -47,7 +47,8 @@ impl Model {
         let ids = ws.tensor(&[rows])?;
         let next_ids = if feedback { ids.clone() } else { ws.tensor(&[rows])? };
         let logits = ws.tensor(&[rows, spec.vocab_size])?;
-        let scratch = Scratch::new(&mut ws, spec, &stack, rows)?;
+        let hidden = ws.tensor(&[rows, spec.d_model])?;
+        let scratch = Scratch::new(&mut ws, spec, &stack, hidden)?;
         let caches = (0..stack.layers)
             .map(|_| ws.tensor(&[capacity, 2 * inner]))
             .collect::<Result<Vec<_>>>()?;

@@ -30,13 +30,13 @@ impl Model {
             return Err(Error::invalid("the encoder input is empty"));
         }
         let mut kept = Workspace::new(gpu.clone());
-        let hidden_out = kept.tensor(&[s, spec.d_model])?;
+        let hidden = kept.tensor(&[s, spec.d_model])?;
         let cross_kv = kept.tensor(&[s, self.weights.cross_kv.weight.shape[0]])?;
 
         let mut ws = Workspace::new(gpu.clone());
         let ids = ws.tensor(&[s])?;
         gpu.queue.write_buffer(&ids.buffer, 0, bytemuck::cast_slice(input_ids));
-        let scratch = Scratch::new(&mut ws, spec, &spec.encoder, s)?;
+        let scratch = Scratch::new(&mut ws, spec, &spec.encoder, hidden.clone())?;
         let buckets = match spec.positions {
             Positions::RelativeBuckets {
                 num_buckets,
@@ -83,14 +83,13 @@ impl Model {
             let x = g.sublayer_input(&layer.ffn_norm, &scratch)?;
             g.feed_forward(&layer.ffn_in, &layer.ffn_out, x, &scratch)?;
         }
-        match &self.weights.encoder_final_norm {
-            Some(norm) => g.norm(norm, &scratch.hidden, &hidden_out)?,
-            None => return Err(Error::Config("the encoder needs a final norm".into())),
+        if let Some(norm) = &self.weights.encoder_final_norm {
+            g.norm(norm, &hidden, &hidden)?;
         }
-        g.linear(&self.weights.cross_kv, hidden_out.matrix(), cross_kv.matrix(), Epilogue::default())?;
+        g.linear(&self.weights.cross_kv, hidden.matrix(), cross_kv.matrix(), Epilogue::default())?;
         rec.finish()?.submit(gpu);
         Ok(Encoded {
-            hidden: hidden_out,
+            hidden,
             cross_kv,
             source_len: s,
             _workspace: kept,

@@ -107,11 +107,13 @@ impl Graph<'_, '_> {
 }
 
 impl Scratch {
-    pub fn new(ws: &mut Workspace, spec: &ModelSpec, stack: &StackSpec, rows: usize) -> Result<Scratch> {
+    /// Work tensors around `hidden` ([rows, d_model]), which the caller may keep beyond them.
+    pub fn new(ws: &mut Workspace, spec: &ModelSpec, stack: &StackSpec, hidden: Tensor) -> Result<Scratch> {
         let (d, inner, ff) = (spec.d_model, stack.inner_dim(), stack.ffn_dim);
+        let rows = hidden.shape[0];
         let ffn_width = if spec.gated_ffn { 2 * ff } else { ff };
         Ok(Scratch {
-            hidden: ws.tensor(&[rows, d])?,
+            hidden,
             normed: ws.tensor(&[rows, d])?,
             qkv: ws.tensor(&[rows, 3 * inner])?,
             attended: ws.tensor(&[rows, inner])?,

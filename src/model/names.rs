@@ -24,9 +24,6 @@ pub struct FeedForwardNames {
 pub struct StackNames {
     pub self_attention: AttentionNames,
     pub self_attention_norm: &'static str,
-    /// Decoder only.
-    pub cross_attention: Option<AttentionNames>,
-    pub cross_attention_norm: Option<&'static str>,
     pub feed_forward: FeedForwardNames,
     pub feed_forward_norm: &'static str,
     pub final_norm: Option<&'static str>,
@@ -40,6 +37,8 @@ pub struct FamilyNames {
     pub lm_head: &'static str,
     pub encoder: StackNames,
     pub decoder: StackNames,
+    pub cross_attention: AttentionNames,
+    pub cross_attention_norm: &'static str,
 }
 
 const fn t5_attention(prefix: &'static str) -> AttentionNames {
@@ -52,29 +51,18 @@ const fn t5_attention(prefix: &'static str) -> AttentionNames {
     }
 }
 
-const fn t5_feed_forward(prefix_input: &'static str, gate: &'static str, linear: &'static str, output: &'static str) -> FeedForwardNames {
-    FeedForwardNames {
-        input: prefix_input,
-        gate,
-        linear,
-        output,
-    }
-}
-
 static T5: FamilyNames = FamilyNames {
     embedding: &["shared.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight"],
     lm_head: "lm_head.weight",
     encoder: StackNames {
         self_attention: t5_attention("encoder.block.{i}.layer.0.SelfAttention"),
         self_attention_norm: "encoder.block.{i}.layer.0.layer_norm",
-        cross_attention: None,
-        cross_attention_norm: None,
-        feed_forward: t5_feed_forward(
-            "encoder.block.{i}.layer.1.DenseReluDense.wi",
-            "encoder.block.{i}.layer.1.DenseReluDense.wi_0",
-            "encoder.block.{i}.layer.1.DenseReluDense.wi_1",
-            "encoder.block.{i}.layer.1.DenseReluDense.wo",
-        ),
+        feed_forward: FeedForwardNames {
+            input: "encoder.block.{i}.layer.1.DenseReluDense.wi",
+            gate: "encoder.block.{i}.layer.1.DenseReluDense.wi_0",
+            linear: "encoder.block.{i}.layer.1.DenseReluDense.wi_1",
+            output: "encoder.block.{i}.layer.1.DenseReluDense.wo",
+        },
         feed_forward_norm: "encoder.block.{i}.layer.1.layer_norm",
         final_norm: Some("encoder.final_layer_norm"),
         relative_bias: Some("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"),
@@ -82,18 +70,18 @@ static T5: FamilyNames = FamilyNames {
     decoder: StackNames {
         self_attention: t5_attention("decoder.block.{i}.layer.0.SelfAttention"),
         self_attention_norm: "decoder.block.{i}.layer.0.layer_norm",
-        cross_attention: Some(t5_attention("decoder.block.{i}.layer.1.EncDecAttention")),
-        cross_attention_norm: Some("decoder.block.{i}.layer.1.layer_norm"),
-        feed_forward: t5_feed_forward(
-            "decoder.block.{i}.layer.2.DenseReluDense.wi",
-            "decoder.block.{i}.layer.2.DenseReluDense.wi_0",
-            "decoder.block.{i}.layer.2.DenseReluDense.wi_1",
-            "decoder.block.{i}.layer.2.DenseReluDense.wo",
-        ),
+        feed_forward: FeedForwardNames {
+            input: "decoder.block.{i}.layer.2.DenseReluDense.wi",
+            gate: "decoder.block.{i}.layer.2.DenseReluDense.wi_0",
+            linear: "decoder.block.{i}.layer.2.DenseReluDense.wi_1",
+            output: "decoder.block.{i}.layer.2.DenseReluDense.wo",
+        },
         feed_forward_norm: "decoder.block.{i}.layer.2.layer_norm",
         final_norm: Some("decoder.final_layer_norm"),
         relative_bias: Some("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"),
     },
+    cross_attention: t5_attention("decoder.block.{i}.layer.1.EncDecAttention"),
+    cross_attention_norm: "decoder.block.{i}.layer.1.layer_norm",
 };
 
 pub fn for_family(family: Family) -> &'static FamilyNames {

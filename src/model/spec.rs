@@ -15,7 +15,7 @@ impl Family {
     pub fn from_model_type(model_type: &str) -> Result<Family> {
         match model_type {
             "t5" | "mt5" => Ok(Family::T5),
-            other => Err(Error::Config(format!(
+            other => Err(config_error(format!(
                 "unsupported model_type \"{other}\" (supported: t5, mt5)"
             ))),
         }
@@ -69,17 +69,24 @@ pub struct ModelSpec {
     pub pad_token_id: u32,
 }
 
-/// Typed access to config.json fields, with errors that name the field.
-pub(crate) struct ConfigJson<'a>(pub &'a Map<String, Value>);
+/// Typed access to the fields of a JSON config file, with errors that name file and field.
+pub(crate) struct ConfigJson<'a> {
+    pub map: &'a Map<String, Value>,
+    pub file: &'static str,
+}
 
 impl ConfigJson<'_> {
+    pub fn error(&self, message: String) -> Error {
+        Error::format(self.file, message)
+    }
+
     pub fn usize(&self, key: &str) -> Result<usize> {
-        match self.0.get(key) {
+        match self.map.get(key) {
             Some(v) => v
                 .as_u64()
                 .map(|n| n as usize)
-                .ok_or_else(|| Error::Config(format!("\"{key}\" must be a non-negative integer, found {v}"))),
-            None => Err(Error::Config(format!("missing field \"{key}\""))),
+                .ok_or_else(|| self.error(format!("\"{key}\" must be a non-negative integer, found {v}"))),
+            None => Err(config_error(format!("missing field \"{key}\""))),
         }
     }
 
@@ -88,66 +95,69 @@ impl ConfigJson<'_> {
     }
 
     pub fn f32_or(&self, key: &str, default: f32) -> Result<f32> {
-        match self.0.get(key) {
+        match self.map.get(key) {
             Some(Value::Null) | None => Ok(default),
             Some(v) => v
                 .as_f64()
                 .map(|n| n as f32)
-                .ok_or_else(|| Error::Config(format!("\"{key}\" must be a number, found {v}"))),
+                .ok_or_else(|| self.error(format!("\"{key}\" must be a number, found {v}"))),
         }
     }
 
     pub fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
-        match self.0.get(key) {
+        match self.map.get(key) {
             Some(Value::Null) | None => Ok(default),
             Some(v) => v
                 .as_bool()
-                .ok_or_else(|| Error::Config(format!("\"{key}\" must be true or false, found {v}"))),
+                .ok_or_else(|| self.error(format!("\"{key}\" must be true or false, found {v}"))),
         }
     }
 
     pub fn str_or<'v>(&'v self, key: &str, default: &'v str) -> Result<&'v str> {
-        match self.0.get(key) {
+        match self.map.get(key) {
             Some(Value::Null) | None => Ok(default),
             Some(v) => v
                 .as_str()
-                .ok_or_else(|| Error::Config(format!("\"{key}\" must be a string, found {v}"))),
+                .ok_or_else(|| self.error(format!("\"{key}\" must be a string, found {v}"))),
         }
     }
 
     pub fn is_set(&self, key: &str) -> bool {
-        !matches!(self.0.get(key), None | Some(Value::Null))
+        !matches!(self.map.get(key), None | Some(Value::Null))
     }
 
     /// `eos_token_id` may be one id or a list.
     pub fn token_ids(&self, key: &str) -> Result<Vec<u32>> {
-        match self.0.get(key) {
+        match self.map.get(key) {
             Some(Value::Null) | None => Ok(Vec::new()),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| as_token_id(key, v))
+                .map(|v| self.token_id(key, v))
                 .collect(),
-            Some(v) => Ok(vec![as_token_id(key, v)?]),
+            Some(v) => Ok(vec![self.token_id(key, v)?]),
         }
     }
-}
 
-fn as_token_id(key: &str, v: &Value) -> Result<u32> {
-    v.as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| Error::Config(format!("\"{key}\" must hold token ids, found {v}")))
+    fn token_id(&self, key: &str, v: &Value) -> Result<u32> {
+        v.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| self.error(format!("\"{key}\" must hold token ids, found {v}")))
+    }
 }
 
 impl ModelSpec {
     pub fn from_config_json(text: &str) -> Result<ModelSpec> {
-        let value: Value = serde_json::from_str(text).map_err(|e| Error::Config(format!("not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| config_error(format!("not valid JSON: {e}")))?;
         let Value::Object(map) = value else {
-            return Err(Error::Config("expected a JSON object".into()));
+            return Err(config_error("expected a JSON object"));
         };
-        let cfg = ConfigJson(&map);
+        let cfg = ConfigJson {
+            map: &map,
+            file: "config.json",
+        };
         let model_type = cfg.str_or("model_type", "")?;
         if model_type.is_empty() {
-            return Err(Error::Config("missing field \"model_type\"".into()));
+            return Err(config_error("missing field \"model_type\""));
         }
         let spec = match Family::from_model_type(model_type)? {
             Family::T5 => t5_spec(&cfg)?,
@@ -166,11 +176,11 @@ impl ModelSpec {
         ];
         for (field, value) in positive {
             if value == 0 {
-                return Err(Error::Config(format!("\"{field}\" must be positive")));
+                return Err(config_error(format!("\"{field}\" must be positive")));
             }
         }
         if self.decoder_start_token_id as usize >= self.vocab_size {
-            return Err(Error::Config(format!(
+            return Err(config_error(format!(
                 "\"decoder_start_token_id\" {} is outside the vocabulary of {}",
                 self.decoder_start_token_id, self.vocab_size
             )));
@@ -195,7 +205,7 @@ fn t5_spec(cfg: &ConfigJson) -> Result<ModelSpec> {
         None => (false, proj),
     };
     let activation = Activation::from_hf_name(act_name)
-        .map_err(|_| Error::Config(format!("unsupported \"feed_forward_proj\" \"{proj}\"")))?;
+        .map_err(|_| config_error(format!("unsupported \"feed_forward_proj\" \"{proj}\"")))?;
     let tied = cfg.bool_or("tie_word_embeddings", true)?;
     // transformers 5 names the d_model^-0.5 rescaling of tied T5 models; older configs imply it.
     let scaled = cfg.bool_or("scale_decoder_outputs", tied)?;
@@ -225,4 +235,8 @@ fn t5_spec(cfg: &ConfigJson) -> Result<ModelSpec> {
         },
         pad_token_id: pad,
     })
+}
+
+fn config_error(message: impl Into<String>) -> Error {
+    Error::format("config.json", message.into())
 }

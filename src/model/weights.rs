@@ -144,16 +144,17 @@ impl Loader<'_> {
         })
     }
 
-    fn decoder_layer(&self, names: &StackNames, i: usize) -> Result<DecoderLayer> {
+    fn decoder_layer(&self, family: &FamilyNames, i: usize) -> Result<DecoderLayer> {
+        let names = &family.decoder;
         let stack = &self.spec.decoder;
         let d = self.spec.d_model;
         let attn = &names.self_attention;
-        let (cross, cross_norm) = cross_names(names)?;
+        let cross = &family.cross_attention;
         Ok(DecoderLayer {
             self_norm: self.norm(&names::layer(names.self_attention_norm, i))?,
             qkv: self.qkv(attn, i, stack)?,
             self_out: self.linear(Self::attention_part(attn, i, attn.o), d, stack.inner_dim())?,
-            cross_norm: self.norm(&names::layer(cross_norm, i))?,
+            cross_norm: self.norm(&names::layer(family.cross_attention_norm, i))?,
             cross_q: self.linear(Self::attention_part(cross, i, cross.q), stack.inner_dim(), d)?,
             cross_out: self.linear(Self::attention_part(cross, i, cross.o), d, stack.inner_dim())?,
             ffn_norm: self.norm(&names::layer(names.feed_forward_norm, i))?,
@@ -162,8 +163,7 @@ impl Loader<'_> {
         })
     }
 
-    fn cross_kv(&self, names: &StackNames) -> Result<Linear> {
-        let (cross, _) = cross_names(names)?;
+    fn cross_kv(&self, cross: &AttentionNames) -> Result<Linear> {
         let inner = self.spec.decoder.inner_dim();
         let parts: Vec<(String, usize)> = (0..self.spec.decoder.layers)
             .flat_map(|i| {
@@ -174,13 +174,6 @@ impl Loader<'_> {
             })
             .collect();
         self.stacked(&parts, self.spec.d_model)
-    }
-}
-
-fn cross_names(names: &StackNames) -> Result<(&AttentionNames, &'static str)> {
-    match (&names.cross_attention, names.cross_attention_norm) {
-        (Some(attn), Some(norm)) => Ok((attn, norm)),
-        _ => Err(Error::Config("the decoder table has no cross-attention names".into())),
     }
 }
 
@@ -202,7 +195,7 @@ impl Weights {
             .map(|i| loader.encoder_layer(&names.encoder, i))
             .collect::<Result<Vec<_>>>()?;
         let decoder = (0..spec.decoder.layers)
-            .map(|i| loader.decoder_layer(&names.decoder, i))
+            .map(|i| loader.decoder_layer(names, i))
             .collect::<Result<Vec<_>>>()?;
         Ok(Weights {
             embedding,
@@ -211,7 +204,7 @@ impl Weights {
             encoder_final_norm: names.encoder.final_norm.map(|n| loader.norm(n)).transpose()?,
             decoder,
             decoder_final_norm: names.decoder.final_norm.map(|n| loader.norm(n)).transpose()?,
-            cross_kv: loader.cross_kv(&names.decoder)?,
+            cross_kv: loader.cross_kv(&names.cross_attention)?,
             encoder_relative_bias: loader.relative_bias(names.encoder.relative_bias, spec.encoder.heads)?,
             decoder_relative_bias: loader.relative_bias(names.decoder.relative_bias, spec.decoder.heads)?,
         })

@@ -27,7 +27,7 @@ impl Activation {
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
             "silu" | "swish" => Activation::Silu,
             "linear" | "identity" => Activation::Identity,
-            other => return Err(Error::Config(format!("unsupported activation function \"{other}\""))),
+            other => return Err(Error::format("config.json", format!("unsupported activation function \"{other}\""))),
         })
     }
 

@@ -1,0 +1,121 @@
+//! The public entry point: a loaded model with its tokenizer on one GPU.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::files::ModelFiles;
+use crate::generate::{Generated, Generation, GenerationConfig, GenerationOptions};
+use crate::gpu::Gpu;
+use crate::model::{Checkpoint, Model, ModelSpec};
+use crate::tokenizer::Tokenizer;
+
+struct Inner {
+    gpu: Arc<Gpu>,
+    model: Model,
+    tokenizer: Tokenizer,
+    defaults: GenerationConfig,
+}
+
+/// A model ready to generate. Cloning is cheap and shares the model.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    /// Loads `files` onto a new GPU device. The files are parsed and checked first, so a
+    /// bad file fails before any device is created.
+    pub async fn new(files: ModelFiles) -> Result<Engine> {
+        let parsed = ParsedFiles::parse(files)?;
+        parsed.upload(Gpu::new().await?)
+    }
+
+    /// Loads `files` onto an existing device (several models can share one).
+    pub fn with_gpu(gpu: Arc<Gpu>, files: ModelFiles) -> Result<Engine> {
+        ParsedFiles::parse(files)?.upload(gpu)
+    }
+
+    /// Loads a model folder laid out as on the Hugging Face hub.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub async fn load_dir(dir: impl AsRef<std::path::Path>) -> Result<Engine> {
+        Engine::new(ModelFiles::read_dir(dir.as_ref())?).await
+    }
+
+    pub fn gpu(&self) -> &Arc<Gpu> {
+        &self.inner.gpu
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.inner.model
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.inner.tokenizer
+    }
+
+    pub fn generation_defaults(&self) -> &GenerationConfig {
+        &self.inner.defaults
+    }
+
+    /// Starts generating from `prompt`; poll the result for text.
+    pub fn start(&self, prompt: &str, options: &GenerationOptions) -> Result<Generation> {
+        let ids = self.tokenizer().encode(prompt)?;
+        self.start_from_ids(&ids, options)
+    }
+
+    /// Starts generating from encoder input ids.
+    pub fn start_from_ids(&self, input_ids: &[u32], options: &GenerationOptions) -> Result<Generation> {
+        let vocab = self.model().spec.vocab_size;
+        if let Some(bad) = input_ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(Error::invalid(format!("input token id {bad} is outside the vocabulary of {vocab}")));
+        }
+        if input_ids.is_empty() {
+            return Err(Error::invalid("the input has no tokens"));
+        }
+        let config = self.inner.defaults.with(options);
+        let gpu = self.gpu();
+        let encoded = self.model().encode(gpu, input_ids)?;
+        // The cache holds every token fed to the decoder: the start token and all generated
+        // tokens but the last.
+        let capacity = config.max_new_tokens.max(1);
+        let decoder = self.model().decoder(gpu, &encoded, capacity, 1, true)?;
+        Generation::new(self.clone(), encoded, decoder, config)
+    }
+
+    /// Generates to the end, passing each text piece to `on_text` as it is produced.
+    pub async fn generate(&self, prompt: &str, options: &GenerationOptions, on_text: impl FnMut(&str)) -> Result<Generated> {
+        self.start(prompt, options)?.run(on_text).await
+    }
+}
+
+/// Model files parsed and checked, not yet on a device.
+struct ParsedFiles {
+    spec: ModelSpec,
+    defaults: GenerationConfig,
+    tokenizer: Tokenizer,
+    checkpoint: Checkpoint,
+}
+
+impl ParsedFiles {
+    fn parse(files: ModelFiles) -> Result<ParsedFiles> {
+        let spec = ModelSpec::from_config_json(&files.config)?;
+        Ok(ParsedFiles {
+            defaults: GenerationConfig::resolve(&spec, files.generation_config.as_deref())?,
+            tokenizer: Tokenizer::from_bytes(&files.tokenizer)?,
+            checkpoint: Checkpoint::from_shards(files.weights)?,
+            spec,
+        })
+    }
+
+    fn upload(self, gpu: Arc<Gpu>) -> Result<Engine> {
+        let model = Model::load(&gpu, self.spec, &self.checkpoint)?;
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                gpu,
+                model,
+                tokenizer: self.tokenizer,
+                defaults: self.defaults,
+            }),
+        })
+    }
+}
