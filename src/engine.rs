@@ -64,10 +64,16 @@ impl Engine {
     }
 
     /// Starts generating from encoder input ids.
-    pub fn start_from_ids(&self, input_ids: &[u32], options: &GenerationOptions) -> Result<Generation> {
+    pub fn start_from_ids(
+        &self,
+        input_ids: &[u32],
+        options: &GenerationOptions,
+    ) -> Result<Generation> {
         let vocab = self.model().spec.vocab_size;
         if let Some(bad) = input_ids.iter().find(|&&id| id as usize >= vocab) {
-            return Err(Error::invalid(format!("input token id {bad} is outside the vocabulary of {vocab}")));
+            return Err(Error::invalid(format!(
+                "input token id {bad} is outside the vocabulary of {vocab}"
+            )));
         }
         if input_ids.is_empty() {
             return Err(Error::invalid("the input has no tokens"));
@@ -83,7 +89,12 @@ impl Engine {
     }
 
     /// Generates to the end, passing each text piece to `on_text` as it is produced.
-    pub async fn generate(&self, prompt: &str, options: &GenerationOptions, on_text: impl FnMut(&str)) -> Result<Generated> {
+    pub async fn generate(
+        &self,
+        prompt: &str,
+        options: &GenerationOptions,
+        on_text: impl FnMut(&str),
+    ) -> Result<Generated> {
         self.start(prompt, options)?.run(on_text).await
     }
 }

@@ -14,7 +14,8 @@ pub struct ModelFiles {
 /// The shard file names listed by `model.safetensors.index.json`, in order of first use.
 pub fn shard_names(index_json: &str) -> Result<Vec<String>> {
     const FILE: &str = "model.safetensors.index.json";
-    let value: serde_json::Value = serde_json::from_str(index_json).map_err(|e| Error::format(FILE, e))?;
+    let value: serde_json::Value =
+        serde_json::from_str(index_json).map_err(|e| Error::format(FILE, e))?;
     let map = value
         .get("weight_map")
         .and_then(|m| m.as_object())
@@ -25,7 +26,10 @@ pub fn shard_names(index_json: &str) -> Result<Vec<String>> {
             .as_str()
             .ok_or_else(|| Error::format(FILE, format!("\"{tensor}\" must map to a file name")))?;
         if file.contains('/') || file.contains('\\') || file.starts_with('.') {
-            return Err(Error::format(FILE, format!("shard name \"{file}\" is not a plain file name")));
+            return Err(Error::format(
+                FILE,
+                format!("shard name \"{file}\" is not a plain file name"),
+            ));
         }
         if !names.iter().any(|n| n == file) {
             names.push(file.to_string());
@@ -47,7 +51,8 @@ impl ModelFiles {
             std::fs::read(&path).map_err(|source| Error::Io { path, source })
         };
         let text = |name: &str| {
-            String::from_utf8(read(name)?).map_err(|_| Error::format(name.to_string(), "not UTF-8 text"))
+            String::from_utf8(read(name)?)
+                .map_err(|_| Error::format(name.to_string(), "not UTF-8 text"))
         };
         if !dir.is_dir() {
             return Err(Error::Io {
@@ -65,7 +70,10 @@ impl ModelFiles {
         } else {
             return Err(Error::Io {
                 path: dir.join("model.safetensors"),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no model.safetensors or model.safetensors.index.json"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no model.safetensors or model.safetensors.index.json",
+                ),
             });
         };
         Ok(ModelFiles {

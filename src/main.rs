@@ -30,14 +30,23 @@ struct Cli {
 fn default_model() -> ModelFiles {
     macro_rules! bundled {
         ($file:literal) => {
-            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/t5-tiny/", $file))
+            include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/t5-tiny/",
+                $file
+            ))
         };
     }
     ModelFiles {
         config: String::from_utf8_lossy(bundled!("config.json")).into_owned(),
-        generation_config: Some(String::from_utf8_lossy(bundled!("generation_config.json")).into_owned()),
+        generation_config: Some(
+            String::from_utf8_lossy(bundled!("generation_config.json")).into_owned(),
+        ),
         tokenizer: bundled!("tokenizer.json").to_vec(),
-        weights: vec![("model.safetensors".into(), bundled!("model.safetensors").to_vec())],
+        weights: vec![(
+            "model.safetensors".into(),
+            bundled!("model.safetensors").to_vec(),
+        )],
     }
 }
 
@@ -57,7 +66,9 @@ fn run(cli: Cli) -> Result<()> {
     let out = pollster::block_on(generation.run(|piece| {
         if !cli.json {
             // A closed stdout (a pipe into `head`) must not abort generation with a panic.
-            let _ = stdout.write_all(piece.as_bytes()).and_then(|_| stdout.flush());
+            let _ = stdout
+                .write_all(piece.as_bytes())
+                .and_then(|_| stdout.flush());
         }
     }))?;
     let elapsed = started.elapsed().as_secs_f64();
@@ -85,7 +96,10 @@ fn main() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        eprintln!("error: internal error: {}", message.lines().next().unwrap_or(""));
+        eprintln!(
+            "error: internal error: {}",
+            message.lines().next().unwrap_or("")
+        );
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -95,7 +109,10 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let rendered = e.render().to_string();
-            eprintln!("{}", rendered.lines().next().unwrap_or("error: bad arguments"));
+            eprintln!(
+                "{}",
+                rendered.lines().next().unwrap_or("error: bad arguments")
+            );
             return ExitCode::from(2);
         }
     };

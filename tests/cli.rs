@@ -7,7 +7,10 @@ use std::process::{Command, Output};
 use common::fixture::{self, FAMILIES};
 
 fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_seq2seq-gpu")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_seq2seq-gpu"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn stderr_errors(out: &Output) -> Vec<String> {
@@ -36,9 +39,17 @@ fn json_ids_equal_transformers_greedy_ids() {
             ]);
             assert!(out.status.success(), "{:?}", stderr_errors(&out));
             let stdout = String::from_utf8(out.stdout).unwrap();
-            assert_eq!(stdout.lines().count(), 1, "--json prints one line: {stdout}");
+            assert_eq!(
+                stdout.lines().count(),
+                1,
+                "--json prints one line: {stdout}"
+            );
             let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-            assert_eq!(fixture::ids(&json["ids"]), fixture::ids(&case["greedy_ids"]), "{name}");
+            assert_eq!(
+                fixture::ids(&json["ids"]),
+                fixture::ids(&case["greedy_ids"]),
+                "{name}"
+            );
             assert_eq!(json["text"], case["greedy_text"], "{name}");
         }
     }
@@ -50,19 +61,31 @@ fn default_model_streams_text_and_names_the_adapter() {
     assert!(out.status.success(), "{:?}", stderr_errors(&out));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let expected = fixture::expected_json("t5-tiny");
-    let greedy_text = fixture::cases(&expected)[0]["greedy_text"].as_str().unwrap();
+    let greedy_text = fixture::cases(&expected)[0]["greedy_text"]
+        .as_str()
+        .unwrap();
     assert_eq!(stdout.trim_end(), greedy_text);
     assert!(String::from_utf8_lossy(&out.stderr).contains("adapter: "));
 }
 
 #[test]
 fn errors_are_one_line_with_a_nonzero_exit() {
-    let bad_type = tempdir_with_config(|c| c.replace("\"model_type\": \"t5\"", "\"model_type\": \"gpt2\""));
+    let bad_type =
+        tempdir_with_config(|c| c.replace("\"model_type\": \"t5\"", "\"model_type\": \"gpt2\""));
     let no_heads = tempdir_with_config(|c| c.replace("\"num_heads\": 4,", ""));
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--model", "/nonexistent/model", "hi"], "/nonexistent/model"),
-        (vec!["--model", bad_type.to_str().unwrap(), "hi"], "model_type \"gpt2\""),
-        (vec!["--model", no_heads.to_str().unwrap(), "hi"], "\"num_heads\""),
+        (
+            vec!["--model", "/nonexistent/model", "hi"],
+            "/nonexistent/model",
+        ),
+        (
+            vec!["--model", bad_type.to_str().unwrap(), "hi"],
+            "model_type \"gpt2\"",
+        ),
+        (
+            vec!["--model", no_heads.to_str().unwrap(), "hi"],
+            "\"num_heads\"",
+        ),
         (vec!["--bogus-option", "hi"], "--bogus-option"),
         (vec!["--max-new-tokens", "many", "hi"], "many"),
         (vec![], "required"),
@@ -72,7 +95,10 @@ fn errors_are_one_line_with_a_nonzero_exit() {
         assert!(!out.status.success(), "{args:?} succeeded");
         let lines = stderr_errors(&out);
         assert_eq!(lines.len(), 1, "{args:?}: {lines:?}");
-        assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "{args:?}: {lines:?}");
+        assert!(
+            lines[0].starts_with("error: ") && lines[0].contains(needle),
+            "{args:?}: {lines:?}"
+        );
         assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     }
 }
@@ -88,7 +114,11 @@ fn tempdir_with_config(edit: impl Fn(&str) -> String) -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let src = fixture::dir("t5-tiny");
-    for file in ["tokenizer.json", "model.safetensors", "generation_config.json"] {
+    for file in [
+        "tokenizer.json",
+        "model.safetensors",
+        "generation_config.json",
+    ] {
         std::fs::copy(src.join(file), dir.join(file)).unwrap();
     }
     let config = std::fs::read_to_string(src.join("config.json")).unwrap();

@@ -8,7 +8,9 @@ use seq2seq_gpu::model::{Checkpoint, Model, ModelSpec};
 
 fn load_model(name: &str) -> Model {
     let dir = fixture::dir(name);
-    let spec = ModelSpec::from_config_json(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let spec =
+        ModelSpec::from_config_json(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+            .unwrap();
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     let ckpt = Checkpoint::from_shards(vec![("model.safetensors".into(), bytes)]).unwrap();
     Model::load(&gpu(), spec, &ckpt).unwrap()
@@ -40,7 +42,9 @@ fn teacher_forced_logits_match_transformers_and_stepwise_decoding() {
         let expected = fixture::expected_json(name);
         let tensors = fixture::expected_tensors(name);
         for (i, case) in fixture::cases(&expected).iter().enumerate() {
-            let encoded = model.encode(&gpu, &fixture::ids(&case["input_ids"])).unwrap();
+            let encoded = model
+                .encode(&gpu, &fixture::ids(&case["input_ids"]))
+                .unwrap();
             let dec_ids = fixture::ids(&case["decoder_input_ids"]);
             let t = dec_ids.len();
             let full = model.decoder(&gpu, &encoded, t, t, false).unwrap();
@@ -56,7 +60,12 @@ fn teacher_forced_logits_match_transformers_and_stepwise_decoding() {
             for (pos, &id) in dec_ids.iter().enumerate() {
                 stepwise.set_ids(&[id]).unwrap();
                 let row = pollster::block_on(stepwise.step_logits(pos)).unwrap();
-                assert_close(&row, &logits[pos * v..][..v], 1e-5, &format!("{name} case {i} step {pos}"));
+                assert_close(
+                    &row,
+                    &logits[pos * v..][..v],
+                    1e-5,
+                    &format!("{name} case {i} step {pos}"),
+                );
             }
         }
     }

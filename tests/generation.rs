@@ -22,8 +22,16 @@ fn tokenizer_ids_equal_transformers() {
         let engine = engine(name);
         let expected = fixture::expected_json(name);
         for case in fixture::cases(&expected) {
-            let ids = engine.tokenizer().encode(case["text"].as_str().unwrap()).unwrap();
-            assert_eq!(ids, fixture::ids(&case["input_ids"]), "{name}: {}", case["text"]);
+            let ids = engine
+                .tokenizer()
+                .encode(case["text"].as_str().unwrap())
+                .unwrap();
+            assert_eq!(
+                ids,
+                fixture::ids(&case["input_ids"]),
+                "{name}: {}",
+                case["text"]
+            );
         }
     }
 }
@@ -36,13 +44,31 @@ fn greedy_ids_and_text_equal_transformers_and_the_stream_adds_up() {
         let options = max_new_tokens(&expected);
         for (i, case) in fixture::cases(&expected).iter().enumerate() {
             let mut pieces = Vec::new();
-            let generation = engine.start(case["text"].as_str().unwrap(), &options).unwrap();
+            let generation = engine
+                .start(case["text"].as_str().unwrap(), &options)
+                .unwrap();
             let out = pollster::block_on(generation.run(|p| pieces.push(p.to_string()))).unwrap();
-            assert_eq!(out.ids, fixture::ids(&case["greedy_ids"]), "{name} case {i}");
-            assert_eq!(out.text, case["greedy_text"].as_str().unwrap(), "{name} case {i} text");
-            assert_eq!(pieces.concat(), out.text, "{name} case {i}: stream != final text");
+            assert_eq!(
+                out.ids,
+                fixture::ids(&case["greedy_ids"]),
+                "{name} case {i}"
+            );
+            assert_eq!(
+                out.text,
+                case["greedy_text"].as_str().unwrap(),
+                "{name} case {i} text"
+            );
+            assert_eq!(
+                pieces.concat(),
+                out.text,
+                "{name} case {i}: stream != final text"
+            );
             if out.text.split_whitespace().count() > 3 {
-                assert!(pieces.len() > 3, "{name} case {i}: text arrived in {} pieces", pieces.len());
+                assert!(
+                    pieces.len() > 3,
+                    "{name} case {i}: text arrived in {} pieces",
+                    pieces.len()
+                );
             }
         }
     }
@@ -54,8 +80,12 @@ fn max_new_tokens_bounds_the_output() {
     let expected = fixture::expected_json("t5-tiny");
     let case = &fixture::cases(&expected)[2];
     for n in [0, 1, 5] {
-        let options = GenerationOptions { max_new_tokens: Some(n) };
-        let out = pollster::block_on(engine.generate(case["text"].as_str().unwrap(), &options, |_| {})).unwrap();
+        let options = GenerationOptions {
+            max_new_tokens: Some(n),
+        };
+        let out =
+            pollster::block_on(engine.generate(case["text"].as_str().unwrap(), &options, |_| {}))
+                .unwrap();
         let greedy = fixture::ids(&case["greedy_ids"]);
         assert_eq!(out.ids, greedy[..=n], "max_new_tokens {n}");
     }

@@ -8,6 +8,16 @@ use common::*;
 use seq2seq_gpu::gpu::Tensor;
 use seq2seq_gpu::ops::{self, Activation, Attention, Epilogue, NormKind, PositionBias};
 
+type CpuActivation = fn(f32) -> f32;
+
+const ACTIVATIONS: [(Activation, CpuActivation); 5] = [
+    (Activation::Identity, |x| x),
+    (Activation::Relu, cpu::relu),
+    (Activation::Gelu, cpu::gelu_erf),
+    (Activation::GeluTanh, cpu::gelu_tanh),
+    (Activation::Silu, cpu::silu),
+];
+
 fn upload(gpu: &seq2seq_gpu::gpu::Gpu, data: &[f32], shape: &[usize]) -> Tensor {
     Tensor::upload_f32(gpu, "test", data, shape).unwrap()
 }
@@ -28,9 +38,23 @@ fn matmul_matches_reference_at_awkward_sizes() {
                 let xt = upload(&gpu, &x, &[m, k]);
                 let wt = upload(&gpu, &w, &[n, k]);
                 let out = zeros(&gpu, &[m, n]);
-                run(&gpu, |rec| ops::linear(rec, xt.matrix(), &wt, None, out.matrix(), Epilogue::default()));
+                run(&gpu, |rec| {
+                    ops::linear(
+                        rec,
+                        xt.matrix(),
+                        &wt,
+                        None,
+                        out.matrix(),
+                        Epilogue::default(),
+                    )
+                });
                 let expected = cpu::linear(&x, &w, None, m, n, k);
-                assert_close(&read(&gpu, &out), &expected, 1e-5, &format!("matmul {m}x{n}x{k}"));
+                assert_close(
+                    &read(&gpu, &out),
+                    &expected,
+                    1e-5,
+                    &format!("matmul {m}x{n}x{k}"),
+                );
             }
         }
     }
@@ -40,31 +64,39 @@ fn matmul_matches_reference_at_awkward_sizes() {
 fn matmul_epilogue_bias_activation_scale_and_accumulate() {
     let gpu = gpu();
     let mut rng = rng(2);
-    let acts: [(Activation, fn(f32) -> f32); 5] = [
-        (Activation::Identity, |x| x),
-        (Activation::Relu, cpu::relu),
-        (Activation::Gelu, cpu::gelu_erf),
-        (Activation::GeluTanh, cpu::gelu_tanh),
-        (Activation::Silu, cpu::silu),
-    ];
     for m in [1, 3, 65] {
         let (n, k) = (63, 33);
-        for (act, f) in acts {
+        for (act, f) in ACTIVATIONS {
             for accumulate in [false, true] {
                 let x = random_vec(&mut rng, m * k, 1.0);
                 let w = random_vec(&mut rng, n * k, 1.0);
                 let b = random_vec(&mut rng, n, 1.0);
                 let prior = random_vec(&mut rng, m * n, 1.0);
-                let (xt, wt, bt) = (upload(&gpu, &x, &[m, k]), upload(&gpu, &w, &[n, k]), upload(&gpu, &b, &[n]));
+                let (xt, wt, bt) = (
+                    upload(&gpu, &x, &[m, k]),
+                    upload(&gpu, &w, &[n, k]),
+                    upload(&gpu, &b, &[n]),
+                );
                 let out = upload(&gpu, &prior, &[m, n]);
-                let epilogue = Epilogue { activation: act, alpha: 0.37, accumulate };
-                run(&gpu, |rec| ops::linear(rec, xt.matrix(), &wt, Some(&bt), out.matrix(), epilogue));
+                let epilogue = Epilogue {
+                    activation: act,
+                    alpha: 0.37,
+                    accumulate,
+                };
+                run(&gpu, |rec| {
+                    ops::linear(rec, xt.matrix(), &wt, Some(&bt), out.matrix(), epilogue)
+                });
                 let expected: Vec<f32> = cpu::linear(&x, &w, Some(&b), m, n, k)
                     .iter()
                     .zip(&prior)
                     .map(|(v, p)| 0.37 * f(*v) + if accumulate { *p } else { 0.0 })
                     .collect();
-                assert_close(&read(&gpu, &out), &expected, 2e-5, &format!("{act:?} m={m} acc={accumulate}"));
+                assert_close(
+                    &read(&gpu, &out),
+                    &expected,
+                    2e-5,
+                    &format!("{act:?} m={m} acc={accumulate}"),
+                );
             }
         }
     }
@@ -79,12 +111,25 @@ fn matmul_reads_and_writes_column_slices() {
         let x_full = random_vec(&mut rng, m * wide_in, 1.0);
         let w = random_vec(&mut rng, n * k, 1.0);
         let prior = random_vec(&mut rng, m * wide_out, 1.0);
-        let (xt, wt) = (upload(&gpu, &x_full, &[m, wide_in]), upload(&gpu, &w, &[n, k]));
+        let (xt, wt) = (
+            upload(&gpu, &x_full, &[m, wide_in]),
+            upload(&gpu, &w, &[n, k]),
+        );
         let out = upload(&gpu, &prior, &[m, wide_out]);
         run(&gpu, |rec| {
-            ops::linear(rec, xt.matrix().columns(9, k), &wt, None, out.matrix().columns(11, n), Epilogue::default())
+            ops::linear(
+                rec,
+                xt.matrix().columns(9, k),
+                &wt,
+                None,
+                out.matrix().columns(11, n),
+                Epilogue::default(),
+            )
         });
-        let x: Vec<f32> = x_full.chunks(wide_in).flat_map(|r| r[9..9 + k].to_vec()).collect();
+        let x: Vec<f32> = x_full
+            .chunks(wide_in)
+            .flat_map(|r| r[9..9 + k].to_vec())
+            .collect();
         let product = cpu::linear(&x, &w, None, m, n, k);
         let mut expected = prior.clone();
         for i in 0..m {
@@ -101,7 +146,15 @@ fn matmul_rejects_mismatched_shapes() {
     let w = zeros(&gpu, &[5, 6]);
     let out = zeros(&gpu, &[3, 5]);
     let mut rec = seq2seq_gpu::gpu::Recorder::new(&gpu);
-    let err = ops::linear(&mut rec, x.matrix(), &w, None, out.matrix(), Epilogue::default()).unwrap_err();
+    let err = ops::linear(
+        &mut rec,
+        x.matrix(),
+        &w,
+        None,
+        out.matrix(),
+        Epilogue::default(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("cannot produce"), "{err}");
 }
 
@@ -116,7 +169,12 @@ fn softmax_is_stable_and_matches_reference() {
         let t = upload(&gpu, &x, &[rows, cols]);
         run(&gpu, |rec| ops::softmax(rec, &t));
         let got = read(&gpu, &t);
-        assert_close(&got, &cpu::softmax(&x, cols), 1e-5, &format!("softmax cols={cols}"));
+        assert_close(
+            &got,
+            &cpu::softmax(&x, cols),
+            1e-5,
+            &format!("softmax cols={cols}"),
+        );
         for row in got.chunks(cols) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4);
         }
@@ -130,18 +188,46 @@ fn layer_norm_and_rms_norm_match_reference() {
     for cols in AWKWARD_SIZES.iter().copied().chain([512, 1000]) {
         let rows = 4;
         // An offset mean checks the two-pass variance.
-        let x: Vec<f32> = random_vec(&mut rng, rows * cols, 2.0).iter().map(|v| v + 30.0).collect();
+        let x: Vec<f32> = random_vec(&mut rng, rows * cols, 2.0)
+            .iter()
+            .map(|v| v + 30.0)
+            .collect();
         let w = random_vec(&mut rng, cols, 1.5);
         let b = random_vec(&mut rng, cols, 0.5);
-        let (xt, wt, bt) = (upload(&gpu, &x, &[rows, cols]), upload(&gpu, &w, &[cols]), upload(&gpu, &b, &[cols]));
+        let (xt, wt, bt) = (
+            upload(&gpu, &x, &[rows, cols]),
+            upload(&gpu, &w, &[cols]),
+            upload(&gpu, &b, &[cols]),
+        );
         let y = zeros(&gpu, &[rows, cols]);
-        run(&gpu, |rec| ops::norm(rec, NormKind::LayerNorm, &xt, &y, &wt, Some(&bt), 1e-5));
-        assert_close(&read(&gpu, &y), &cpu::layer_norm(&x, &w, &b, 1e-5), 1e-4, &format!("layer norm {cols}"));
-        run(&gpu, |rec| ops::norm(rec, NormKind::RmsNorm, &xt, &y, &wt, None, 1e-6));
-        assert_close(&read(&gpu, &y), &cpu::rms_norm(&x, &w, 1e-6), 1e-5, &format!("rms norm {cols}"));
+        run(&gpu, |rec| {
+            ops::norm(rec, NormKind::LayerNorm, &xt, &y, &wt, Some(&bt), 1e-5)
+        });
+        assert_close(
+            &read(&gpu, &y),
+            &cpu::layer_norm(&x, &w, &b, 1e-5),
+            1e-4,
+            &format!("layer norm {cols}"),
+        );
+        run(&gpu, |rec| {
+            ops::norm(rec, NormKind::RmsNorm, &xt, &y, &wt, None, 1e-6)
+        });
+        assert_close(
+            &read(&gpu, &y),
+            &cpu::rms_norm(&x, &w, 1e-6),
+            1e-5,
+            &format!("rms norm {cols}"),
+        );
         // In place, as post-norm models use it.
-        run(&gpu, |rec| ops::norm(rec, NormKind::LayerNorm, &xt, &xt, &wt, Some(&bt), 1e-5));
-        assert_close(&read(&gpu, &xt), &cpu::layer_norm(&x, &w, &b, 1e-5), 1e-4, &format!("in-place {cols}"));
+        run(&gpu, |rec| {
+            ops::norm(rec, NormKind::LayerNorm, &xt, &xt, &wt, Some(&bt), 1e-5)
+        });
+        assert_close(
+            &read(&gpu, &xt),
+            &cpu::layer_norm(&x, &w, &b, 1e-5),
+            1e-4,
+            &format!("in-place {cols}"),
+        );
     }
 }
 
@@ -151,18 +237,15 @@ fn activations_match_reference_including_extremes() {
     let mut rng = rng(6);
     let mut x = random_vec(&mut rng, 1000, 8.0);
     x.extend([-100.0, -30.0, -15.5, 0.0, 15.5, 30.0, 100.0]);
-    let cases: [(Activation, fn(f32) -> f32); 4] = [
-        (Activation::Relu, cpu::relu),
-        (Activation::Gelu, cpu::gelu_erf),
-        (Activation::GeluTanh, cpu::gelu_tanh),
-        (Activation::Silu, cpu::silu),
-    ];
-    for (act, f) in cases {
+    for (act, f) in ACTIVATIONS {
         let xt = upload(&gpu, &x, &[x.len()]);
         let y = zeros(&gpu, &[x.len()]);
         run(&gpu, |rec| ops::activation(rec, &xt, &y, act));
         let got = read(&gpu, &y);
-        assert!(got.iter().all(|v| v.is_finite()), "{act:?} produced a non-finite value");
+        assert!(
+            got.iter().all(|v| v.is_finite()),
+            "{act:?} produced a non-finite value"
+        );
         let expected: Vec<f32> = x.iter().map(|&v| f(v)).collect();
         assert_close(&got, &expected, 1e-6, &format!("{act:?}"));
     }
@@ -183,11 +266,19 @@ fn gated_feed_forward_product_and_residual_add() {
                 cpu::gelu_tanh(x[r * 2 * width + c]) * x[r * 2 * width + width + c]
             })
             .collect();
-        assert_close(&read(&gpu, &y), &expected, 1e-6, &format!("gated {rows}x{width}"));
+        assert_close(
+            &read(&gpu, &y),
+            &expected,
+            1e-6,
+            &format!("gated {rows}x{width}"),
+        );
 
         let a = random_vec(&mut rng, rows * width, 1.0);
         let b = random_vec(&mut rng, rows * width, 1.0);
-        let (at, bt) = (upload(&gpu, &a, &[rows, width]), upload(&gpu, &b, &[rows, width]));
+        let (at, bt) = (
+            upload(&gpu, &a, &[rows, width]),
+            upload(&gpu, &b, &[rows, width]),
+        );
         run(&gpu, |rec| ops::add(rec, &at, &bt));
         let sum: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
         assert_close(&read(&gpu, &bt), &sum, 0.0, "add");
@@ -209,7 +300,12 @@ fn embedding_lookup_scales_rows() {
             .iter()
             .flat_map(|&id| table[id as usize * dim..][..dim].iter().map(|v| v * 2.5))
             .collect();
-        assert_close(&read(&gpu, &out), &expected, 0.0, &format!("embedding {vocab}x{dim}"));
+        assert_close(
+            &read(&gpu, &out),
+            &expected,
+            0.0,
+            &format!("embedding {vocab}x{dim}"),
+        );
     }
 }
 
@@ -228,7 +324,11 @@ fn argmax_picks_the_first_maximum() {
         let xt = upload(&gpu, &x, &[rows, cols]);
         let ids = Tensor::upload_u32(&gpu, "ids", &[0; 3], &[rows]).unwrap();
         run(&gpu, |rec| ops::argmax(rec, &xt, &ids));
-        assert_eq!(read_u32(&gpu, &ids), cpu::argmax(&x, cols), "argmax cols={cols}");
+        assert_eq!(
+            read_u32(&gpu, &ids),
+            cpu::argmax(&x, cols),
+            "argmax cols={cols}"
+        );
     }
 }
 
@@ -253,7 +353,9 @@ fn check_attention(s: AttnSetup, seed: u64) {
     let num_buckets = 8;
     let longest = s.q_rows.max(s.kv_rows);
     let center = longest - 1;
-    let lut: Vec<u32> = (0..2 * longest - 1).map(|i| ((i * 5 + 3) % num_buckets) as u32).collect();
+    let lut: Vec<u32> = (0..2 * longest - 1)
+        .map(|i| ((i * 5 + 3) % num_buckets) as u32)
+        .collect();
     let table = random_vec(&mut rng, num_buckets * s.heads, 2.0);
     let mask: Vec<bool> = (0..s.batch * s.kv_rows).map(|i| i % 3 != 1).collect();
     let scale = 1.0 / (s.head_dim as f32).sqrt();
@@ -281,13 +383,18 @@ fn check_attention(s: AttnSetup, seed: u64) {
                 head_dim: s.head_dim,
                 scale,
                 causal: s.causal,
-                position_bias: s.bias.then_some(PositionBias { buckets: &lut_t, table: &table_t, center }),
+                position_bias: s.bias.then_some(PositionBias {
+                    buckets: &lut_t,
+                    table: &table_t,
+                    center,
+                }),
                 key_mask: s.mask.then_some(&mask_t),
                 from_step: false,
             },
         )
     });
-    let bias_fn = |h: usize, qp: usize, kp: usize| table[lut[center + kp - qp] as usize * s.heads + h];
+    let bias_fn =
+        |h: usize, qp: usize, kp: usize| table[lut[center + kp - qp] as usize * s.heads + h];
     let expected = cpu::attention(&cpu::AttentionCase {
         q: &q,
         k: &k,
@@ -318,20 +425,55 @@ fn attention_matches_reference_across_shapes_and_options() {
         for head_dim in [1, 16, 64, 65] {
             seed += 1;
             check_attention(
-                AttnSetup { batch: 1, q_rows, kv_rows, heads: 3, head_dim, causal: false, bias: false, mask: false },
+                AttnSetup {
+                    batch: 1,
+                    q_rows,
+                    kv_rows,
+                    heads: 3,
+                    head_dim,
+                    causal: false,
+                    bias: false,
+                    mask: false,
+                },
                 seed,
             );
         }
-        for (causal, bias, mask) in [(true, false, false), (false, true, false), (false, false, true), (true, true, true)] {
+        for (causal, bias, mask) in [
+            (true, false, false),
+            (false, true, false),
+            (false, false, true),
+            (true, true, true),
+        ] {
             if causal && q_rows != kv_rows {
                 continue;
             }
             seed += 1;
-            check_attention(AttnSetup { batch: 2, q_rows, kv_rows, heads: 2, head_dim: 8, causal, bias, mask }, seed);
+            check_attention(
+                AttnSetup {
+                    batch: 2,
+                    q_rows,
+                    kv_rows,
+                    heads: 2,
+                    head_dim: 8,
+                    causal,
+                    bias,
+                    mask,
+                },
+                seed,
+            );
         }
     }
     check_attention(
-        AttnSetup { batch: 1, q_rows: 2, kv_rows: 3, heads: 1, head_dim: 256, causal: false, bias: true, mask: false },
+        AttnSetup {
+            batch: 1,
+            q_rows: 2,
+            kv_rows: 3,
+            heads: 1,
+            head_dim: 256,
+            causal: false,
+            bias: true,
+            mask: false,
+        },
         7,
     );
 }
@@ -350,7 +492,11 @@ fn attention_from_step_uses_the_cached_prefix_only() {
         let v = random_vec(&mut rng, cap * w, 1.0);
         let lut: Vec<u32> = (0..2 * cap - 1).map(|i| (i % 7) as u32).collect();
         let table = random_vec(&mut rng, 7 * heads, 1.0);
-        let (qt, kt, vt) = (upload(&gpu, &q, &[rows, w]), upload(&gpu, &k, &[cap, w]), upload(&gpu, &v, &[cap, w]));
+        let (qt, kt, vt) = (
+            upload(&gpu, &q, &[rows, w]),
+            upload(&gpu, &k, &[cap, w]),
+            upload(&gpu, &v, &[cap, w]),
+        );
         let lut_t = Tensor::upload_u32(&gpu, "lut", &lut, &[lut.len()]).unwrap();
         let table_t = upload(&gpu, &table, &[7, heads]);
         let out = zeros(&gpu, &[rows, w]);
@@ -368,13 +514,18 @@ fn attention_from_step_uses_the_cached_prefix_only() {
                     head_dim: dh,
                     scale: 1.0,
                     causal: true,
-                    position_bias: Some(PositionBias { buckets: &lut_t, table: &table_t, center: cap - 1 }),
+                    position_bias: Some(PositionBias {
+                        buckets: &lut_t,
+                        table: &table_t,
+                        center: cap - 1,
+                    }),
                     key_mask: None,
                     from_step: true,
                 },
             )
         });
-        let bias_fn = |h: usize, qp: usize, kp: usize| table[lut[cap - 1 + kp - qp] as usize * heads + h];
+        let bias_fn =
+            |h: usize, qp: usize, kp: usize| table[lut[cap - 1 + kp - qp] as usize * heads + h];
         let expected = cpu::attention(&cpu::AttentionCase {
             q: &q,
             k: &k,
@@ -391,7 +542,12 @@ fn attention_from_step_uses_the_cached_prefix_only() {
             bias: Some(&bias_fn),
             mask: None,
         });
-        assert_close(&read(&gpu, &out), &expected, 1e-5, &format!("step pos={pos} rows={rows}"));
+        assert_close(
+            &read(&gpu, &out),
+            &expected,
+            1e-5,
+            &format!("step pos={pos} rows={rows}"),
+        );
     }
     gpu.set_step(0);
 }
@@ -406,7 +562,9 @@ fn kv_append_writes_rows_after_the_step_position() {
     let cache = upload(&gpu, &cache_init, &[cap, width]);
     let st = upload(&gpu, &src, &[3, src_width]);
     gpu.set_step(4);
-    run(&gpu, |rec| ops::kv_cache::append(rec, st.matrix().columns(7, width), &cache));
+    run(&gpu, |rec| {
+        ops::kv_cache::append(rec, st.matrix().columns(7, width), &cache)
+    });
     gpu.set_step(0);
     let mut expected = cache_init.clone();
     for r in 0..3 {

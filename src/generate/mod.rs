@@ -33,7 +33,12 @@ pub struct Generation {
 }
 
 impl Generation {
-    pub(crate) fn new(engine: Engine, encoded: Encoded, decoder: Decoder, config: GenerationConfig) -> Result<Self> {
+    pub(crate) fn new(
+        engine: Engine,
+        encoded: Encoded,
+        decoder: Decoder,
+        config: GenerationConfig,
+    ) -> Result<Self> {
         decoder.set_ids(&[config.decoder_start_token_id])?;
         Ok(Generation {
             engine,
@@ -65,7 +70,11 @@ impl Generation {
     /// One decode step (or the final flush); returns new text if any.
     async fn step(&mut self) -> Result<Option<String>> {
         let generated = self.ids.len() - 1;
-        let at_eos = generated > 0 && self.config.eos_token_ids.contains(self.ids.last().unwrap_or(&0));
+        let at_eos = generated > 0
+            && self
+                .config
+                .eos_token_ids
+                .contains(self.ids.last().unwrap_or(&0));
         if at_eos || generated >= self.config.max_new_tokens {
             self.done = true;
             return self.streamer.finish(self.engine.tokenizer());

@@ -29,7 +29,12 @@ impl GenerationConfig {
         let map = match generation_config {
             Some(text) => match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(map)) => map,
-                Ok(_) => return Err(Error::format("generation_config.json", "expected a JSON object")),
+                Ok(_) => {
+                    return Err(Error::format(
+                        "generation_config.json",
+                        "expected a JSON object",
+                    ));
+                }
                 Err(e) => return Err(Error::format("generation_config.json", e)),
             },
             None => Default::default(),
@@ -41,15 +46,21 @@ impl GenerationConfig {
         let max_new_tokens = if cfg.is_set("max_new_tokens") {
             cfg.usize("max_new_tokens")?
         } else {
-            cfg.usize_or("max_length", DEFAULT_MAX_LENGTH)?.saturating_sub(1)
+            cfg.usize_or("max_length", DEFAULT_MAX_LENGTH)?
+                .saturating_sub(1)
         };
         let eos = cfg.token_ids("eos_token_id")?;
         Ok(GenerationConfig {
             max_new_tokens,
-            decoder_start_token_id: cfg
-                .usize_or("decoder_start_token_id", spec.decoder_start_token_id as usize)
-                ? as u32,
-            eos_token_ids: if eos.is_empty() { spec.eos_token_ids.clone() } else { eos },
+            decoder_start_token_id: cfg.usize_or(
+                "decoder_start_token_id",
+                spec.decoder_start_token_id as usize,
+            )? as u32,
+            eos_token_ids: if eos.is_empty() {
+                spec.eos_token_ids.clone()
+            } else {
+                eos
+            },
         })
     }
 

@@ -26,7 +26,7 @@ impl Tensor {
     /// The tensor as a matrix: leading dimensions folded into rows.
     pub fn matrix(&self) -> View<'_> {
         let cols = *self.shape.last().unwrap_or(&1);
-        let rows = if cols == 0 { 0 } else { self.len() / cols };
+        let rows = self.len().checked_div(cols).unwrap_or(0);
         View {
             tensor: self,
             offset: 0,
@@ -139,7 +139,13 @@ impl BufferPool {
 
     pub fn take(&self, gpu: &Gpu, bytes: u64) -> Result<wgpu::Buffer> {
         let class = Self::size_class(bytes);
-        if let Some(buffer) = self.free.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&class).and_then(Vec::pop) {
+        if let Some(buffer) = self
+            .free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&class)
+            .and_then(Vec::pop)
+        {
             return Ok(buffer);
         }
         gpu.check_buffer_size("a work buffer", class)?;
@@ -147,7 +153,9 @@ impl BufferPool {
         Ok(gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("pooled"),
             size: class,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         }))
     }
@@ -175,7 +183,10 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn new(gpu: Arc<Gpu>) -> Self {
-        Workspace { gpu, held: Vec::new() }
+        Workspace {
+            gpu,
+            held: Vec::new(),
+        }
     }
 
     pub fn tensor(&mut self, shape: &[usize]) -> Result<Tensor> {

@@ -120,7 +120,8 @@ impl Gpu {
     /// Sets the decode position that recorded plans read (see `shaders/common.wgsl`).
     pub fn set_step(&self, pos: u32) {
         let value = StepUniform { pos, _pad: [0; 3] };
-        self.queue.write_buffer(&self.step, 0, bytemuck::bytes_of(&value));
+        self.queue
+            .write_buffer(&self.step, 0, bytemuck::bytes_of(&value));
     }
 
     pub(crate) fn encoder(&self) -> wgpu::CommandEncoder {
@@ -136,7 +137,9 @@ impl Gpu {
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
         self.queue.write_buffer(&buffer, 0, bytes);
@@ -144,7 +147,10 @@ impl Gpu {
     }
 
     pub(crate) fn check_buffer_size(&self, what: &str, size: u64) -> Result<()> {
-        let limit = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        let limit = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
         if size > limit {
             return Err(Error::AdapterLimit {
                 limit: "maxStorageBufferBindingSize",
@@ -202,14 +208,18 @@ impl Gpu {
     pub async fn read_f32(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
         let bytes = (len * 4) as u64;
         let staging = self.staging_buffer(bytes);
-        let raw = self.submit_and_read(self.encoder(), buffer, &staging, bytes).await?;
+        let raw = self
+            .submit_and_read(self.encoder(), buffer, &staging, bytes)
+            .await?;
         Ok(bytemuck::pod_collect_to_vec(&raw))
     }
 
     pub async fn read_u32(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<u32>> {
         let bytes = (len * 4) as u64;
         let staging = self.staging_buffer(bytes);
-        let raw = self.submit_and_read(self.encoder(), buffer, &staging, bytes).await?;
+        let raw = self
+            .submit_and_read(self.encoder(), buffer, &staging, bytes)
+            .await?;
         Ok(bytemuck::pod_collect_to_vec(&raw))
     }
 }

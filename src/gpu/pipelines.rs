@@ -77,7 +77,10 @@ fn pop_ready_error(scope: wgpu::ErrorScopeGuard) -> Option<wgpu::Error> {
     use std::future::Future;
     use std::task::{Context, Poll, Waker};
     let mut future = std::pin::pin!(scope.pop());
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
         Poll::Ready(error) => error,
         Poll::Pending => None,
     }

@@ -50,7 +50,10 @@ impl Shader {
             Shader::Attention => (&[], include_str!("../../shaders/attention.wgsl")),
             Shader::Norm => (&[REDUCE], include_str!("../../shaders/norm.wgsl")),
             Shader::Softmax => (&[REDUCE], include_str!("../../shaders/softmax.wgsl")),
-            Shader::Elementwise => (&[ACTIVATION], include_str!("../../shaders/elementwise.wgsl")),
+            Shader::Elementwise => (
+                &[ACTIVATION],
+                include_str!("../../shaders/elementwise.wgsl"),
+            ),
             Shader::Embedding => (&[], include_str!("../../shaders/embedding.wgsl")),
             Shader::KvCache => (&[], include_str!("../../shaders/kv_cache.wgsl")),
             Shader::Argmax => (&[REDUCE], include_str!("../../shaders/argmax.wgsl")),

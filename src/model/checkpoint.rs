@@ -54,7 +54,11 @@ impl Checkpoint {
     }
 
     fn file_names(&self) -> String {
-        self.shards.iter().map(|s| s.file.as_str()).collect::<Vec<_>>().join(", ")
+        self.shards
+            .iter()
+            .map(|s| s.file.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The tensor's values as f32 and its shape.
@@ -66,10 +70,13 @@ impl Checkpoint {
             });
         };
         let shard = &self.shards[index];
-        let info = shard.metadata.info(name).ok_or_else(|| Error::MissingTensor {
-            file: shard.file.clone(),
-            name: name.to_string(),
-        })?;
+        let info = shard
+            .metadata
+            .info(name)
+            .ok_or_else(|| Error::MissingTensor {
+                file: shard.file.clone(),
+                name: name.to_string(),
+            })?;
         let (start, end) = info.data_offsets;
         let bytes = &shard.bytes[shard.data_start + start..shard.data_start + end];
         let values = match info.dtype {
@@ -85,7 +92,9 @@ impl Checkpoint {
             other => {
                 return Err(Error::format(
                     shard.file.clone(),
-                    format!("tensor \"{name}\" has dtype {other:?}; only F32, F16 and BF16 are supported"),
+                    format!(
+                        "tensor \"{name}\" has dtype {other:?}; only F32, F16 and BF16 are supported"
+                    ),
                 ));
             }
         };

@@ -33,19 +33,34 @@ pub struct Decoder {
 impl Model {
     /// A decoder over `encoded` that takes `rows` tokens per step and holds up to `capacity`
     /// tokens in its cache. With `feedback`, each step's argmax becomes the next step's input.
-    pub fn decoder(&self, gpu: &Arc<Gpu>, encoded: &Encoded, capacity: usize, rows: usize, feedback: bool) -> Result<Decoder> {
+    pub fn decoder(
+        &self,
+        gpu: &Arc<Gpu>,
+        encoded: &Encoded,
+        capacity: usize,
+        rows: usize,
+        feedback: bool,
+    ) -> Result<Decoder> {
         let spec = &self.spec;
         if rows == 0 || rows > capacity {
-            return Err(Error::invalid(format!("decoder: {rows} rows per step with capacity {capacity}")));
+            return Err(Error::invalid(format!(
+                "decoder: {rows} rows per step with capacity {capacity}"
+            )));
         }
         if feedback && rows != 1 {
-            return Err(Error::invalid("a self-feeding decoder takes one token per step"));
+            return Err(Error::invalid(
+                "a self-feeding decoder takes one token per step",
+            ));
         }
         let stack = spec.decoder;
         let inner = stack.inner_dim();
         let mut ws = Workspace::new(gpu.clone());
         let ids = ws.tensor(&[rows])?;
-        let next_ids = if feedback { ids.clone() } else { ws.tensor(&[rows])? };
+        let next_ids = if feedback {
+            ids.clone()
+        } else {
+            ws.tensor(&[rows])?
+        };
         let logits = ws.tensor(&[rows, spec.vocab_size])?;
         let hidden = ws.tensor(&[rows, spec.d_model])?;
         let scratch = Scratch::new(&mut ws, spec, &stack, hidden)?;
@@ -59,7 +74,8 @@ impl Model {
             } => {
                 let table = bucket_table(capacity, false, num_buckets, max_distance);
                 let t = ws.tensor(&[table.len()])?;
-                gpu.queue.write_buffer(&t.buffer, 0, bytemuck::cast_slice(&table));
+                gpu.queue
+                    .write_buffer(&t.buffer, 0, bytemuck::cast_slice(&table));
                 Some(t)
             }
         };
@@ -77,11 +93,22 @@ impl Model {
             rec: &mut rec,
             spec,
         };
-        ops::embedding(g.rec, &ids, &self.weights.embedding, &scratch.hidden, spec.embed_scale)?;
+        ops::embedding(
+            g.rec,
+            &ids,
+            &self.weights.embedding,
+            &scratch.hidden,
+            spec.embed_scale,
+        )?;
         let cross = encoded.cross_kv.matrix();
         for (l, layer) in self.weights.decoder.iter().enumerate() {
             let x = g.sublayer_input(&layer.self_norm, &scratch)?;
-            g.linear(&layer.qkv, x.matrix(), scratch.qkv.matrix(), Epilogue::default())?;
+            g.linear(
+                &layer.qkv,
+                x.matrix(),
+                scratch.qkv.matrix(),
+                Epilogue::default(),
+            )?;
             let qkv = scratch.qkv.matrix();
             let cache = &caches[l];
             ops::kv_cache::append(g.rec, qkv.columns(inner, 2 * inner), cache)?;
@@ -98,7 +125,12 @@ impl Model {
             g.attend(self_attention, &layer.self_out, &scratch)?;
 
             let x = g.sublayer_input(&layer.cross_norm, &scratch)?;
-            g.linear(&layer.cross_q, x.matrix(), scratch.query.matrix(), Epilogue::default())?;
+            g.linear(
+                &layer.cross_q,
+                x.matrix(),
+                scratch.query.matrix(),
+                Epilogue::default(),
+            )?;
             let cross_attention = AttentionSpec {
                 q: scratch.query.matrix(),
                 k: cross.columns(2 * l * inner, inner),
@@ -125,7 +157,14 @@ impl Model {
             alpha: spec.lm_head_scale,
             ..Epilogue::default()
         };
-        ops::linear(g.rec, output.matrix(), &self.weights.lm_head, None, logits.matrix(), head)?;
+        ops::linear(
+            g.rec,
+            output.matrix(),
+            &self.weights.lm_head,
+            None,
+            logits.matrix(),
+            head,
+        )?;
         ops::argmax(g.rec, &logits, &next_ids)?;
         let plan = rec.finish()?;
         Ok(Decoder {
@@ -147,12 +186,21 @@ impl Decoder {
     /// Sets the tokens for the next step (not needed when the decoder feeds itself).
     pub fn set_ids(&self, ids: &[u32]) -> Result<()> {
         if ids.len() != self.rows {
-            return Err(Error::invalid(format!("decoder takes {} ids per step, got {}", self.rows, ids.len())));
+            return Err(Error::invalid(format!(
+                "decoder takes {} ids per step, got {}",
+                self.rows,
+                ids.len()
+            )));
         }
         if let Some(bad) = ids.iter().find(|&&id| id as usize >= self.vocab) {
-            return Err(Error::invalid(format!("token id {bad} is outside the vocabulary of {}", self.vocab)));
+            return Err(Error::invalid(format!(
+                "token id {bad} is outside the vocabulary of {}",
+                self.vocab
+            )));
         }
-        self.gpu.queue.write_buffer(&self.ids.buffer, 0, bytemuck::cast_slice(ids));
+        self.gpu
+            .queue
+            .write_buffer(&self.ids.buffer, 0, bytemuck::cast_slice(ids));
         Ok(())
     }
 
@@ -174,7 +222,12 @@ impl Decoder {
         self.plan.encode(&mut encoder);
         let bytes = self
             .gpu
-            .submit_and_read(encoder, &self.next_ids.buffer, &self.staging, (self.rows * 4) as u64)
+            .submit_and_read(
+                encoder,
+                &self.next_ids.buffer,
+                &self.staging,
+                (self.rows * 4) as u64,
+            )
             .await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }

@@ -35,7 +35,8 @@ impl Model {
 
         let mut ws = Workspace::new(gpu.clone());
         let ids = ws.tensor(&[s])?;
-        gpu.queue.write_buffer(&ids.buffer, 0, bytemuck::cast_slice(input_ids));
+        gpu.queue
+            .write_buffer(&ids.buffer, 0, bytemuck::cast_slice(input_ids));
         let scratch = Scratch::new(&mut ws, spec, &spec.encoder, hidden.clone())?;
         let buckets = match spec.positions {
             Positions::RelativeBuckets {
@@ -44,7 +45,8 @@ impl Model {
             } => {
                 let table = bucket_table(s, true, num_buckets, max_distance);
                 let t = ws.tensor(&[table.len()])?;
-                gpu.queue.write_buffer(&t.buffer, 0, bytemuck::cast_slice(&table));
+                gpu.queue
+                    .write_buffer(&t.buffer, 0, bytemuck::cast_slice(&table));
                 Some(t)
             }
         };
@@ -54,7 +56,13 @@ impl Model {
             rec: &mut rec,
             spec,
         };
-        ops::embedding(g.rec, &ids, &self.weights.embedding, &scratch.hidden, spec.embed_scale)?;
+        ops::embedding(
+            g.rec,
+            &ids,
+            &self.weights.embedding,
+            &scratch.hidden,
+            spec.embed_scale,
+        )?;
         let position_bias = match (&buckets, &self.weights.encoder_relative_bias) {
             (Some(buckets), Some(table)) => Some(PositionBias {
                 buckets,
@@ -67,7 +75,12 @@ impl Model {
         let inner = stack.inner_dim();
         for layer in &self.weights.encoder {
             let x = g.sublayer_input(&layer.self_norm, &scratch)?;
-            g.linear(&layer.qkv, x.matrix(), scratch.qkv.matrix(), Epilogue::default())?;
+            g.linear(
+                &layer.qkv,
+                x.matrix(),
+                scratch.qkv.matrix(),
+                Epilogue::default(),
+            )?;
             let qkv = scratch.qkv.matrix();
             let attention = AttentionSpec {
                 q: qkv.columns(0, inner),
@@ -86,7 +99,12 @@ impl Model {
         if let Some(norm) = &self.weights.encoder_final_norm {
             g.norm(norm, &hidden, &hidden)?;
         }
-        g.linear(&self.weights.cross_kv, hidden.matrix(), cross_kv.matrix(), Epilogue::default())?;
+        g.linear(
+            &self.weights.cross_kv,
+            hidden.matrix(),
+            cross_kv.matrix(),
+            Epilogue::default(),
+        )?;
         rec.finish()?.submit(gpu);
         Ok(Encoded {
             hidden,

@@ -44,11 +44,26 @@ pub struct AttentionSpec<'t> {
 
 impl Graph<'_, '_> {
     pub fn norm(&mut self, norm: &Norm, x: &Tensor, y: &Tensor) -> Result<()> {
-        ops::norm(self.rec, self.spec.norm, x, y, &norm.weight, norm.bias.as_ref(), self.spec.norm_eps)
+        ops::norm(
+            self.rec,
+            self.spec.norm,
+            x,
+            y,
+            &norm.weight,
+            norm.bias.as_ref(),
+            self.spec.norm_eps,
+        )
     }
 
     pub fn linear(&mut self, layer: &Linear, x: View, out: View, epilogue: Epilogue) -> Result<()> {
-        ops::linear(self.rec, x, &layer.weight, layer.bias.as_ref(), out, epilogue)
+        ops::linear(
+            self.rec,
+            x,
+            &layer.weight,
+            layer.bias.as_ref(),
+            out,
+            epilogue,
+        )
     }
 
     /// The input of a sublayer: the normalised stream (pre-norm) or the stream itself.
@@ -84,7 +99,13 @@ impl Graph<'_, '_> {
     }
 
     /// The feed-forward block on `input`, added to the stream.
-    pub fn feed_forward(&mut self, ffn_in: &Linear, ffn_out: &Linear, input: &Tensor, s: &Scratch) -> Result<()> {
+    pub fn feed_forward(
+        &mut self,
+        ffn_in: &Linear,
+        ffn_out: &Linear,
+        input: &Tensor,
+        s: &Scratch,
+    ) -> Result<()> {
         let act = self.spec.activation;
         let activated = if self.spec.gated_ffn {
             self.linear(ffn_in, input.matrix(), s.ffn.matrix(), Epilogue::default())?;
@@ -108,7 +129,12 @@ impl Graph<'_, '_> {
 
 impl Scratch {
     /// Work tensors around `hidden` ([rows, d_model]), which the caller may keep beyond them.
-    pub fn new(ws: &mut Workspace, spec: &ModelSpec, stack: &StackSpec, hidden: Tensor) -> Result<Scratch> {
+    pub fn new(
+        ws: &mut Workspace,
+        spec: &ModelSpec,
+        stack: &StackSpec,
+        hidden: Tensor,
+    ) -> Result<Scratch> {
         let (d, inner, ff) = (spec.d_model, stack.inner_dim(), stack.ffn_dim);
         let rows = hidden.shape[0];
         let ffn_width = if spec.gated_ffn { 2 * ff } else { ff };

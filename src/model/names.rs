@@ -52,7 +52,11 @@ const fn t5_attention(prefix: &'static str) -> AttentionNames {
 }
 
 static T5: FamilyNames = FamilyNames {
-    embedding: &["shared.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight"],
+    embedding: &[
+        "shared.weight",
+        "encoder.embed_tokens.weight",
+        "decoder.embed_tokens.weight",
+    ],
     lm_head: "lm_head.weight",
     encoder: StackNames {
         self_attention: t5_attention("encoder.block.{i}.layer.0.SelfAttention"),

@@ -2,7 +2,12 @@
 //! transformers (`_relative_position_bucket`), so that no bucket boundary can differ.
 
 /// The bucket of `key_pos - query_pos`.
-pub fn bucket(relative_position: i64, bidirectional: bool, num_buckets: usize, max_distance: usize) -> u32 {
+pub fn bucket(
+    relative_position: i64,
+    bidirectional: bool,
+    num_buckets: usize,
+    max_distance: usize,
+) -> u32 {
     let mut buckets = num_buckets as i64;
     let mut result = 0i64;
     let distance = if bidirectional {
@@ -18,7 +23,8 @@ pub fn bucket(relative_position: i64, bidirectional: bool, num_buckets: usize, m
     if distance < max_exact {
         result += distance;
     } else {
-        let scaled = (distance as f32 / max_exact as f32).ln() / (max_distance as f64 / max_exact as f64).ln() as f32
+        let scaled = (distance as f32 / max_exact as f32).ln()
+            / (max_distance as f64 / max_exact as f64).ln() as f32
             * (buckets - max_exact) as f32;
         result += (max_exact + scaled as i64).min(buckets - 1);
     }
@@ -27,7 +33,12 @@ pub fn bucket(relative_position: i64, bidirectional: bool, num_buckets: usize, m
 
 /// Buckets of every relative position in `-(len - 1)..=(len - 1)`, indexed by
 /// `relative_position + len - 1` (the attention kernel's `bias_center` is `len - 1`).
-pub fn bucket_table(len: usize, bidirectional: bool, num_buckets: usize, max_distance: usize) -> Vec<u32> {
+pub fn bucket_table(
+    len: usize,
+    bidirectional: bool,
+    num_buckets: usize,
+    max_distance: usize,
+) -> Vec<u32> {
     let len = len.max(1) as i64;
     (-(len - 1)..len)
         .map(|r| bucket(r, bidirectional, num_buckets, max_distance))
@@ -46,7 +57,10 @@ mod tests {
             .iter()
             .map(|&r| bucket(r, true, 32, 128))
             .collect();
-        assert_eq!(bidirectional, vec![15, 15, 10, 8, 7, 1, 0, 17, 23, 24, 26, 31, 31]);
+        assert_eq!(
+            bidirectional,
+            vec![15, 15, 10, 8, 7, 1, 0, 17, 23, 24, 26, 31, 31]
+        );
         let causal: Vec<u32> = [5, 0, -1, -15, -16, -40, -127, -1000]
             .iter()
             .map(|&r| bucket(r, false, 32, 128))

@@ -41,7 +41,10 @@ impl StackSpec {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Positions {
     /// T5: a learned bias per head for buckets of relative distance, shared by all layers.
-    RelativeBuckets { num_buckets: usize, max_distance: usize },
+    RelativeBuckets {
+        num_buckets: usize,
+        max_distance: usize,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -82,16 +85,21 @@ impl ConfigJson<'_> {
 
     pub fn usize(&self, key: &str) -> Result<usize> {
         match self.map.get(key) {
-            Some(v) => v
-                .as_u64()
-                .map(|n| n as usize)
-                .ok_or_else(|| self.error(format!("\"{key}\" must be a non-negative integer, found {v}"))),
+            Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| {
+                self.error(format!(
+                    "\"{key}\" must be a non-negative integer, found {v}"
+                ))
+            }),
             None => Err(config_error(format!("missing field \"{key}\""))),
         }
     }
 
     pub fn usize_or(&self, key: &str, default: usize) -> Result<usize> {
-        if self.is_set(key) { self.usize(key) } else { Ok(default) }
+        if self.is_set(key) {
+            self.usize(key)
+        } else {
+            Ok(default)
+        }
     }
 
     pub fn f32_or(&self, key: &str, default: f32) -> Result<f32> {
@@ -130,10 +138,7 @@ impl ConfigJson<'_> {
     pub fn token_ids(&self, key: &str) -> Result<Vec<u32>> {
         match self.map.get(key) {
             Some(Value::Null) | None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| self.token_id(key, v))
-                .collect(),
+            Some(Value::Array(items)) => items.iter().map(|v| self.token_id(key, v)).collect(),
             Some(v) => Ok(vec![self.token_id(key, v)?]),
         }
     }
@@ -147,7 +152,8 @@ impl ConfigJson<'_> {
 
 impl ModelSpec {
     pub fn from_config_json(text: &str) -> Result<ModelSpec> {
-        let value: Value = serde_json::from_str(text).map_err(|e| config_error(format!("not valid JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| config_error(format!("not valid JSON: {e}")))?;
         let Value::Object(map) = value else {
             return Err(config_error("expected a JSON object"));
         };
@@ -195,7 +201,12 @@ fn t5_spec(cfg: &ConfigJson) -> Result<ModelSpec> {
     let head_dim = cfg.usize("d_kv")?;
     let ffn_dim = cfg.usize("d_ff")?;
     let encoder_layers = cfg.usize("num_layers")?;
-    let stack = |layers| StackSpec { layers, heads, head_dim, ffn_dim };
+    let stack = |layers| StackSpec {
+        layers,
+        heads,
+        head_dim,
+        ffn_dim,
+    };
     // "gated-gelu" (T5 v1.1, Flan-T5) or "relu" (original T5). transformers derives the
     // activation from this field alone, and maps the legacy "gated-gelu" to the tanh form.
     let proj = cfg.str_or("feed_forward_proj", "relu")?;
@@ -227,7 +238,11 @@ fn t5_spec(cfg: &ConfigJson) -> Result<ModelSpec> {
         gated_ffn,
         attention_scale: 1.0,
         tied_lm_head: tied,
-        lm_head_scale: if scaled { (d_model as f32).powf(-0.5) } else { 1.0 },
+        lm_head_scale: if scaled {
+            (d_model as f32).powf(-0.5)
+        } else {
+            1.0
+        },
         decoder_start_token_id: cfg.usize_or("decoder_start_token_id", pad as usize)? as u32,
         eos_token_ids: {
             let ids = cfg.token_ids("eos_token_id")?;

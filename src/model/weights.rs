@@ -75,7 +75,10 @@ impl Loader<'_> {
         let mut data = Vec::new();
         let mut rows = 0;
         for (name, part_rows) in parts {
-            data.extend(self.ckpt.tensor_shaped(&format!("{name}.weight"), &[*part_rows, cols])?);
+            data.extend(
+                self.ckpt
+                    .tensor_shaped(&format!("{name}.weight"), &[*part_rows, cols])?,
+            );
             rows += part_rows;
         }
         let label = &parts[0].0;
@@ -92,7 +95,11 @@ impl Loader<'_> {
     fn norm(&self, name: &str) -> Result<Norm> {
         let d = self.spec.d_model;
         Ok(Norm {
-            weight: self.upload(name, &self.ckpt.tensor_shaped(&format!("{name}.weight"), &[d])?, &[d])?,
+            weight: self.upload(
+                name,
+                &self.ckpt.tensor_shaped(&format!("{name}.weight"), &[d])?,
+                &[d],
+            )?,
             bias: None,
         })
     }
@@ -155,8 +162,16 @@ impl Loader<'_> {
             qkv: self.qkv(attn, i, stack)?,
             self_out: self.linear(Self::attention_part(attn, i, attn.o), d, stack.inner_dim())?,
             cross_norm: self.norm(&names::layer(family.cross_attention_norm, i))?,
-            cross_q: self.linear(Self::attention_part(cross, i, cross.q), stack.inner_dim(), d)?,
-            cross_out: self.linear(Self::attention_part(cross, i, cross.o), d, stack.inner_dim())?,
+            cross_q: self.linear(
+                Self::attention_part(cross, i, cross.q),
+                stack.inner_dim(),
+                d,
+            )?,
+            cross_out: self.linear(
+                Self::attention_part(cross, i, cross.o),
+                d,
+                stack.inner_dim(),
+            )?,
             ffn_norm: self.norm(&names::layer(names.feed_forward_norm, i))?,
             ffn_in: self.ffn_in(names, i, stack)?,
             ffn_out: self.linear(names::layer(names.feed_forward.output, i), d, stack.ffn_dim)?,
@@ -178,18 +193,33 @@ impl Loader<'_> {
 }
 
 impl Weights {
-    pub fn load(gpu: &Gpu, ckpt: &Checkpoint, spec: &ModelSpec, names: &FamilyNames) -> Result<Weights> {
+    pub fn load(
+        gpu: &Gpu,
+        ckpt: &Checkpoint,
+        spec: &ModelSpec,
+        names: &FamilyNames,
+    ) -> Result<Weights> {
         let loader = Loader { gpu, ckpt, spec };
         let (v, d) = (spec.vocab_size, spec.d_model);
-        let embedding_name = ckpt.first_of(names.embedding).ok_or_else(|| Error::MissingTensor {
-            file: "model.safetensors".into(),
-            name: names.embedding.join("\" or \""),
-        })?;
-        let embedding = loader.upload(embedding_name, &ckpt.tensor_shaped(embedding_name, &[v, d])?, &[v, d])?;
+        let embedding_name =
+            ckpt.first_of(names.embedding)
+                .ok_or_else(|| Error::MissingTensor {
+                    file: "model.safetensors".into(),
+                    name: names.embedding.join("\" or \""),
+                })?;
+        let embedding = loader.upload(
+            embedding_name,
+            &ckpt.tensor_shaped(embedding_name, &[v, d])?,
+            &[v, d],
+        )?;
         let lm_head = if spec.tied_lm_head {
             embedding.clone()
         } else {
-            loader.upload(names.lm_head, &ckpt.tensor_shaped(names.lm_head, &[v, d])?, &[v, d])?
+            loader.upload(
+                names.lm_head,
+                &ckpt.tensor_shaped(names.lm_head, &[v, d])?,
+                &[v, d],
+            )?
         };
         let encoder = (0..spec.encoder.layers)
             .map(|i| loader.encoder_layer(&names.encoder, i))
@@ -201,12 +231,22 @@ impl Weights {
             embedding,
             lm_head,
             encoder,
-            encoder_final_norm: names.encoder.final_norm.map(|n| loader.norm(n)).transpose()?,
+            encoder_final_norm: names
+                .encoder
+                .final_norm
+                .map(|n| loader.norm(n))
+                .transpose()?,
             decoder,
-            decoder_final_norm: names.decoder.final_norm.map(|n| loader.norm(n)).transpose()?,
+            decoder_final_norm: names
+                .decoder
+                .final_norm
+                .map(|n| loader.norm(n))
+                .transpose()?,
             cross_kv: loader.cross_kv(&names.cross_attention)?,
-            encoder_relative_bias: loader.relative_bias(names.encoder.relative_bias, spec.encoder.heads)?,
-            decoder_relative_bias: loader.relative_bias(names.decoder.relative_bias, spec.decoder.heads)?,
+            encoder_relative_bias: loader
+                .relative_bias(names.encoder.relative_bias, spec.encoder.heads)?,
+            decoder_relative_bias: loader
+                .relative_bias(names.decoder.relative_bias, spec.decoder.heads)?,
         })
     }
 }

@@ -27,7 +27,12 @@ impl Activation {
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
             "silu" | "swish" => Activation::Silu,
             "linear" | "identity" => Activation::Identity,
-            other => return Err(Error::format("config.json", format!("unsupported activation function \"{other}\""))),
+            other => {
+                return Err(Error::format(
+                    "config.json",
+                    format!("unsupported activation function \"{other}\""),
+                ));
+            }
         })
     }
 
@@ -80,7 +85,7 @@ pub fn activation(rec: &mut Recorder, x: &Tensor, y: &Tensor, act: Activation) -
 /// y[r, c] = act(x[r, c]) * x[r, width + c] for x of shape [rows, 2 * width].
 pub fn gated(rec: &mut Recorder, x: &Tensor, y: &Tensor, act: Activation) -> Result<()> {
     let width = *y.shape.last().unwrap_or(&0);
-    let rows = if width == 0 { 0 } else { y.len() / width };
+    let rows = y.len().checked_div(width).unwrap_or(0);
     if x.len() != rows * 2 * width || x.shape.last() != Some(&(2 * width)) {
         return Err(Error::invalid(format!(
             "gated: input {:?} must be [rows, 2 * {width}] for output {:?}",

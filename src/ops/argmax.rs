@@ -27,5 +27,10 @@ pub fn argmax(rec: &mut Recorder, logits: &Tensor, ids: &Tensor) -> Result<()> {
         cols: view.cols as u32,
         _pad: [0; 2],
     };
-    rec.dispatch(&ARGMAX, &params, &[&logits.buffer, &ids.buffer], [view.rows as u32, 1, 1])
+    rec.dispatch(
+        &ARGMAX,
+        &params,
+        &[&logits.buffer, &ids.buffer],
+        [view.rows as u32, 1, 1],
+    )
 }

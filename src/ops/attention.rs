@@ -131,7 +131,9 @@ pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
     let table = a.position_bias.map_or(&placeholder, |b| &b.table.buffer);
     let mask = a.key_mask.map_or(&placeholder, |m| &m.buffer);
     if a.out.offset != 0 {
-        return Err(Error::invalid("attention: the output must start at element 0"));
+        return Err(Error::invalid(
+            "attention: the output must start at element 0",
+        ));
     }
     rec.dispatch(
         &ATTENTION,

@@ -14,9 +14,18 @@ struct EmbeddingParams {
 }
 
 /// out[r, :] = table[ids[r], :] * scale; `ids` holds u32 token ids.
-pub fn embedding(rec: &mut Recorder, ids: &Tensor, table: &Tensor, out: &Tensor, scale: f32) -> Result<()> {
+pub fn embedding(
+    rec: &mut Recorder,
+    ids: &Tensor,
+    table: &Tensor,
+    out: &Tensor,
+    scale: f32,
+) -> Result<()> {
     let [vocab, dim] = table.shape[..] else {
-        return Err(Error::invalid(format!("embedding: table must be 2-D, got {:?}", table.shape)));
+        return Err(Error::invalid(format!(
+            "embedding: table must be 2-D, got {:?}",
+            table.shape
+        )));
     };
     let rows = ids.len();
     if out.len() != rows * dim || vocab == 0 {
@@ -31,5 +40,10 @@ pub fn embedding(rec: &mut Recorder, ids: &Tensor, table: &Tensor, out: &Tensor,
         vocab: vocab as u32,
         scale,
     };
-    rec.dispatch(&EMBEDDING, &params, &[&ids.buffer, &table.buffer, &out.buffer], [rows as u32, 1, 1])
+    rec.dispatch(
+        &EMBEDDING,
+        &params,
+        &[&ids.buffer, &table.buffer, &out.buffer],
+        [rows as u32, 1, 1],
+    )
 }

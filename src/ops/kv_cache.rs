@@ -19,7 +19,10 @@ struct AppendParams {
 /// The caller keeps `step.pos + src.rows <= max_len` (the generation loop checks it).
 pub fn append(rec: &mut Recorder, src: View, cache: &Tensor) -> Result<()> {
     let [_, width] = cache.shape[..] else {
-        return Err(Error::invalid(format!("kv cache must be 2-D, got {:?}", cache.shape)));
+        return Err(Error::invalid(format!(
+            "kv cache must be 2-D, got {:?}",
+            cache.shape
+        )));
     };
     if src.cols != width {
         return Err(Error::invalid(format!(
@@ -36,5 +39,10 @@ pub fn append(rec: &mut Recorder, src: View, cache: &Tensor) -> Result<()> {
         dst_stride: width as u32,
         _pad: [0; 3],
     };
-    rec.dispatch(&KV_APPEND, &params, &[&src.tensor.buffer, &cache.buffer], [src.rows as u32, 1, 1])
+    rec.dispatch(
+        &KV_APPEND,
+        &params,
+        &[&src.tensor.buffer, &cache.buffer],
+        [src.rows as u32, 1, 1],
+    )
 }

@@ -54,7 +54,10 @@ pub fn linear(
     epilogue: Epilogue,
 ) -> Result<()> {
     let [n, k] = weight.shape[..] else {
-        return Err(Error::invalid(format!("linear: weight must be 2-D, got {:?}", weight.shape)));
+        return Err(Error::invalid(format!(
+            "linear: weight must be 2-D, got {:?}",
+            weight.shape
+        )));
     };
     let m = x.rows;
     if x.cols != k || out.rows != m || out.cols != n {
@@ -66,7 +69,10 @@ pub fn linear(
     if let Some(b) = bias
         && b.len() != n
     {
-        return Err(Error::invalid(format!("linear: bias {:?} does not match {n} outputs", b.shape)));
+        return Err(Error::invalid(format!(
+            "linear: bias {:?} does not match {n} outputs",
+            b.shape
+        )));
     }
     x.check("linear input")?;
     out.check("linear output")?;
@@ -85,10 +91,25 @@ pub fn linear(
     };
     let placeholder = rec.gpu().placeholder.clone();
     let bias_buffer = bias.map_or(&placeholder, |b| &b.buffer);
-    let buffers = [&x.tensor.buffer, &weight.buffer, bias_buffer, &out.tensor.buffer];
+    let buffers = [
+        &x.tensor.buffer,
+        &weight.buffer,
+        bias_buffer,
+        &out.tensor.buffer,
+    ];
     if m <= MATVEC_MAX_ROWS {
-        rec.dispatch(&MATVEC, &params, &buffers, [n.div_ceil(4) as u32, m as u32, 1])
+        rec.dispatch(
+            &MATVEC,
+            &params,
+            &buffers,
+            [n.div_ceil(4) as u32, m as u32, 1],
+        )
     } else {
-        rec.dispatch(&MATMUL, &params, &buffers, [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1])
+        rec.dispatch(
+            &MATMUL,
+            &params,
+            &buffers,
+            [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1],
+        )
     }
 }

@@ -32,7 +32,7 @@ pub fn norm(
     eps: f32,
 ) -> Result<()> {
     let cols = weight.len();
-    if cols == 0 || x.len() % cols != 0 || x.shape.last() != Some(&cols) || y.len() != x.len() {
+    if cols == 0 || !x.len().is_multiple_of(cols) || x.shape.last() != Some(&cols) || y.len() != x.len() {
         return Err(Error::invalid(format!(
             "norm: input {:?}, output {:?} and weight {:?} do not fit",
             x.shape, y.shape, weight.shape
@@ -52,9 +52,16 @@ pub fn norm(
     let bias = match (kind, bias) {
         (NormKind::LayerNorm, Some(b)) if b.len() == cols => b.buffer.clone(),
         (NormKind::LayerNorm, _) => {
-            return Err(Error::invalid(format!("layer norm needs a bias of {cols} elements")));
+            return Err(Error::invalid(format!(
+                "layer norm needs a bias of {cols} elements"
+            )));
         }
         (NormKind::RmsNorm, _) => rec.gpu().placeholder.clone(),
     };
-    rec.dispatch(kernel, &params, &[&x.buffer, &y.buffer, &weight.buffer, &bias], [rows as u32, 1, 1])
+    rec.dispatch(
+        kernel,
+        &params,
+        &[&x.buffer, &y.buffer, &weight.buffer, &bias],
+        [rows as u32, 1, 1],
+    )
 }

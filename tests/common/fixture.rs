@@ -8,7 +8,9 @@ use serde_json::Value;
 pub const FAMILIES: [&str; 2] = ["t5-tiny", "flan-t5-tiny"];
 
 pub fn dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 pub fn expected_json(name: &str) -> Value {
@@ -24,7 +26,13 @@ pub fn expected_tensors(name: &str) -> HashMap<String, (Vec<f32>, Vec<usize>)> {
         .into_iter()
         .map(|(name, view)| {
             assert_eq!(view.dtype(), safetensors::Dtype::F32);
-            (name, (bytemuck::pod_collect_to_vec(view.data()), view.shape().to_vec()))
+            (
+                name,
+                (
+                    bytemuck::pod_collect_to_vec(view.data()),
+                    view.shape().to_vec(),
+                ),
+            )
         })
         .collect()
 }

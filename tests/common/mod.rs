@@ -48,7 +48,13 @@ pub fn relative_error(actual: &[f32], expected: &[f32]) -> f32 {
     let worst = actual
         .iter()
         .zip(expected)
-        .map(|(a, b)| if a.is_nan() || b.is_nan() { f32::INFINITY } else { (a - b).abs() })
+        .map(|(a, b)| {
+            if a.is_nan() || b.is_nan() {
+                f32::INFINITY
+            } else {
+                (a - b).abs()
+            }
+        })
         .fold(0.0f32, f32::max);
     worst / scale
 }
@@ -56,7 +62,10 @@ pub fn relative_error(actual: &[f32], expected: &[f32]) -> f32 {
 #[track_caller]
 pub fn assert_close(actual: &[f32], expected: &[f32], tolerance: f32, what: &str) {
     let err = relative_error(actual, expected);
-    assert!(err <= tolerance, "{what}: relative error {err:e} above {tolerance:e}");
+    assert!(
+        err <= tolerance,
+        "{what}: relative error {err:e} above {tolerance:e}"
+    );
 }
 
 /// Sizes that are not multiples of any tile: edges of the 16/64-wide tiles and 256-wide groups.
