@@ -32,7 +32,11 @@ pub fn norm(
     eps: f32,
 ) -> Result<()> {
     let cols = weight.len();
-    if cols == 0 || !x.len().is_multiple_of(cols) || x.shape.last() != Some(&cols) || y.len() != x.len() {
+    if cols == 0
+        || !x.len().is_multiple_of(cols)
+        || x.shape.last() != Some(&cols)
+        || y.len() != x.len()
+    {
         return Err(Error::invalid(format!(
             "norm: input {:?}, output {:?} and weight {:?} do not fit",
             x.shape, y.shape, weight.shape
