@@ -286,25 +286,61 @@ fn gated_feed_forward_product_and_residual_add() {
 }
 
 #[test]
-fn embedding_lookup_scales_rows() {
+fn embedding_lookup_scales_rows_and_adds_positions() {
     let gpu = gpu();
     let mut rng = rng(8);
     for (vocab, dim) in [(1, 1), (17, 63), (129, 65), (300, 257)] {
         let table = random_vec(&mut rng, vocab * dim, 1.0);
+        let position_table = random_vec(&mut rng, 12 * dim, 1.0);
         let ids: Vec<u32> = (0..5).map(|i| ((i * 7919) % vocab) as u32).collect();
         let tt = upload(&gpu, &table, &[vocab, dim]);
+        let pt = upload(&gpu, &position_table, &[12, dim]);
         let it = Tensor::upload_u32(&gpu, "ids", &ids, &[ids.len()]).unwrap();
         let out = zeros(&gpu, &[ids.len(), dim]);
-        run(&gpu, |rec| ops::embedding(rec, &it, &tt, &out, 2.5));
-        let expected: Vec<f32> = ids
-            .iter()
-            .flat_map(|&id| table[id as usize * dim..][..dim].iter().map(|v| v * 2.5))
-            .collect();
+        let lookup = |first_position: Option<usize>| -> Vec<f32> {
+            ids.iter()
+                .enumerate()
+                .flat_map(|(r, &id)| {
+                    (0..dim).map(move |c| {
+                        table[id as usize * dim + c] * 2.5
+                            + first_position.map_or(0.0, |p| position_table[(p + r) * dim + c])
+                    })
+                })
+                .collect()
+        };
+        run(&gpu, |rec| ops::embedding(rec, &it, &tt, 2.5, None, &out));
         assert_close(
             &read(&gpu, &out),
-            &expected,
+            &lookup(None),
             0.0,
             &format!("embedding {vocab}x{dim}"),
+        );
+
+        let positions = ops::Positions {
+            table: &pt,
+            offset: 2,
+            from_step: false,
+        };
+        run(&gpu, |rec| {
+            ops::embedding(rec, &it, &tt, 2.5, Some(positions), &out)
+        });
+        assert_close(&read(&gpu, &out), &lookup(Some(2)), 0.0, "with positions");
+
+        gpu.set_step(4);
+        let positions = ops::Positions {
+            table: &pt,
+            offset: 2,
+            from_step: true,
+        };
+        run(&gpu, |rec| {
+            ops::embedding(rec, &it, &tt, 2.5, Some(positions), &out)
+        });
+        gpu.set_step(0);
+        assert_close(
+            &read(&gpu, &out),
+            &lookup(Some(6)),
+            0.0,
+            "with positions after the step",
         );
     }
 }

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::model::ModelSpec;
-use crate::model::spec::ConfigJson;
+use crate::model::config_json::ConfigJson;
 
 /// transformers' default `max_length` when neither file sets one (it counts the start token).
 const DEFAULT_MAX_LENGTH: usize = 20;

@@ -200,6 +200,17 @@ impl Workspace {
     }
 }
 
+impl Workspace {
+    /// A u32 tensor holding `data` (token ids, bucket tables).
+    pub fn upload_u32(&mut self, data: &[u32]) -> Result<Tensor> {
+        let t = self.tensor(&[data.len()])?;
+        self.gpu
+            .queue
+            .write_buffer(&t.buffer, 0, bytemuck::cast_slice(data));
+        Ok(t)
+    }
+}
+
 impl Drop for Workspace {
     fn drop(&mut self) {
         for buffer in self.held.drain(..) {

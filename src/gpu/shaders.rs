@@ -134,7 +134,7 @@ pub const ADD: Kernel = Kernel {
 pub const EMBEDDING: Kernel = Kernel {
     shader: Shader::Embedding,
     entry: "embedding_main",
-    storage: &[Read, Read, ReadWrite],
+    storage: &[Read, Read, Read, ReadWrite],
 };
 pub const KV_APPEND: Kernel = Kernel {
     shader: Shader::KvCache,

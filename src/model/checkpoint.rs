@@ -61,6 +61,29 @@ impl Checkpoint {
             .join(", ")
     }
 
+    /// The tensor's shape, without converting its data.
+    pub fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        Ok(self.info(name)?.1.shape.clone())
+    }
+
+    fn info(&self, name: &str) -> Result<(&Shard, &safetensors::tensor::TensorInfo)> {
+        let Some(&index) = self.location.get(name) else {
+            return Err(Error::MissingTensor {
+                file: self.file_names(),
+                name: name.to_string(),
+            });
+        };
+        let shard = &self.shards[index];
+        let info = shard
+            .metadata
+            .info(name)
+            .ok_or_else(|| Error::MissingTensor {
+                file: shard.file.clone(),
+                name: name.to_string(),
+            })?;
+        Ok((shard, info))
+    }
+
     /// The tensor's values as f32 and its shape.
     pub fn tensor_f32(&self, name: &str) -> Result<(Vec<f32>, Vec<usize>)> {
         let Some(&index) = self.location.get(name) else {

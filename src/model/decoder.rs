@@ -31,6 +31,11 @@ pub struct Decoder {
 }
 
 impl Model {
+    /// The most tokens a decoder cache may hold for this model.
+    pub fn max_decoder_positions(&self) -> Option<usize> {
+        self.spec.positions.limit()
+    }
+
     /// A decoder over `encoded` that takes `rows` tokens per step and holds up to `capacity`
     /// tokens in its cache. With `feedback`, each step's argmax becomes the next step's input.
     pub fn decoder(
@@ -52,6 +57,13 @@ impl Model {
                 "a self-feeding decoder takes one token per step",
             ));
         }
+        if let Some(limit) = self.max_decoder_positions()
+            && capacity > limit
+        {
+            return Err(Error::invalid(format!(
+                "{capacity} decoder positions requested; this model places at most {limit} (max_position_embeddings)"
+            )));
+        }
         let stack = spec.decoder;
         let inner = stack.inner_dim();
         let mut ws = Workspace::new(gpu.clone());
@@ -67,101 +79,80 @@ impl Model {
         let caches = (0..stack.layers)
             .map(|_| ws.tensor(&[capacity, 2 * inner]))
             .collect::<Result<Vec<_>>>()?;
+        let ends = &self.weights.decoder_ends;
         let buckets = match spec.positions {
             Positions::RelativeBuckets {
                 num_buckets,
                 max_distance,
-            } => {
-                let table = bucket_table(capacity, false, num_buckets, max_distance);
-                let t = ws.tensor(&[table.len()])?;
-                gpu.queue
-                    .write_buffer(&t.buffer, 0, bytemuck::cast_slice(&table));
-                Some(t)
-            }
-        };
-        let position_bias = match (&buckets, &self.weights.decoder_relative_bias) {
-            (Some(buckets), Some(table)) => Some(PositionBias {
-                buckets,
-                table,
-                center: capacity - 1,
-            }),
+            } => Some(ws.upload_u32(&bucket_table(capacity, false, num_buckets, max_distance))?),
             _ => None,
         };
+        let position_bias =
+            buckets
+                .as_ref()
+                .zip(ends.relative_bias.as_ref())
+                .map(|(buckets, table)| PositionBias {
+                    buckets,
+                    table,
+                    center: capacity - 1,
+                });
 
         let mut rec = Recorder::new(gpu);
         let mut g = Graph {
             rec: &mut rec,
             spec,
         };
-        ops::embedding(
-            g.rec,
-            &ids,
-            &self.weights.embedding,
-            &scratch.hidden,
-            spec.embed_scale,
-        )?;
+        g.embed(ends, &ids, true, &scratch)?;
         let cross = encoded.cross_kv.matrix();
         for (l, layer) in self.weights.decoder.iter().enumerate() {
-            let x = g.sublayer_input(&layer.self_norm, &scratch)?;
-            g.linear(
-                &layer.qkv,
-                x.matrix(),
-                scratch.qkv.matrix(),
-                Epilogue::default(),
-            )?;
-            let qkv = scratch.qkv.matrix();
             let cache = &caches[l];
-            ops::kv_cache::append(g.rec, qkv.columns(inner, 2 * inner), cache)?;
-            let self_attention = AttentionSpec {
-                q: qkv.columns(0, inner),
-                k: cache.matrix().columns(0, inner),
-                v: cache.matrix().columns(inner, inner),
-                heads: stack.heads,
-                head_dim: stack.head_dim,
-                causal: true,
-                position_bias,
-                from_step: true,
-            };
-            g.attend(self_attention, &layer.self_out, &scratch)?;
-
-            let x = g.sublayer_input(&layer.cross_norm, &scratch)?;
-            g.linear(
-                &layer.cross_q,
-                x.matrix(),
-                scratch.query.matrix(),
-                Epilogue::default(),
-            )?;
-            let cross_attention = AttentionSpec {
-                q: scratch.query.matrix(),
-                k: cross.columns(2 * l * inner, inner),
-                v: cross.columns((2 * l + 1) * inner, inner),
-                heads: stack.heads,
-                head_dim: stack.head_dim,
-                causal: false,
-                position_bias: None,
-                from_step: false,
-            };
-            g.attend(cross_attention, &layer.cross_out, &scratch)?;
-
-            let x = g.sublayer_input(&layer.ffn_norm, &scratch)?;
-            g.feed_forward(&layer.ffn_in, &layer.ffn_out, x, &scratch)?;
+            g.sublayer(&layer.self_norm, &scratch, |g, x| {
+                g.project_qkv(&layer.qkv, x, &scratch)?;
+                let qkv = scratch.qkv.matrix();
+                ops::kv_cache::append(g.rec, qkv.columns(inner, 2 * inner), cache)?;
+                let attention = AttentionSpec {
+                    q: qkv.columns(0, inner),
+                    k: cache.matrix().columns(0, inner),
+                    v: cache.matrix().columns(inner, inner),
+                    heads: stack.heads,
+                    head_dim: stack.head_dim,
+                    causal: true,
+                    position_bias,
+                    from_step: true,
+                };
+                g.attend(attention, &layer.self_out, &scratch)
+            })?;
+            g.sublayer(&layer.cross_norm, &scratch, |g, x| {
+                g.linear(
+                    &layer.cross_q,
+                    x.matrix(),
+                    scratch.query.matrix(),
+                    Epilogue::default(),
+                )?;
+                let attention = AttentionSpec {
+                    q: scratch.query.matrix(),
+                    k: cross.columns(2 * l * inner, inner),
+                    v: cross.columns((2 * l + 1) * inner, inner),
+                    heads: stack.heads,
+                    head_dim: stack.head_dim,
+                    causal: false,
+                    position_bias: None,
+                    from_step: false,
+                };
+                g.attend(attention, &layer.cross_out, &scratch)
+            })?;
+            g.sublayer(&layer.ffn_norm, &scratch, |g, x| {
+                g.feed_forward(&layer.ffn_in, &layer.ffn_out, x, &scratch)
+            })?;
         }
-        let output = match &self.weights.decoder_final_norm {
-            Some(norm) => {
-                g.norm(norm, &scratch.hidden, &scratch.normed)?;
-                &scratch.normed
-            }
-            None => &scratch.hidden,
-        };
+        g.finish(ends, &scratch)?;
         let head = Epilogue {
             alpha: spec.lm_head_scale,
             ..Epilogue::default()
         };
-        ops::linear(
-            g.rec,
-            output.matrix(),
+        g.linear(
             &self.weights.lm_head,
-            None,
+            scratch.hidden.matrix(),
             logits.matrix(),
             head,
         )?;

@@ -9,7 +9,7 @@ use super::relative_position::bucket_table;
 use super::spec::Positions;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Recorder, Tensor, Workspace};
-use crate::ops::{self, Epilogue, PositionBias};
+use crate::ops::{Epilogue, PositionBias};
 
 /// The encoder's results for one input, kept on the GPU.
 pub struct Encoded {
@@ -29,76 +29,67 @@ impl Model {
         if s == 0 {
             return Err(Error::invalid("the encoder input is empty"));
         }
+        if let Some(limit) = spec.positions.limit()
+            && s > limit
+        {
+            return Err(Error::invalid(format!(
+                "the input has {s} tokens; this model places at most {limit} (max_position_embeddings)"
+            )));
+        }
         let mut kept = Workspace::new(gpu.clone());
         let hidden = kept.tensor(&[s, spec.d_model])?;
         let cross_kv = kept.tensor(&[s, self.weights.cross_kv.weight.shape[0]])?;
 
         let mut ws = Workspace::new(gpu.clone());
-        let ids = ws.tensor(&[s])?;
-        gpu.queue
-            .write_buffer(&ids.buffer, 0, bytemuck::cast_slice(input_ids));
+        let ids = ws.upload_u32(input_ids)?;
         let scratch = Scratch::new(&mut ws, spec, &spec.encoder, hidden.clone())?;
+        let ends = &self.weights.encoder_ends;
         let buckets = match spec.positions {
             Positions::RelativeBuckets {
                 num_buckets,
                 max_distance,
-            } => {
-                let table = bucket_table(s, true, num_buckets, max_distance);
-                let t = ws.tensor(&[table.len()])?;
-                gpu.queue
-                    .write_buffer(&t.buffer, 0, bytemuck::cast_slice(&table));
-                Some(t)
-            }
+            } => Some(ws.upload_u32(&bucket_table(s, true, num_buckets, max_distance))?),
+            _ => None,
         };
+        let position_bias =
+            buckets
+                .as_ref()
+                .zip(ends.relative_bias.as_ref())
+                .map(|(buckets, table)| PositionBias {
+                    buckets,
+                    table,
+                    center: s - 1,
+                });
 
         let mut rec = Recorder::new(gpu);
         let mut g = Graph {
             rec: &mut rec,
             spec,
         };
-        ops::embedding(
-            g.rec,
-            &ids,
-            &self.weights.embedding,
-            &scratch.hidden,
-            spec.embed_scale,
-        )?;
-        let position_bias = match (&buckets, &self.weights.encoder_relative_bias) {
-            (Some(buckets), Some(table)) => Some(PositionBias {
-                buckets,
-                table,
-                center: s - 1,
-            }),
-            _ => None,
-        };
+        g.embed(ends, &ids, false, &scratch)?;
         let stack = spec.encoder;
         let inner = stack.inner_dim();
         for layer in &self.weights.encoder {
-            let x = g.sublayer_input(&layer.self_norm, &scratch)?;
-            g.linear(
-                &layer.qkv,
-                x.matrix(),
-                scratch.qkv.matrix(),
-                Epilogue::default(),
-            )?;
-            let qkv = scratch.qkv.matrix();
-            let attention = AttentionSpec {
-                q: qkv.columns(0, inner),
-                k: qkv.columns(inner, inner),
-                v: qkv.columns(2 * inner, inner),
-                heads: stack.heads,
-                head_dim: stack.head_dim,
-                causal: false,
-                position_bias,
-                from_step: false,
-            };
-            g.attend(attention, &layer.self_out, &scratch)?;
-            let x = g.sublayer_input(&layer.ffn_norm, &scratch)?;
-            g.feed_forward(&layer.ffn_in, &layer.ffn_out, x, &scratch)?;
+            g.sublayer(&layer.self_norm, &scratch, |g, x| {
+                g.project_qkv(&layer.qkv, x, &scratch)?;
+                let qkv = scratch.qkv.matrix();
+                let attention = AttentionSpec {
+                    q: qkv.columns(0, inner),
+                    k: qkv.columns(inner, inner),
+                    v: qkv.columns(2 * inner, inner),
+                    heads: stack.heads,
+                    head_dim: stack.head_dim,
+                    causal: false,
+                    position_bias,
+                    from_step: false,
+                };
+                g.attend(attention, &layer.self_out, &scratch)
+            })?;
+            g.sublayer(&layer.ffn_norm, &scratch, |g, x| {
+                g.feed_forward(&layer.ffn_in, &layer.ffn_out, x, &scratch)
+            })?;
         }
-        if let Some(norm) = &self.weights.encoder_final_norm {
-            g.norm(norm, &hidden, &hidden)?;
-        }
+        g.finish(ends, &scratch)?;
         g.linear(
             &self.weights.cross_kv,
             hidden.matrix(),

@@ -1,22 +1,23 @@
-//! The encoder-decoder graph, recorded as kernel dispatches from the model description.
-//! One code path serves every family; the description decides norms, positions, scaling.
+//! The encoder-decoder graph's building blocks, recorded as kernel dispatches from the model
+//! description. One code path serves every family; the description decides norm placement,
+//! positions, scaling and biases.
 
 use super::spec::{ModelSpec, StackSpec};
-use super::weights::{Linear, Norm};
+use super::weights::{Linear, Norm, StackEnds};
 use crate::error::Result;
 use crate::gpu::{Recorder, Tensor, View, Workspace};
-use crate::ops::{self, Attention, Epilogue, PositionBias};
+use crate::ops::{self, Attention, Epilogue, PositionBias, Positions};
 
 pub struct Graph<'a, 'g> {
     pub rec: &'a mut Recorder<'g>,
     pub spec: &'a ModelSpec,
 }
 
-/// Work tensors for `rows` rows of one stack.
+/// Work tensors for the rows one stack processes at once.
 pub struct Scratch {
     /// The residual stream [rows, d_model].
     pub hidden: Tensor,
-    /// Normalised input of a sublayer [rows, d_model].
+    /// Normalised input of a pre-norm sublayer [rows, d_model].
     pub normed: Tensor,
     /// Fused Q, K, V [rows, 3 * inner].
     pub qkv: Tensor,
@@ -30,6 +31,29 @@ pub struct Scratch {
     pub ffn_gated: Tensor,
 }
 
+impl Scratch {
+    /// Work tensors around `hidden` ([rows, d_model]), which the caller may keep beyond them.
+    pub fn new(
+        ws: &mut Workspace,
+        spec: &ModelSpec,
+        stack: &StackSpec,
+        hidden: Tensor,
+    ) -> Result<Scratch> {
+        let (d, inner, ff) = (spec.d_model, stack.inner_dim(), stack.ffn_dim);
+        let rows = hidden.shape[0];
+        let ffn_width = if spec.gated_ffn { 2 * ff } else { ff };
+        Ok(Scratch {
+            hidden,
+            normed: ws.tensor(&[rows, d])?,
+            qkv: ws.tensor(&[rows, 3 * inner])?,
+            attended: ws.tensor(&[rows, inner])?,
+            query: ws.tensor(&[rows, inner])?,
+            ffn: ws.tensor(&[rows, ffn_width])?,
+            ffn_gated: ws.tensor(&[rows, if spec.gated_ffn { ff } else { 1 }])?,
+        })
+    }
+}
+
 /// What attends to what in one attention call.
 pub struct AttentionSpec<'t> {
     pub q: View<'t>,
@@ -41,6 +65,12 @@ pub struct AttentionSpec<'t> {
     pub position_bias: Option<PositionBias<'t>>,
     pub from_step: bool,
 }
+
+const RESIDUAL: Epilogue = Epilogue {
+    activation: ops::Activation::Identity,
+    alpha: 1.0,
+    accumulate: true,
+};
 
 impl Graph<'_, '_> {
     pub fn norm(&mut self, norm: &Norm, x: &Tensor, y: &Tensor) -> Result<()> {
@@ -66,14 +96,66 @@ impl Graph<'_, '_> {
         )
     }
 
-    /// The input of a sublayer: the normalised stream (pre-norm) or the stream itself.
-    pub fn sublayer_input<'t>(&mut self, norm: &Norm, s: &'t Scratch) -> Result<&'t Tensor> {
-        self.norm(norm, &s.hidden, &s.normed)?;
-        Ok(&s.normed)
+    /// Token embeddings (scaled), absolute positions and the embedding norm into `s.hidden`.
+    pub fn embed(
+        &mut self,
+        ends: &StackEnds,
+        ids: &Tensor,
+        from_step: bool,
+        s: &Scratch,
+    ) -> Result<()> {
+        let positions = ends.positions.as_ref().map(|table| Positions {
+            table,
+            offset: self.spec.positions.offset(),
+            from_step,
+        });
+        ops::embedding(
+            self.rec,
+            ids,
+            &ends.embedding,
+            self.spec.embed_scale,
+            positions,
+            &s.hidden,
+        )?;
+        match &ends.embedding_norm {
+            Some(norm) => self.norm(norm, &s.hidden, &s.hidden),
+            None => Ok(()),
+        }
+    }
+
+    /// The stack's final norm, in place.
+    pub fn finish(&mut self, ends: &StackEnds, s: &Scratch) -> Result<()> {
+        match &ends.final_norm {
+            Some(norm) => self.norm(norm, &s.hidden, &s.hidden),
+            None => Ok(()),
+        }
+    }
+
+    /// A residual sublayer: `body` reads its input and adds its output to the stream.
+    /// Pre-norm feeds it the normalised stream; post-norm feeds it the stream and
+    /// normalises after the residual add.
+    pub fn sublayer(
+        &mut self,
+        norm: &Norm,
+        s: &Scratch,
+        body: impl FnOnce(&mut Self, &Tensor) -> Result<()>,
+    ) -> Result<()> {
+        if self.spec.pre_norm {
+            self.norm(norm, &s.hidden, &s.normed)?;
+            body(self, &s.normed)
+        } else {
+            body(self, &s.hidden)?;
+            self.norm(norm, &s.hidden, &s.hidden)
+        }
     }
 
     /// Attention into `s.attended`, then the output projection added to the stream.
     pub fn attend(&mut self, a: AttentionSpec, out_proj: &Linear, s: &Scratch) -> Result<()> {
+        let scale = if self.spec.scaled_attention {
+            (a.head_dim as f32).powf(-0.5)
+        } else {
+            1.0
+        };
         ops::attention(
             self.rec,
             Attention {
@@ -84,18 +166,19 @@ impl Graph<'_, '_> {
                 batch: 1,
                 heads: a.heads,
                 head_dim: a.head_dim,
-                scale: self.spec.attention_scale,
+                scale,
                 causal: a.causal,
                 position_bias: a.position_bias,
                 key_mask: None,
                 from_step: a.from_step,
             },
         )?;
-        let residual = Epilogue {
-            accumulate: true,
-            ..Epilogue::default()
-        };
-        self.linear(out_proj, s.attended.matrix(), s.hidden.matrix(), residual)
+        self.linear(out_proj, s.attended.matrix(), s.hidden.matrix(), RESIDUAL)
+    }
+
+    /// The fused Q, K, V projection of `input` into `s.qkv`.
+    pub fn project_qkv(&mut self, qkv: &Linear, input: &Tensor, s: &Scratch) -> Result<()> {
+        self.linear(qkv, input.matrix(), s.qkv.matrix(), Epilogue::default())
     }
 
     /// The feed-forward block on `input`, added to the stream.
@@ -119,33 +202,6 @@ impl Graph<'_, '_> {
             self.linear(ffn_in, input.matrix(), s.ffn.matrix(), epilogue)?;
             &s.ffn
         };
-        let residual = Epilogue {
-            accumulate: true,
-            ..Epilogue::default()
-        };
-        self.linear(ffn_out, activated.matrix(), s.hidden.matrix(), residual)
-    }
-}
-
-impl Scratch {
-    /// Work tensors around `hidden` ([rows, d_model]), which the caller may keep beyond them.
-    pub fn new(
-        ws: &mut Workspace,
-        spec: &ModelSpec,
-        stack: &StackSpec,
-        hidden: Tensor,
-    ) -> Result<Scratch> {
-        let (d, inner, ff) = (spec.d_model, stack.inner_dim(), stack.ffn_dim);
-        let rows = hidden.shape[0];
-        let ffn_width = if spec.gated_ffn { 2 * ff } else { ff };
-        Ok(Scratch {
-            hidden,
-            normed: ws.tensor(&[rows, d])?,
-            qkv: ws.tensor(&[rows, 3 * inner])?,
-            attended: ws.tensor(&[rows, inner])?,
-            query: ws.tensor(&[rows, inner])?,
-            ffn: ws.tensor(&[rows, ffn_width])?,
-            ffn_gated: ws.tensor(&[rows, if spec.gated_ffn { ff } else { 1 }])?,
-        })
+        self.linear(ffn_out, activated.matrix(), s.hidden.matrix(), RESIDUAL)
     }
 }

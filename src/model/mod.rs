@@ -1,11 +1,13 @@
 //! Models: description, checkpoint, GPU weights and the encoder-decoder graph.
 
 pub mod checkpoint;
+pub mod config_json;
 pub mod decoder;
 pub mod encoder;
 mod graph;
 pub mod names;
 pub mod relative_position;
+pub mod sinusoids;
 pub mod spec;
 pub mod weights;
 

@@ -1,5 +1,5 @@
-//! Where each family's checkpoint keeps each weight: one table per family, with `{i}` for
-//! the layer index. Adding a family adds a table, not graph code.
+//! Where each family's checkpoint keeps each weight: one table per naming scheme, with `{i}`
+//! for the layer index. Adding a family adds a table (or reuses one), not graph code.
 
 use super::spec::Family;
 
@@ -16,8 +16,7 @@ pub struct FeedForwardNames {
     /// The input projection (non-gated models).
     pub input: &'static str,
     /// The gate and linear input projections (gated models).
-    pub gate: &'static str,
-    pub linear: &'static str,
+    pub gated: Option<(&'static str, &'static str)>,
     pub output: &'static str,
 }
 
@@ -26,7 +25,12 @@ pub struct StackNames {
     pub self_attention_norm: &'static str,
     pub feed_forward: FeedForwardNames,
     pub feed_forward_norm: &'static str,
-    pub final_norm: Option<&'static str>,
+    pub final_norm: &'static str,
+    /// The norm right after the embeddings.
+    pub embedding_norm: Option<&'static str>,
+    /// A stored absolute position table.
+    pub positions: Option<&'static str>,
+    /// T5's relative position bias table (in the first layer, shared by all).
     pub relative_bias: Option<&'static str>,
 }
 
@@ -34,7 +38,10 @@ pub struct FamilyNames {
     /// Candidates for the shared token embedding, in order of preference: hub checkpoints
     /// store tied weights under one or several of these names.
     pub embedding: &'static [&'static str],
+    /// The decoder's own embedding, where it does not share the encoder's.
+    pub decoder_embedding: &'static str,
     pub lm_head: &'static str,
+    pub logits_bias: &'static str,
     pub encoder: StackNames,
     pub decoder: StackNames,
     pub cross_attention: AttentionNames,
@@ -51,24 +58,40 @@ const fn t5_attention(prefix: &'static str) -> AttentionNames {
     }
 }
 
+const fn bart_attention(prefix: &'static str) -> AttentionNames {
+    AttentionNames {
+        prefix,
+        q: "q_proj",
+        k: "k_proj",
+        v: "v_proj",
+        o: "out_proj",
+    }
+}
+
 static T5: FamilyNames = FamilyNames {
     embedding: &[
         "shared.weight",
         "encoder.embed_tokens.weight",
         "decoder.embed_tokens.weight",
     ],
+    decoder_embedding: "decoder.embed_tokens.weight",
     lm_head: "lm_head.weight",
+    logits_bias: "final_logits_bias",
     encoder: StackNames {
         self_attention: t5_attention("encoder.block.{i}.layer.0.SelfAttention"),
         self_attention_norm: "encoder.block.{i}.layer.0.layer_norm",
         feed_forward: FeedForwardNames {
             input: "encoder.block.{i}.layer.1.DenseReluDense.wi",
-            gate: "encoder.block.{i}.layer.1.DenseReluDense.wi_0",
-            linear: "encoder.block.{i}.layer.1.DenseReluDense.wi_1",
+            gated: Some((
+                "encoder.block.{i}.layer.1.DenseReluDense.wi_0",
+                "encoder.block.{i}.layer.1.DenseReluDense.wi_1",
+            )),
             output: "encoder.block.{i}.layer.1.DenseReluDense.wo",
         },
         feed_forward_norm: "encoder.block.{i}.layer.1.layer_norm",
-        final_norm: Some("encoder.final_layer_norm"),
+        final_norm: "encoder.final_layer_norm",
+        embedding_norm: None,
+        positions: None,
         relative_bias: Some("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"),
     },
     decoder: StackNames {
@@ -76,21 +99,68 @@ static T5: FamilyNames = FamilyNames {
         self_attention_norm: "decoder.block.{i}.layer.0.layer_norm",
         feed_forward: FeedForwardNames {
             input: "decoder.block.{i}.layer.2.DenseReluDense.wi",
-            gate: "decoder.block.{i}.layer.2.DenseReluDense.wi_0",
-            linear: "decoder.block.{i}.layer.2.DenseReluDense.wi_1",
+            gated: Some((
+                "decoder.block.{i}.layer.2.DenseReluDense.wi_0",
+                "decoder.block.{i}.layer.2.DenseReluDense.wi_1",
+            )),
             output: "decoder.block.{i}.layer.2.DenseReluDense.wo",
         },
         feed_forward_norm: "decoder.block.{i}.layer.2.layer_norm",
-        final_norm: Some("decoder.final_layer_norm"),
+        final_norm: "decoder.final_layer_norm",
+        embedding_norm: None,
+        positions: None,
         relative_bias: Some("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"),
     },
     cross_attention: t5_attention("decoder.block.{i}.layer.1.EncDecAttention"),
     cross_attention_norm: "decoder.block.{i}.layer.1.layer_norm",
 };
 
+/// BART, mBART, Marian and M2M100 (NLLB) all name their weights this way.
+static BART: FamilyNames = FamilyNames {
+    embedding: &[
+        "model.shared.weight",
+        "model.encoder.embed_tokens.weight",
+        "model.decoder.embed_tokens.weight",
+    ],
+    decoder_embedding: "model.decoder.embed_tokens.weight",
+    lm_head: "lm_head.weight",
+    logits_bias: "final_logits_bias",
+    encoder: StackNames {
+        self_attention: bart_attention("model.encoder.layers.{i}.self_attn"),
+        self_attention_norm: "model.encoder.layers.{i}.self_attn_layer_norm",
+        feed_forward: FeedForwardNames {
+            input: "model.encoder.layers.{i}.fc1",
+            gated: None,
+            output: "model.encoder.layers.{i}.fc2",
+        },
+        feed_forward_norm: "model.encoder.layers.{i}.final_layer_norm",
+        final_norm: "model.encoder.layer_norm",
+        embedding_norm: Some("model.encoder.layernorm_embedding"),
+        positions: Some("model.encoder.embed_positions.weight"),
+        relative_bias: None,
+    },
+    decoder: StackNames {
+        self_attention: bart_attention("model.decoder.layers.{i}.self_attn"),
+        self_attention_norm: "model.decoder.layers.{i}.self_attn_layer_norm",
+        feed_forward: FeedForwardNames {
+            input: "model.decoder.layers.{i}.fc1",
+            gated: None,
+            output: "model.decoder.layers.{i}.fc2",
+        },
+        feed_forward_norm: "model.decoder.layers.{i}.final_layer_norm",
+        final_norm: "model.decoder.layer_norm",
+        embedding_norm: Some("model.decoder.layernorm_embedding"),
+        positions: Some("model.decoder.embed_positions.weight"),
+        relative_bias: None,
+    },
+    cross_attention: bart_attention("model.decoder.layers.{i}.encoder_attn"),
+    cross_attention_norm: "model.decoder.layers.{i}.encoder_attn_layer_norm",
+};
+
 pub fn for_family(family: Family) -> &'static FamilyNames {
     match family {
         Family::T5 => &T5,
+        Family::Bart | Family::MBart | Family::Marian | Family::M2M100 => &BART,
     }
 }
 

@@ -4,9 +4,11 @@
 
 use super::checkpoint::Checkpoint;
 use super::names::{self, AttentionNames, FamilyNames, StackNames};
+use super::sinusoids;
 use super::spec::{ModelSpec, Positions, StackSpec};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
+use crate::ops::NormKind;
 
 pub struct Linear {
     /// [out_features, in_features]
@@ -42,21 +44,28 @@ pub struct DecoderLayer {
     pub ffn_out: Linear,
 }
 
-pub struct Weights {
+/// What one stack adds to its token embeddings, and its norm at the end.
+pub struct StackEnds {
     /// [vocab, d_model]
     pub embedding: Tensor,
-    /// [vocab, d_model]; the embedding itself when tied.
-    pub lm_head: Tensor,
+    /// Absolute positions [limit + offset, d_model] (BART family).
+    pub positions: Option<Tensor>,
+    pub embedding_norm: Option<Norm>,
+    pub final_norm: Option<Norm>,
+    /// T5's relative position bias [num_buckets, heads].
+    pub relative_bias: Option<Tensor>,
+}
+
+pub struct Weights {
+    pub encoder_ends: StackEnds,
+    pub decoder_ends: StackEnds,
     pub encoder: Vec<EncoderLayer>,
-    pub encoder_final_norm: Option<Norm>,
     pub decoder: Vec<DecoderLayer>,
-    pub decoder_final_norm: Option<Norm>,
     /// [decoder_layers * 2 * inner, d_model]: K then V of each decoder layer's
     /// cross-attention, so one matmul projects the encoder output for every layer.
     pub cross_kv: Linear,
-    /// [num_buckets, heads] (T5).
-    pub encoder_relative_bias: Option<Tensor>,
-    pub decoder_relative_bias: Option<Tensor>,
+    /// [vocab, d_model] with the logits bias; the decoder embedding itself when tied.
+    pub lm_head: Linear,
 }
 
 struct Loader<'a> {
@@ -70,21 +79,32 @@ impl Loader<'_> {
         Tensor::upload_f32(self.gpu, label, data, shape)
     }
 
-    /// Several [rows_i, cols] weights stacked into one Linear.
+    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.upload(name, &self.ckpt.tensor_shaped(name, shape)?, shape)
+    }
+
+    /// Several [rows_i, cols] weights (and their biases) stacked into one Linear.
     fn stacked(&self, parts: &[(String, usize)], cols: usize) -> Result<Linear> {
-        let mut data = Vec::new();
-        let mut rows = 0;
-        for (name, part_rows) in parts {
-            data.extend(
+        let mut weight = Vec::new();
+        let mut bias = Vec::new();
+        for (name, rows) in parts {
+            weight.extend(
                 self.ckpt
-                    .tensor_shaped(&format!("{name}.weight"), &[*part_rows, cols])?,
+                    .tensor_shaped(&format!("{name}.weight"), &[*rows, cols])?,
             );
-            rows += part_rows;
+            if self.spec.biases {
+                bias.extend(self.ckpt.tensor_shaped(&format!("{name}.bias"), &[*rows])?);
+            }
         }
+        let rows: usize = parts.iter().map(|(_, r)| r).sum();
         let label = &parts[0].0;
         Ok(Linear {
-            weight: self.upload(label, &data, &[rows, cols])?,
-            bias: None,
+            weight: self.upload(label, &weight, &[rows, cols])?,
+            bias: if self.spec.biases {
+                Some(self.upload(label, &bias, &[rows])?)
+            } else {
+                None
+            },
         })
     }
 
@@ -93,14 +113,13 @@ impl Loader<'_> {
     }
 
     fn norm(&self, name: &str) -> Result<Norm> {
-        let d = self.spec.d_model;
+        let d = [self.spec.d_model];
         Ok(Norm {
-            weight: self.upload(
-                name,
-                &self.ckpt.tensor_shaped(&format!("{name}.weight"), &[d])?,
-                &[d],
-            )?,
-            bias: None,
+            weight: self.tensor(&format!("{name}.weight"), &d)?,
+            bias: match self.spec.norm {
+                NormKind::LayerNorm => Some(self.tensor(&format!("{name}.bias"), &d)?),
+                NormKind::RmsNorm => None,
+            },
         })
     }
 
@@ -119,22 +138,20 @@ impl Loader<'_> {
 
     fn ffn_in(&self, names: &StackNames, i: usize, stack: &StackSpec) -> Result<Linear> {
         let ff = &names.feed_forward;
-        if self.spec.gated_ffn {
-            let parts = [
-                (names::layer(ff.gate, i), stack.ffn_dim),
-                (names::layer(ff.linear, i), stack.ffn_dim),
-            ];
-            self.stacked(&parts, self.spec.d_model)
-        } else {
-            self.linear(names::layer(ff.input, i), stack.ffn_dim, self.spec.d_model)
+        match (self.spec.gated_ffn, ff.gated) {
+            (true, Some((gate, linear))) => {
+                let parts = [
+                    (names::layer(gate, i), stack.ffn_dim),
+                    (names::layer(linear, i), stack.ffn_dim),
+                ];
+                self.stacked(&parts, self.spec.d_model)
+            }
+            (true, None) => Err(Error::format(
+                "config.json",
+                "this family has no gated feed-forward",
+            )),
+            (false, _) => self.linear(names::layer(ff.input, i), stack.ffn_dim, self.spec.d_model),
         }
-    }
-
-    fn relative_bias(&self, name: Option<&str>, heads: usize) -> Result<Option<Tensor>> {
-        let Positions::RelativeBuckets { num_buckets, .. } = self.spec.positions;
-        let Some(name) = name else { return Ok(None) };
-        let data = self.ckpt.tensor_shaped(name, &[num_buckets, heads])?;
-        Ok(Some(self.upload(name, &data, &[num_buckets, heads])?))
     }
 
     fn encoder_layer(&self, names: &StackNames, i: usize) -> Result<EncoderLayer> {
@@ -190,6 +207,74 @@ impl Loader<'_> {
             .collect();
         self.stacked(&parts, self.spec.d_model)
     }
+
+    /// The absolute position table of a stack: stored, or computed for sinusoids.
+    fn positions(&self, stored: Option<&str>) -> Result<Option<Tensor>> {
+        let d = self.spec.d_model;
+        match self.spec.positions {
+            Positions::RelativeBuckets { .. } => Ok(None),
+            Positions::Learned { offset, limit } => {
+                let name = stored.ok_or_else(|| {
+                    Error::format("config.json", "learned positions need a stored table")
+                })?;
+                Ok(Some(self.tensor(name, &[limit + offset, d])?))
+            }
+            Positions::Sinusoidal {
+                offset,
+                limit,
+                layout,
+            } => {
+                let shape = [limit + offset, d];
+                match stored.filter(|name| self.ckpt.contains(name)) {
+                    Some(name) => Ok(Some(self.tensor(name, &shape)?)),
+                    None => Ok(Some(self.upload(
+                        "sinusoids",
+                        &sinusoids::table(layout, shape[0], d),
+                        &shape,
+                    )?)),
+                }
+            }
+        }
+    }
+
+    fn stack_ends(&self, names: &StackNames, embedding: Tensor, heads: usize) -> Result<StackEnds> {
+        let relative_bias = match (self.spec.positions, names.relative_bias) {
+            (Positions::RelativeBuckets { num_buckets, .. }, Some(name)) => {
+                Some(self.tensor(name, &[num_buckets, heads])?)
+            }
+            _ => None,
+        };
+        let embedding_norm = match (self.spec.embedding_norm, names.embedding_norm) {
+            (true, Some(name)) => Some(self.norm(name)?),
+            _ => None,
+        };
+        Ok(StackEnds {
+            embedding,
+            positions: self.positions(names.positions)?,
+            embedding_norm,
+            final_norm: if self.spec.final_norm {
+                Some(self.norm(names.final_norm)?)
+            } else {
+                None
+            },
+            relative_bias,
+        })
+    }
+
+    fn lm_head(&self, names: &FamilyNames, decoder_embedding: &Tensor) -> Result<Linear> {
+        let v = self.spec.vocab_size;
+        let weight = if self.spec.tied_lm_head {
+            decoder_embedding.clone()
+        } else {
+            self.tensor(names.lm_head, &[v, self.spec.d_model])?
+        };
+        // Stored as [1, vocab]; checkpoints that never trained it may leave it out (zeros).
+        let bias = match self.spec.logits_bias && self.ckpt.contains(names.logits_bias) {
+            true => Some(self.tensor(names.logits_bias, &[1, v])?),
+            false => None,
+        };
+        Ok(Linear { weight, bias })
+    }
 }
 
 impl Weights {
@@ -200,53 +285,43 @@ impl Weights {
         names: &FamilyNames,
     ) -> Result<Weights> {
         let loader = Loader { gpu, ckpt, spec };
-        let (v, d) = (spec.vocab_size, spec.d_model);
-        let embedding_name =
-            ckpt.first_of(names.embedding)
-                .ok_or_else(|| Error::MissingTensor {
-                    file: "model.safetensors".into(),
-                    name: names.embedding.join("\" or \""),
-                })?;
-        let embedding = loader.upload(
-            embedding_name,
-            &ckpt.tensor_shaped(embedding_name, &[v, d])?,
-            &[v, d],
-        )?;
-        let lm_head = if spec.tied_lm_head {
-            embedding.clone()
+        let d = spec.d_model;
+        let shared_name = ckpt
+            .first_of(names.embedding)
+            .ok_or_else(|| Error::MissingTensor {
+                file: "model.safetensors".into(),
+                name: names.embedding.join("\" or \""),
+            })?;
+        let encoder_vocab = ckpt.shape(shared_name)?.first().copied().unwrap_or(0);
+        let embedding = loader.tensor(shared_name, &[encoder_vocab, d])?;
+        let decoder_embedding = if spec.separate_decoder_embedding {
+            loader.tensor(names.decoder_embedding, &[spec.vocab_size, d])?
         } else {
-            loader.upload(
-                names.lm_head,
-                &ckpt.tensor_shaped(names.lm_head, &[v, d])?,
-                &[v, d],
-            )?
+            if encoder_vocab != spec.vocab_size {
+                return Err(Error::TensorShape {
+                    name: shared_name.to_string(),
+                    expected: vec![spec.vocab_size, d],
+                    found: vec![encoder_vocab, d],
+                });
+            }
+            embedding.clone()
         };
-        let encoder = (0..spec.encoder.layers)
-            .map(|i| loader.encoder_layer(&names.encoder, i))
-            .collect::<Result<Vec<_>>>()?;
-        let decoder = (0..spec.decoder.layers)
-            .map(|i| loader.decoder_layer(names, i))
-            .collect::<Result<Vec<_>>>()?;
+        let lm_head = loader.lm_head(names, &decoder_embedding)?;
         Ok(Weights {
-            embedding,
-            lm_head,
-            encoder,
-            encoder_final_norm: names
-                .encoder
-                .final_norm
-                .map(|n| loader.norm(n))
-                .transpose()?,
-            decoder,
-            decoder_final_norm: names
-                .decoder
-                .final_norm
-                .map(|n| loader.norm(n))
-                .transpose()?,
+            encoder: (0..spec.encoder.layers)
+                .map(|i| loader.encoder_layer(&names.encoder, i))
+                .collect::<Result<Vec<_>>>()?,
+            decoder: (0..spec.decoder.layers)
+                .map(|i| loader.decoder_layer(names, i))
+                .collect::<Result<Vec<_>>>()?,
             cross_kv: loader.cross_kv(&names.cross_attention)?,
-            encoder_relative_bias: loader
-                .relative_bias(names.encoder.relative_bias, spec.encoder.heads)?,
-            decoder_relative_bias: loader
-                .relative_bias(names.decoder.relative_bias, spec.decoder.heads)?,
+            encoder_ends: loader.stack_ends(&names.encoder, embedding, spec.encoder.heads)?,
+            decoder_ends: loader.stack_ends(
+                &names.decoder,
+                decoder_embedding,
+                spec.decoder.heads,
+            )?,
+            lm_head,
         })
     }
 }

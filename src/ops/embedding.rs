@@ -1,8 +1,17 @@
-//! Token embedding lookup.
+//! Token embedding lookup, with absolute position embeddings added in the same pass.
 
 use crate::error::{Error, Result};
 use crate::gpu::shaders::EMBEDDING;
 use crate::gpu::{Recorder, Tensor};
+
+/// Rows of a position table to add: row `offset + r` (plus `step.pos` when `from_step`)
+/// goes to output row `r`.
+#[derive(Clone, Copy, Debug)]
+pub struct Positions<'a> {
+    pub table: &'a Tensor,
+    pub offset: usize,
+    pub from_step: bool,
+}
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -11,15 +20,20 @@ struct EmbeddingParams {
     dim: u32,
     vocab: u32,
     scale: f32,
+    flags: u32,
+    position_offset: u32,
+    position_rows: u32,
+    _pad: u32,
 }
 
-/// out[r, :] = table[ids[r], :] * scale; `ids` holds u32 token ids.
+/// out[r, :] = table[ids[r], :] * scale (+ positions); `ids` holds u32 token ids.
 pub fn embedding(
     rec: &mut Recorder,
     ids: &Tensor,
     table: &Tensor,
-    out: &Tensor,
     scale: f32,
+    positions: Option<Positions>,
+    out: &Tensor,
 ) -> Result<()> {
     let [vocab, dim] = table.shape[..] else {
         return Err(Error::invalid(format!(
@@ -34,16 +48,34 @@ pub fn embedding(
             out.shape
         )));
     }
+    let position_rows = match positions {
+        Some(p) if p.table.shape.len() == 2 && p.table.shape[1] == dim && p.table.shape[0] > 0 => {
+            p.table.shape[0]
+        }
+        Some(p) => {
+            return Err(Error::invalid(format!(
+                "embedding: position table {:?} does not have {dim} columns",
+                p.table.shape
+            )));
+        }
+        None => 1,
+    };
     let params = EmbeddingParams {
         rows: rows as u32,
         dim: dim as u32,
         vocab: vocab as u32,
         scale,
+        flags: positions.map_or(0, |p| 1 | (u32::from(p.from_step) << 1)),
+        position_offset: positions.map_or(0, |p| p.offset as u32),
+        position_rows: position_rows as u32,
+        _pad: 0,
     };
+    let placeholder = rec.gpu().placeholder.clone();
+    let position_buffer = positions.map_or(&placeholder, |p| &p.table.buffer);
     rec.dispatch(
         &EMBEDDING,
         &params,
-        &[&ids.buffer, &table.buffer, &out.buffer],
+        &[&ids.buffer, &table.buffer, position_buffer, &out.buffer],
         [rows as u32, 1, 1],
     )
 }

@@ -12,7 +12,7 @@ pub mod softmax;
 pub use activation::{Activation, activation, add, gated};
 pub use argmax::argmax;
 pub use attention::{Attention, PositionBias, attention};
-pub use embedding::embedding;
+pub use embedding::{Positions, embedding};
 pub use matmul::{Epilogue, linear};
 pub use norm::{NormKind, norm};
 pub use softmax::softmax;

@@ -5,7 +5,14 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-pub const FAMILIES: [&str; 2] = ["t5-tiny", "flan-t5-tiny"];
+pub const FAMILIES: [&str; 6] = [
+    "t5-tiny",
+    "flan-t5-tiny",
+    "bart-tiny",
+    "marian-tiny",
+    "mbart-tiny",
+    "m2m100-tiny",
+];
 
 pub fn dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
