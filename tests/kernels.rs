@@ -297,16 +297,17 @@ fn embedding_lookup_scales_rows_and_adds_positions() {
         let pt = upload(&gpu, &position_table, &[12, dim]);
         let it = Tensor::upload_u32(&gpu, "ids", &ids, &[ids.len()]).unwrap();
         let out = zeros(&gpu, &[ids.len(), dim]);
+        let (table, position_table, ids) = (&table, &position_table, &ids);
         let lookup = |first_position: Option<usize>| -> Vec<f32> {
-            ids.iter()
-                .enumerate()
-                .flat_map(|(r, &id)| {
-                    (0..dim).map(move |c| {
-                        table[id as usize * dim + c] * 2.5
-                            + first_position.map_or(0.0, |p| position_table[(p + r) * dim + c])
-                    })
-                })
-                .collect()
+            let mut expected = Vec::new();
+            for (r, &id) in ids.iter().enumerate() {
+                for c in 0..dim {
+                    let position =
+                        first_position.map_or(0.0, |p| position_table[(p + r) * dim + c]);
+                    expected.push(table[id as usize * dim + c] * 2.5 + position);
+                }
+            }
+            expected
         };
         run(&gpu, |rec| ops::embedding(rec, &it, &tt, 2.5, None, &out));
         assert_close(
