@@ -327,16 +327,14 @@ fn embedding_lookup_scales_rows_and_adds_positions() {
         });
         assert_close(&read(&gpu, &out), &lookup(Some(2)), 0.0, "with positions");
 
-        gpu.set_step(4);
         let positions = ops::Positions {
             table: &pt,
             offset: 2,
             from_step: true,
         };
-        run(&gpu, |rec| {
+        run_at_step(&gpu, 4, |rec| {
             ops::embedding(rec, &it, &tt, 2.5, Some(positions), &out)
         });
-        gpu.set_step(0);
         assert_close(
             &read(&gpu, &out),
             &lookup(Some(6)),
@@ -537,8 +535,7 @@ fn attention_from_step_uses_the_cached_prefix_only() {
         let lut_t = Tensor::upload_u32(&gpu, "lut", &lut, &[lut.len()]).unwrap();
         let table_t = upload(&gpu, &table, &[7, heads]);
         let out = zeros(&gpu, &[rows, w]);
-        gpu.set_step(pos as u32);
-        run(&gpu, |rec| {
+        run_at_step(&gpu, pos as u32, |rec| {
             ops::attention(
                 rec,
                 Attention {
@@ -586,7 +583,6 @@ fn attention_from_step_uses_the_cached_prefix_only() {
             &format!("step pos={pos} rows={rows}"),
         );
     }
-    gpu.set_step(0);
 }
 
 #[test]
@@ -598,11 +594,9 @@ fn kv_append_writes_rows_after_the_step_position() {
     let src = random_vec(&mut rng, 3 * src_width, 1.0);
     let cache = upload(&gpu, &cache_init, &[cap, width]);
     let st = upload(&gpu, &src, &[3, src_width]);
-    gpu.set_step(4);
-    run(&gpu, |rec| {
+    run_at_step(&gpu, 4, |rec| {
         ops::kv_cache::append(rec, st.matrix().columns(7, width), &cache)
     });
-    gpu.set_step(0);
     let mut expected = cache_init.clone();
     for r in 0..3 {
         expected[(4 + r) * width..][..width].copy_from_slice(&src[r * src_width + 7..][..width]);

@@ -8,14 +8,6 @@ use super::buffers::BufferPool;
 use super::pipelines::PipelineCache;
 use crate::error::{Error, Result};
 
-/// Uniform that carries the decode position (see `shaders/common.wgsl`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct StepUniform {
-    pub pos: u32,
-    pub _pad: [u32; 3],
-}
-
 pub struct Gpu {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
@@ -23,8 +15,6 @@ pub struct Gpu {
     info: wgpu::AdapterInfo,
     pub(crate) pipelines: PipelineCache,
     pub(crate) pool: BufferPool,
-    /// The decode position uniform shared by every recorded plan.
-    pub(crate) step: wgpu::Buffer,
     /// Bound where a kernel's optional input is switched off by its flags.
     pub(crate) placeholder: wgpu::Buffer,
     errors: Arc<Mutex<Option<String>>>,
@@ -71,12 +61,6 @@ impl Gpu {
             slot.get_or_insert_with(|| error.to_string());
         }));
 
-        let step = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("step"),
-            size: std::mem::size_of::<StepUniform>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
         let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("placeholder"),
             size: 16,
@@ -90,7 +74,6 @@ impl Gpu {
             info,
             pipelines: PipelineCache::default(),
             pool: BufferPool::default(),
-            step,
             placeholder,
             errors,
         }))
@@ -115,13 +98,6 @@ impl Gpu {
             Some(message) => Err(Error::Gpu(message.clone())),
             None => Ok(()),
         }
-    }
-
-    /// Sets the decode position that recorded plans read (see `shaders/common.wgsl`).
-    pub fn set_step(&self, pos: u32) {
-        let value = StepUniform { pos, _pad: [0; 3] };
-        self.queue
-            .write_buffer(&self.step, 0, bytemuck::bytes_of(&value));
     }
 
     pub(crate) fn encoder(&self) -> wgpu::CommandEncoder {

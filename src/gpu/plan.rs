@@ -2,7 +2,8 @@
 //!
 //! A plan is built once (bind groups, one uniform buffer holding every dispatch's
 //! parameters) and can then be encoded any number of times: the decoder records one step
-//! and replays it at every position, since positions come from the shared step uniform.
+//! and replays it at every position, since positions come from the plan's step uniform.
+//! Each plan owns its step uniform, so generations on one device never share a position.
 
 use super::context::Gpu;
 use super::pipelines::Pipeline;
@@ -91,6 +92,12 @@ impl<'g> Recorder<'g> {
             mapped_at_creation: false,
         });
         gpu.queue.write_buffer(&params, 0, &self.params);
+        let step = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("plan step"),
+            size: std::mem::size_of::<StepUniform>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         let mut dispatches = Vec::with_capacity(self.pending.len());
         for p in self.pending {
             let mut entries = vec![
@@ -104,7 +111,7 @@ impl<'g> Recorder<'g> {
                 },
                 wgpu::BindGroupEntry {
                     binding: 1,
-                    resource: gpu.step.as_entire_binding(),
+                    resource: step.as_entire_binding(),
                 },
             ];
             for (i, buffer) in p.storage.iter().enumerate() {
@@ -127,6 +134,7 @@ impl<'g> Recorder<'g> {
         gpu.check()?;
         Ok(Plan {
             _params: params,
+            step,
             dispatches,
         })
     }
@@ -138,13 +146,29 @@ struct Dispatch {
     workgroups: [u32; 3],
 }
 
+/// The decode position (see `shaders/common.wgsl`).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct StepUniform {
+    pos: u32,
+    _pad: [u32; 3],
+}
+
 /// Recorded dispatches, ready to be encoded into a compute pass as often as needed.
 pub struct Plan {
     _params: wgpu::Buffer,
+    step: wgpu::Buffer,
     dispatches: Vec<Dispatch>,
 }
 
 impl Plan {
+    /// Sets the decode position the next submission of this plan reads.
+    pub fn set_step(&self, gpu: &Gpu, pos: u32) {
+        let value = StepUniform { pos, _pad: [0; 3] };
+        gpu.queue
+            .write_buffer(&self.step, 0, bytemuck::bytes_of(&value));
+    }
+
     pub fn encode(&self, encoder: &mut wgpu::CommandEncoder) {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: None,

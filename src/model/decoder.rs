@@ -208,7 +208,7 @@ impl Decoder {
     /// Runs one step with `pos` tokens already cached, and reads back only the argmax ids.
     pub async fn step(&self, pos: usize) -> Result<Vec<u32>> {
         self.check_position(pos)?;
-        self.gpu.set_step(pos as u32);
+        self.plan.set_step(&self.gpu, pos as u32);
         let mut encoder = self.gpu.encoder();
         self.plan.encode(&mut encoder);
         let bytes = self
@@ -226,7 +226,7 @@ impl Decoder {
     /// Runs one step and returns the full logits [rows, vocab] (tests and diagnostics).
     pub async fn step_logits(&self, pos: usize) -> Result<Vec<f32>> {
         self.check_position(pos)?;
-        self.gpu.set_step(pos as u32);
+        self.plan.set_step(&self.gpu, pos as u32);
         self.plan.submit(&self.gpu);
         self.logits.to_f32(&self.gpu).await
     }

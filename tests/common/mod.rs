@@ -16,11 +16,21 @@ pub fn gpu() -> Arc<Gpu> {
         .clone()
 }
 
-/// Records with `build`, submits, and returns after the GPU has run it.
+/// Records with `build` and submits it (reads that follow wait for it).
 pub fn run(gpu: &Gpu, build: impl FnOnce(&mut Recorder) -> seq2seq_gpu::Result<()>) -> Plan {
+    run_at_step(gpu, 0, build)
+}
+
+/// Like `run`, with the decode position of the plan set to `pos`.
+pub fn run_at_step(
+    gpu: &Gpu,
+    pos: u32,
+    build: impl FnOnce(&mut Recorder) -> seq2seq_gpu::Result<()>,
+) -> Plan {
     let mut rec = Recorder::new(gpu);
     build(&mut rec).expect("recording");
     let plan = rec.finish().expect("plan");
+    plan.set_step(gpu, pos);
     plan.submit(gpu);
     plan
 }
