@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, the native suite (kernels, models against transformers,
-# generation, CLI) on whatever GPU wgpu finds (lavapipe in CI), and the wasm32 build.
+# generation, CLI) on whatever GPU wgpu finds (lavapipe in CI), then the wasm package and
+# the browser tests in headless Chromium on WebGPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,3 +9,5 @@ cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
 cargo test --all-targets
+npm --prefix web run build
+npm --prefix web test

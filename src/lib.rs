@@ -14,3 +14,5 @@ pub use engine::Engine;
 pub use error::{Error, Result};
 pub use files::ModelFiles;
 pub use generate::{Generated, Generation, GenerationOptions};
+#[cfg(target_arch = "wasm32")]
+pub mod web;

@@ -29,6 +29,7 @@ pub struct Generation {
     config: GenerationConfig,
     ids: Vec<u32>,
     streamer: TextStreamer,
+    on_token: Option<Box<dyn FnMut(u32)>>,
     done: bool,
 }
 
@@ -47,6 +48,7 @@ impl Generation {
             ids: vec![config.decoder_start_token_id],
             config,
             streamer: TextStreamer::new(),
+            on_token: None,
             done: false,
         })
     }
@@ -81,7 +83,15 @@ impl Generation {
         }
         let token = self.decoder.step(generated).await?[0];
         self.ids.push(token);
+        if let Some(on_token) = &mut self.on_token {
+            on_token(token);
+        }
         self.streamer.push(self.engine.tokenizer(), token)
+    }
+
+    /// Calls `f` with each generated token id as soon as it is known.
+    pub fn on_token(&mut self, f: impl FnMut(u32) + 'static) {
+        self.on_token = Some(Box::new(f));
     }
 
     /// The decoder sequence so far.
@@ -98,9 +108,14 @@ impl Generation {
         while let Some(piece) = self.next_piece().await {
             on_text(&piece?);
         }
+        self.result()
+    }
+
+    /// The sequence and text generated so far (all of it once done).
+    pub fn result(&self) -> Result<Generated> {
         Ok(Generated {
             text: self.engine.tokenizer().decode(&self.ids)?,
-            ids: self.ids,
+            ids: self.ids.clone(),
         })
     }
 }

@@ -1,0 +1,275 @@
+//! The JavaScript API (wasm32 only), in the style of transformers.js:
+//!
+//! ```js
+//! import init, { Engine } from "seq2seq-gpu";
+//! await init();
+//! const engine = await Engine.load("https://host/model/", { onProgress: (p) => {} });
+//! for await (const piece of engine.generate("text", { maxNewTokens: 64, signal })) { ... }
+//! engine.dispose();
+//! ```
+//! Every failure reaches JS as an `Error` with a message; nothing here panics.
+
+mod js;
+mod loader;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Object, Promise};
+use wasm_bindgen::prelude::*;
+
+use crate::engine::Engine;
+use crate::generate::{Generation, GenerationOptions};
+use js::{field, function_field, set};
+use loader::{Progress, UrlLoader};
+
+#[wasm_bindgen(module = "/src/web/iterable.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = asyncIterable)]
+    fn async_iterable(stream: TextStream) -> JsValue;
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+export interface LoadProgress { file: string; loaded: number; total: number; }
+export interface LoadOptions {
+  /** Called as bytes arrive: bytes loaded and expected so far, over all files. */
+  onProgress?: (progress: LoadProgress) => void;
+  /** Keep downloaded files in the Cache API (default true). */
+  cache?: boolean;
+}
+export interface GenerateOptions {
+  /** Most tokens to generate (default: the model's generation_config.json). */
+  maxNewTokens?: number;
+  /** Called with each generated token id. */
+  onToken?: (tokenId: number) => void;
+  /** Aborting stops the generation; the iterator then rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+export interface LoadedFile { file: string; bytes: number; fromCache: boolean; }
+"#;
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn js_error(message: impl std::fmt::Display) -> JsError {
+    JsError::new(&message.to_string())
+}
+
+/// A model loaded on the GPU, with its tokenizer.
+#[wasm_bindgen(js_name = Engine)]
+pub struct JsEngine {
+    engine: RefCell<Option<Engine>>,
+    loaded: Vec<(String, usize, bool)>,
+}
+
+#[wasm_bindgen(js_class = Engine)]
+impl JsEngine {
+    /// Loads a model folder from a base URL (config.json, tokenizer.json,
+    /// generation_config.json if present, model.safetensors or its shards).
+    pub async fn load(
+        #[wasm_bindgen(js_name = baseUrl)] base_url: String,
+        #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
+    ) -> Result<JsEngine, JsError> {
+        let use_cache = field(&options, "cache").and_then(|v| v.as_bool()).unwrap_or(true);
+        let progress = Progress::new(function_field(&options, "onProgress")?);
+        let mut loader = UrlLoader::new(&base_url, use_cache, progress).await.map_err(js_error)?;
+        let files = loader.model_files().await.map_err(js_error)?;
+        let engine = Engine::new(files).await.map_err(js_error)?;
+        Ok(JsEngine {
+            engine: RefCell::new(Some(engine)),
+            loaded: loader.fetched,
+        })
+    }
+
+    /// Loads a model from File objects a person picked (a folder's files).
+    #[wasm_bindgen(js_name = loadFiles)]
+    pub async fn load_files(
+        files: Vec<web_sys::File>,
+        #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
+    ) -> Result<JsEngine, JsError> {
+        let mut progress = Progress::new(function_field(&options, "onProgress")?);
+        let loaded = files.iter().map(|f| (f.name(), f.size() as usize, false)).collect();
+        let files = loader::from_files(files, &mut progress).await.map_err(js_error)?;
+        let engine = Engine::new(files).await.map_err(js_error)?;
+        Ok(JsEngine {
+            engine: RefCell::new(Some(engine)),
+            loaded,
+        })
+    }
+
+    fn engine(&self) -> Result<Engine, JsError> {
+        self.engine
+            .borrow()
+            .clone()
+            .ok_or_else(|| js_error("this engine was disposed"))
+    }
+
+    /// The GPU adapter in use.
+    #[wasm_bindgen(getter)]
+    pub fn adapter(&self) -> Result<String, JsError> {
+        Ok(self.engine()?.gpu().adapter_description())
+    }
+
+    /// The files this engine was loaded from, and whether each came from the cache.
+    #[wasm_bindgen(getter, js_name = loadedFiles, unchecked_return_type = "LoadedFile[]")]
+    pub fn loaded_files(&self) -> JsValue {
+        let list = js_sys::Array::new();
+        for (file, bytes, from_cache) in &self.loaded {
+            let entry = Object::new();
+            set(&entry, "file", file.as_str());
+            set(&entry, "bytes", *bytes as f64);
+            set(&entry, "fromCache", *from_cache);
+            list.push(&entry);
+        }
+        list.into()
+    }
+
+    /// Starts generating from `prompt`; iterate the result with `for await` for text pieces.
+    #[wasm_bindgen(unchecked_return_type = "TextStream & AsyncIterableIterator<string>")]
+    pub fn generate(
+        &self,
+        prompt: String,
+        #[wasm_bindgen(unchecked_param_type = "GenerateOptions | undefined")] options: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let engine = self.engine()?;
+        let max_new_tokens = match field(&options, "maxNewTokens") {
+            None => None,
+            Some(v) => match v.as_f64() {
+                Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => Some(n as usize),
+                _ => return Err(js_error("maxNewTokens must be a non-negative integer")),
+            },
+        };
+        let signal = match field(&options, "signal") {
+            None => None,
+            Some(v) => Some(
+                v.dyn_into::<web_sys::AbortSignal>()
+                    .map_err(|_| js_error("signal must be an AbortSignal"))?,
+            ),
+        };
+        let mut generation = engine
+            .start(&prompt, &GenerationOptions { max_new_tokens })
+            .map_err(js_error)?;
+        if let Some(on_token) = function_field(&options, "onToken")? {
+            generation.on_token(move |id| {
+                let _ = on_token.call1(&JsValue::NULL, &JsValue::from(id));
+            });
+        }
+        let stream = TextStream {
+            state: Rc::new(RefCell::new(StreamState {
+                generation: Some(generation),
+                busy: false,
+                result: None,
+            })),
+            signal,
+        };
+        Ok(async_iterable(stream))
+    }
+
+    /// Frees the model's GPU memory; the engine cannot be used afterwards.
+    pub fn dispose(&self) {
+        self.engine.borrow_mut().take();
+    }
+}
+
+struct StreamState {
+    generation: Option<Generation>,
+    /// A next() is in flight (the generation is out of the cell meanwhile).
+    busy: bool,
+    /// ids and text once finished.
+    result: Option<crate::generate::Generated>,
+}
+
+/// The pieces of one generation, as an async iterator.
+#[wasm_bindgen]
+pub struct TextStream {
+    state: Rc<RefCell<StreamState>>,
+    signal: Option<web_sys::AbortSignal>,
+}
+
+fn iterator_result(value: JsValue, done: bool) -> JsValue {
+    let result = Object::new();
+    set(&result, "value", value);
+    set(&result, "done", done);
+    result.into()
+}
+
+fn abort_error() -> JsValue {
+    let error = js_sys::Error::new("the generation was aborted");
+    error.set_name("AbortError");
+    error.into()
+}
+
+#[wasm_bindgen]
+impl TextStream {
+    /// The next text piece: resolves to `{ value, done }`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<IteratorResult<string, undefined>>")]
+    pub fn next(&self) -> Promise {
+        let state = self.state.clone();
+        let signal = self.signal.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut generation = {
+                let mut s = state.borrow_mut();
+                if s.busy {
+                    return Err(js_error("next() was called before the previous call finished").into());
+                }
+                match s.generation.take() {
+                    Some(generation) => {
+                        s.busy = true;
+                        generation
+                    }
+                    None => return Ok(iterator_result(JsValue::UNDEFINED, true)),
+                }
+            };
+            if signal.as_ref().is_some_and(|s| s.aborted()) {
+                state.borrow_mut().busy = false;
+                return Err(abort_error());
+            }
+            let piece = generation.next_piece().await;
+            let mut s = state.borrow_mut();
+            s.busy = false;
+            match piece {
+                Some(Ok(text)) => {
+                    s.generation = Some(generation);
+                    Ok(iterator_result(JsValue::from_str(&text), false))
+                }
+                Some(Err(e)) => Err(js_error(e).into()),
+                None => {
+                    s.result = Some(generation.result().map_err(js_error)?);
+                    Ok(iterator_result(JsValue::UNDEFINED, true))
+                }
+            }
+        })
+    }
+
+    /// Ends the generation early (a `break` out of `for await` calls this) and frees its
+    /// GPU buffers.
+    #[wasm_bindgen(js_name = "return", unchecked_return_type = "Promise<IteratorResult<string, undefined>>")]
+    pub fn finish(&self) -> Promise {
+        let mut s = self.state.borrow_mut();
+        if let Some(generation) = s.generation.take() {
+            s.result = generation.result().ok();
+        }
+        Promise::resolve(&iterator_result(JsValue::UNDEFINED, true))
+    }
+
+    /// The whole decoder sequence (decoder start token first), once the stream has ended.
+    #[wasm_bindgen(getter, unchecked_return_type = "number[] | undefined")]
+    pub fn ids(&self) -> JsValue {
+        match &self.state.borrow().result {
+            Some(r) => r.ids.iter().map(|&id| JsValue::from(id)).collect::<js_sys::Array>().into(),
+            None => JsValue::UNDEFINED,
+        }
+    }
+
+    /// The generated text, once the stream has ended.
+    #[wasm_bindgen(getter, unchecked_return_type = "string | undefined")]
+    pub fn text(&self) -> JsValue {
+        match &self.state.borrow().result {
+            Some(r) => JsValue::from_str(&r.text),
+            None => JsValue::UNDEFINED,
+        }
+    }
+}
