@@ -16,12 +16,12 @@ struct ArgmaxParams {
 fn argmax_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let base = wg.x * params.cols;
     let lane = lid.x;
-    var best = -3.4028235e38;
+    var best = -3.4e38;
     var best_idx = 0xffffffffu;
     for (var c = lane; c < params.cols; c += RED_WG) {
         let v = x[base + c];
         // NaN never wins; strict > keeps the first (lowest) index per invocation.
-        if v > best || best_idx == 0xffffffffu && v == v { best = v; best_idx = c; }
+        if v > best || (best_idx == 0xffffffffu && v == v) { best = v; best_idx = c; }
     }
     red_f32[lane] = best;
     red_u32[lane] = best_idx;

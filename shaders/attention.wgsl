@@ -51,7 +51,9 @@ const FLAG_STEP: u32 = 8u;
 const WG: u32 = 64u;
 const MAX_HEAD_DIM: u32 = 256u;
 const DIMS_PER_LANE: u32 = 4u; // MAX_HEAD_DIM / WG
-const NEG_INF: f32 = -3.4028235e38;
+// The most negative useful score (WGSL has no infinity literal; Tint rejects f32::MIN's
+// decimal form as out of range).
+const NEG_INF: f32 = -3.4e38;
 
 var<workgroup> q_row: array<f32, 256>;
 var<workgroup> probs: array<f32, 64>;

@@ -10,7 +10,7 @@ struct ElementwiseParams {
 }
 
 @group(0) @binding(0) var<uniform> params: ElementwiseParams;
-@group(0) @binding(2) var<storage, read_write> x: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
 const WG: u32 = 256u;

@@ -1,19 +1,25 @@
 // Row normalisation: LayerNorm (mean and variance, weight and bias) and T5's RMSNorm
-// (no mean subtraction, no bias). x and y may be the same buffer: each invocation reads
-// only the elements it later writes.
+// (no mean subtraction, no bias), from x into y, or in place in y. WebGPU forbids binding
+// one buffer to two writable bindings, so in place the input is read from y itself (x is
+// then a placeholder); each invocation reads only the elements it later writes.
 
 struct NormParams {
     rows: u32,
     cols: u32,
     eps: f32,
-    _pad: u32,
+    in_place: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: NormParams;
-@group(0) @binding(2) var<storage, read_write> x: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<storage, read> weight: array<f32>;
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
+
+fn load(i: u32) -> f32 {
+    if params.in_place != 0u { return y[i]; }
+    return x[i];
+}
 
 @compute @workgroup_size(256)
 fn layer_norm_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -21,17 +27,17 @@ fn layer_norm_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
     let lane = lid.x;
     let n = f32(params.cols);
     var local_sum = 0.0;
-    for (var c = lane; c < params.cols; c += RED_WG) { local_sum += x[base + c]; }
+    for (var c = lane; c < params.cols; c += RED_WG) { local_sum += load(base + c); }
     let mean = reduce_sum(local_sum, lane) / n;
     // Two passes (mean, then squared deviations) as torch does: no cancellation for large means.
     var local_sq = 0.0;
     for (var c = lane; c < params.cols; c += RED_WG) {
-        let d = x[base + c] - mean;
+        let d = load(base + c) - mean;
         local_sq += d * d;
     }
     let inv_std = inverseSqrt(reduce_sum(local_sq, lane) / n + params.eps);
     for (var c = lane; c < params.cols; c += RED_WG) {
-        y[base + c] = (x[base + c] - mean) * inv_std * weight[c] + bias[c];
+        y[base + c] = (load(base + c) - mean) * inv_std * weight[c] + bias[c];
     }
 }
 
@@ -41,11 +47,11 @@ fn rms_norm_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     let lane = lid.x;
     var local_sq = 0.0;
     for (var c = lane; c < params.cols; c += RED_WG) {
-        let v = x[base + c];
+        let v = load(base + c);
         local_sq += v * v;
     }
     let inv_rms = inverseSqrt(reduce_sum(local_sq, lane) / f32(params.cols) + params.eps);
     for (var c = lane; c < params.cols; c += RED_WG) {
-        y[base + c] = weight[c] * (x[base + c] * inv_rms);
+        y[base + c] = weight[c] * (load(base + c) * inv_rms);
     }
 }

@@ -14,7 +14,7 @@ struct SoftmaxParams {
 fn softmax_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let base = wg.x * params.cols;
     let lane = lid.x;
-    var local_max = -3.4028235e38;
+    var local_max = -3.4e38;
     for (var c = lane; c < params.cols; c += RED_WG) { local_max = max(local_max, x[base + c]); }
     let row_max = reduce_max(local_max, lane);
     var local_sum = 0.0;

@@ -76,7 +76,8 @@ worker.onmessage = ({ data }) => {
       const bytes = data.files.reduce((n, f) => n + f.bytes, 0);
       $("progress").value = $("progress").max;
       $("progress-text").textContent = `${(bytes / 1e6).toFixed(1)} MB${cached ? " (from cache)" : ""}`;
-      setState("ready", `Model ready on ${data.adapter}.`);
+      $("adapter").textContent = `GPU: ${data.adapter}`;
+      setState("ready", "Model ready.");
       if (autorun) {
         autorun = false;
         generate();

@@ -33,7 +33,7 @@ impl PipelineCache {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scope = error_scope(device);
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(kernel.entry),
             layout: Some(&pipeline_layout),
@@ -54,7 +54,7 @@ impl PipelineCache {
         if let Some(found) = lock(&self.modules).get(&shader) {
             return Ok(found.clone());
         }
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scope = error_scope(device);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(shader.name()),
             source: wgpu::ShaderSource::Wgsl(shader.source().into()),
@@ -71,12 +71,24 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// On native backends error scopes resolve synchronously, so the popped future is ready at
-/// once; in the browser it is not, and errors surface through the device's error handler.
-fn pop_ready_error(scope: wgpu::ErrorScopeGuard) -> Option<wgpu::Error> {
+/// Opens an error scope around pipeline creation on native backends, where scopes resolve
+/// synchronously. In the browser they resolve later, so no scope is opened there and errors
+/// reach the device's uncaptured-error handler (`Gpu::check`) with their full message.
+#[cfg(not(target_arch = "wasm32"))]
+fn error_scope(device: &wgpu::Device) -> Option<wgpu::ErrorScopeGuard> {
+    Some(device.push_error_scope(wgpu::ErrorFilter::Validation))
+}
+
+#[cfg(target_arch = "wasm32")]
+fn error_scope(_: &wgpu::Device) -> Option<wgpu::ErrorScopeGuard> {
+    None
+}
+
+/// The error a native scope captured (ready at once there).
+fn pop_ready_error(scope: Option<wgpu::ErrorScopeGuard>) -> Option<wgpu::Error> {
     use std::future::Future;
     use std::task::{Context, Poll, Waker};
-    let mut future = std::pin::pin!(scope.pop());
+    let mut future = std::pin::pin!(scope?.pop());
     match future
         .as_mut()
         .poll(&mut Context::from_waker(Waker::noop()))

@@ -104,12 +104,12 @@ pub const ATTENTION: Kernel = Kernel {
 pub const LAYER_NORM: Kernel = Kernel {
     shader: Shader::Norm,
     entry: "layer_norm_main",
-    storage: &[ReadWrite, ReadWrite, Read, Read],
+    storage: &[Read, ReadWrite, Read, Read],
 };
 pub const RMS_NORM: Kernel = Kernel {
     shader: Shader::Norm,
     entry: "rms_norm_main",
-    storage: &[ReadWrite, ReadWrite, Read, Read],
+    storage: &[Read, ReadWrite, Read, Read],
 };
 pub const SOFTMAX: Kernel = Kernel {
     shader: Shader::Softmax,
@@ -119,17 +119,17 @@ pub const SOFTMAX: Kernel = Kernel {
 pub const ACTIVATION_KERNEL: Kernel = Kernel {
     shader: Shader::Elementwise,
     entry: "activation_main",
-    storage: &[ReadWrite, ReadWrite],
+    storage: &[Read, ReadWrite],
 };
 pub const GATED: Kernel = Kernel {
     shader: Shader::Elementwise,
     entry: "gated_main",
-    storage: &[ReadWrite, ReadWrite],
+    storage: &[Read, ReadWrite],
 };
 pub const ADD: Kernel = Kernel {
     shader: Shader::Elementwise,
     entry: "add_main",
-    storage: &[ReadWrite, ReadWrite],
+    storage: &[Read, ReadWrite],
 };
 pub const EMBEDDING: Kernel = Kernel {
     shader: Shader::Embedding,

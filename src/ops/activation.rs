@@ -57,6 +57,16 @@ struct ElementwiseParams {
     _pad: u32,
 }
 
+/// WebGPU forbids one buffer in a read-only and a writable binding of one dispatch.
+fn distinct(op: &str, x: &Tensor, y: &Tensor) -> Result<()> {
+    if x.buffer == y.buffer {
+        return Err(Error::invalid(format!(
+            "{op}: input and output must be different tensors"
+        )));
+    }
+    Ok(())
+}
+
 fn groups(rec: &Recorder, elements: usize) -> [u32; 3] {
     grid_1d(
         (elements as u32).div_ceil(256),
@@ -64,8 +74,9 @@ fn groups(rec: &Recorder, elements: usize) -> [u32; 3] {
     )
 }
 
-/// y = act(x), element-wise; `x` and `y` may be the same tensor.
+/// y = act(x), element-wise.
 pub fn activation(rec: &mut Recorder, x: &Tensor, y: &Tensor, act: Activation) -> Result<()> {
+    distinct("activation", x, y)?;
     if x.len() != y.len() {
         return Err(Error::invalid(format!(
             "activation: input {:?} and output {:?} differ in size",
@@ -84,6 +95,7 @@ pub fn activation(rec: &mut Recorder, x: &Tensor, y: &Tensor, act: Activation) -
 
 /// y[r, c] = act(x[r, c]) * x[r, width + c] for x of shape [rows, 2 * width].
 pub fn gated(rec: &mut Recorder, x: &Tensor, y: &Tensor, act: Activation) -> Result<()> {
+    distinct("gated", x, y)?;
     let width = *y.shape.last().unwrap_or(&0);
     let rows = y.len().checked_div(width).unwrap_or(0);
     if x.len() != rows * 2 * width || x.shape.last() != Some(&(2 * width)) {
@@ -104,6 +116,7 @@ pub fn gated(rec: &mut Recorder, x: &Tensor, y: &Tensor, act: Activation) -> Res
 
 /// y += x.
 pub fn add(rec: &mut Recorder, x: &Tensor, y: &Tensor) -> Result<()> {
+    distinct("add", x, y)?;
     if x.len() != y.len() {
         return Err(Error::invalid(format!(
             "add: shapes {:?} and {:?} differ in size",

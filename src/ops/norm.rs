@@ -18,10 +18,10 @@ struct NormParams {
     rows: u32,
     cols: u32,
     eps: f32,
-    _pad: u32,
+    in_place: u32,
 }
 
-/// Normalises each row of `x` into `y` (which may be `x` itself).
+/// Normalises each row of `x` into `y` (which may be `x` itself: in place).
 pub fn norm(
     rec: &mut Recorder,
     kind: NormKind,
@@ -47,7 +47,7 @@ pub fn norm(
         rows: rows as u32,
         cols: cols as u32,
         eps,
-        _pad: 0,
+        in_place: u32::from(x.buffer == y.buffer),
     };
     let kernel = match kind {
         NormKind::LayerNorm => &LAYER_NORM,
@@ -62,10 +62,16 @@ pub fn norm(
         }
         (NormKind::RmsNorm, _) => rec.gpu().placeholder.clone(),
     };
+    // In place, the kernel reads y; WebGPU forbids binding it twice as writable.
+    let input = if x.buffer == y.buffer {
+        rec.gpu().placeholder.clone()
+    } else {
+        x.buffer.clone()
+    };
     rec.dispatch(
         kernel,
         &params,
-        &[&x.buffer, &y.buffer, &weight.buffer, &bias],
+        &[&input, &y.buffer, &weight.buffer, &bias],
         [rows as u32, 1, 1],
     )
 }

@@ -1,8 +1,8 @@
 //! Small helpers over js-sys for reading option objects and awaiting promises.
 
 use js_sys::{Function, Object, Reflect};
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 /// `object[key]` when it is neither undefined nor null.

@@ -76,7 +76,11 @@ impl Scope {
             Scope::Window(w) => w.caches().ok()?,
             Scope::Worker(w) => w.caches().ok()?,
         };
-        await_promise(storage.open(CACHE_NAME)).await.ok()?.dyn_into::<Cache>().ok()
+        await_promise(storage.open(CACHE_NAME))
+            .await
+            .ok()?
+            .dyn_into::<Cache>()
+            .ok()
     }
 }
 
@@ -90,7 +94,11 @@ pub struct UrlLoader {
 }
 
 impl UrlLoader {
-    pub async fn new(base_url: &str, use_cache: bool, progress: Progress) -> Result<UrlLoader, String> {
+    pub async fn new(
+        base_url: &str,
+        use_cache: bool,
+        progress: Progress,
+    ) -> Result<UrlLoader, String> {
         let scope = Scope::current()?;
         let cache = if use_cache { scope.cache().await } else { None };
         let mut base = base_url.to_string();
@@ -126,7 +134,11 @@ impl UrlLoader {
             return Ok(None);
         }
         if !response.ok() {
-            return Err(format!("{url}: HTTP {} {}", response.status(), response.status_text()));
+            return Err(format!(
+                "{url}: HTTP {} {}",
+                response.status(),
+                response.status_text()
+            ));
         }
         let copy = match &self.cache {
             Some(_) => response.clone().ok(),
@@ -164,7 +176,10 @@ impl UrlLoader {
             let chunk = await_promise(reader.read())
                 .await
                 .map_err(|e| format!("reading {name}: {e}"))?;
-            let done = js_sys::Reflect::get(&chunk, &"done".into()).ok().and_then(|v| v.as_bool()).unwrap_or(true);
+            let done = js_sys::Reflect::get(&chunk, &"done".into())
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(true);
             if done {
                 break;
             }
@@ -194,7 +209,10 @@ impl UrlLoader {
         let weights = match self.get("model.safetensors").await? {
             Some(bytes) => vec![("model.safetensors".to_string(), bytes)],
             None => {
-                let index = text("model.safetensors.index.json", self.required("model.safetensors.index.json").await?)?;
+                let index = text(
+                    "model.safetensors.index.json",
+                    self.required("model.safetensors.index.json").await?,
+                )?;
                 let mut shards = Vec::new();
                 for name in shard_names(&index).map_err(|e| e.to_string())? {
                     let bytes = self.required(&name).await?;
@@ -217,7 +235,10 @@ fn text(name: &str, bytes: Vec<u8>) -> Result<String, String> {
 }
 
 /// Model files from File objects (a picked folder); matched by file name.
-pub async fn from_files(files: Vec<web_sys::File>, progress: &mut Progress) -> Result<ModelFiles, String> {
+pub async fn from_files(
+    files: Vec<web_sys::File>,
+    progress: &mut Progress,
+) -> Result<ModelFiles, String> {
     let mut read = Vec::new();
     for file in &files {
         progress.expect(file.size());
@@ -231,18 +252,26 @@ pub async fn from_files(files: Vec<web_sys::File>, progress: &mut Progress) -> R
         progress.advance(&name, bytes.len() as f64);
         read.push((name, bytes));
     }
-    let mut take = |name: &str| read.iter().position(|(n, _)| n == name).map(|i| read.swap_remove(i).1);
+    let mut take = |name: &str| {
+        read.iter()
+            .position(|(n, _)| n == name)
+            .map(|i| read.swap_remove(i).1)
+    };
     let config = take("config.json").ok_or("config.json was not among the files")?;
     let generation_config = take("generation_config.json");
     let tokenizer = take("tokenizer.json").ok_or("tokenizer.json was not among the files")?;
     let weights = match take("model.safetensors") {
         Some(bytes) => vec![("model.safetensors".to_string(), bytes)],
         None => {
-            let index = take("model.safetensors.index.json")
-                .ok_or("neither model.safetensors nor model.safetensors.index.json was among the files")?;
+            let index = take("model.safetensors.index.json").ok_or(
+                "neither model.safetensors nor model.safetensors.index.json was among the files",
+            )?;
             let mut shards = Vec::new();
-            for name in shard_names(&text("model.safetensors.index.json", index)?).map_err(|e| e.to_string())? {
-                let bytes = take(&name).ok_or_else(|| format!("shard {name} was not among the files"))?;
+            for name in shard_names(&text("model.safetensors.index.json", index)?)
+                .map_err(|e| e.to_string())?
+            {
+                let bytes =
+                    take(&name).ok_or_else(|| format!("shard {name} was not among the files"))?;
                 shards.push((name, bytes));
             }
             shards
@@ -250,7 +279,9 @@ pub async fn from_files(files: Vec<web_sys::File>, progress: &mut Progress) -> R
     };
     Ok(ModelFiles {
         config: text("config.json", config)?,
-        generation_config: generation_config.map(|b| text("generation_config.json", b)).transpose()?,
+        generation_config: generation_config
+            .map(|b| text("generation_config.json", b))
+            .transpose()?,
         tokenizer,
         weights,
     })

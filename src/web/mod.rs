@@ -73,9 +73,13 @@ impl JsEngine {
         #[wasm_bindgen(js_name = baseUrl)] base_url: String,
         #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
     ) -> Result<JsEngine, JsError> {
-        let use_cache = field(&options, "cache").and_then(|v| v.as_bool()).unwrap_or(true);
+        let use_cache = field(&options, "cache")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true);
         let progress = Progress::new(function_field(&options, "onProgress")?);
-        let mut loader = UrlLoader::new(&base_url, use_cache, progress).await.map_err(js_error)?;
+        let mut loader = UrlLoader::new(&base_url, use_cache, progress)
+            .await
+            .map_err(js_error)?;
         let files = loader.model_files().await.map_err(js_error)?;
         let engine = Engine::new(files).await.map_err(js_error)?;
         Ok(JsEngine {
@@ -91,8 +95,13 @@ impl JsEngine {
         #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
     ) -> Result<JsEngine, JsError> {
         let mut progress = Progress::new(function_field(&options, "onProgress")?);
-        let loaded = files.iter().map(|f| (f.name(), f.size() as usize, false)).collect();
-        let files = loader::from_files(files, &mut progress).await.map_err(js_error)?;
+        let loaded = files
+            .iter()
+            .map(|f| (f.name(), f.size() as usize, false))
+            .collect();
+        let files = loader::from_files(files, &mut progress)
+            .await
+            .map_err(js_error)?;
         let engine = Engine::new(files).await.map_err(js_error)?;
         Ok(JsEngine {
             engine: RefCell::new(Some(engine)),
@@ -213,7 +222,9 @@ impl TextStream {
             let mut generation = {
                 let mut s = state.borrow_mut();
                 if s.busy {
-                    return Err(js_error("next() was called before the previous call finished").into());
+                    return Err(
+                        js_error("next() was called before the previous call finished").into(),
+                    );
                 }
                 match s.generation.take() {
                     Some(generation) => {
@@ -246,7 +257,10 @@ impl TextStream {
 
     /// Ends the generation early (a `break` out of `for await` calls this) and frees its
     /// GPU buffers.
-    #[wasm_bindgen(js_name = "return", unchecked_return_type = "Promise<IteratorResult<string, undefined>>")]
+    #[wasm_bindgen(
+        js_name = "return",
+        unchecked_return_type = "Promise<IteratorResult<string, undefined>>"
+    )]
     pub fn finish(&self) -> Promise {
         let mut s = self.state.borrow_mut();
         if let Some(generation) = s.generation.take() {
@@ -259,7 +273,12 @@ impl TextStream {
     #[wasm_bindgen(getter, unchecked_return_type = "number[] | undefined")]
     pub fn ids(&self) -> JsValue {
         match &self.state.borrow().result {
-            Some(r) => r.ids.iter().map(|&id| JsValue::from(id)).collect::<js_sys::Array>().into(),
+            Some(r) => r
+                .ids
+                .iter()
+                .map(|&id| JsValue::from(id))
+                .collect::<js_sys::Array>()
+                .into(),
             None => JsValue::UNDEFINED,
         }
     }
