@@ -71,8 +71,9 @@ impl JsEngine {
     /// generation_config.json if present, model.safetensors or its shards).
     pub async fn load(
         #[wasm_bindgen(js_name = baseUrl)] base_url: String,
-        #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: Option<Object>,
     ) -> Result<JsEngine, JsError> {
+        let options = JsValue::from(options);
         let use_cache = field(&options, "cache")
             .and_then(|v| v.as_bool())
             .unwrap_or(true);
@@ -92,8 +93,9 @@ impl JsEngine {
     #[wasm_bindgen(js_name = loadFiles)]
     pub async fn load_files(
         files: Vec<web_sys::File>,
-        #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: Option<Object>,
     ) -> Result<JsEngine, JsError> {
+        let options = JsValue::from(options);
         let mut progress = Progress::new(function_field(&options, "onProgress")?);
         let loaded = files
             .iter()
@@ -141,8 +143,9 @@ impl JsEngine {
     pub fn generate(
         &self,
         prompt: String,
-        #[wasm_bindgen(unchecked_param_type = "GenerateOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "GenerateOptions")] options: Option<Object>,
     ) -> Result<JsValue, JsError> {
+        let options = JsValue::from(options);
         let engine = self.engine()?;
         let max_new_tokens = match field(&options, "maxNewTokens") {
             None => None,

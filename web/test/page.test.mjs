@@ -128,3 +128,31 @@ test("a second visit loads the model from the Cache API", async () => {
     await fresh.close();
   }
 });
+
+test("a local folder picked in the page loads and generates, with progress shown", async () => {
+  const family = "mbart-tiny";
+  const testCase = expected(family).cases[1];
+  const page = await browser.context.newPage();
+  await page.goto(`${browser.site.url}/web/index.html`);
+  await page.check('input[name="source"][value="folder"]');
+  await page.setInputFiles("#folder", join(ROOT, "tests", "fixtures", family));
+  await page.click("#load");
+  await page.waitForFunction(() => ["ready", "error"].includes(document.body.dataset.state), null, { timeout: 120_000 });
+  assert.equal(await page.evaluate(() => document.body.dataset.state), "ready", await page.locator("#status").textContent());
+  assert.match(await page.locator("#progress-text").textContent(), /MB/);
+  assert.match(await page.locator("#adapter").textContent(), /GPU: /);
+  await page.fill("#prompt", testCase.text);
+  await page.click("#generate");
+  await page.waitForFunction(() => document.body.dataset.state === "done", null, { timeout: 120_000 });
+  assert.deepEqual((await page.evaluate(() => window.__result)).ids, testCase.greedy_ids);
+  await page.close();
+});
+
+test("without WebGPU the page says so plainly", async () => {
+  const page = await browser.context.newPage();
+  await page.addInitScript(() => Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined }));
+  await page.goto(`${browser.site.url}/web/index.html`);
+  assert.equal(await page.evaluate(() => document.body.dataset.state), "error");
+  assert.match(await page.locator("#status").textContent(), /WebGPU is not available/);
+  await page.close();
+});
