@@ -31,7 +31,15 @@ struct AttentionParams {
     scale: f32,
     bias_center: u32,
     mask_stride: u32,
-    _pad: u32,
+    // Queries of batch item b read keys, values and mask of item b / kv_group: the beams
+    // of one input share its encoder output.
+    kv_group: u32,
+    // With FLAG_TABLE, row j of item b's keys is row table[b * table_stride + j] of k and v
+    // (beam search shares cache rows between beams instead of copying them).
+    table_stride: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: AttentionParams;
@@ -42,11 +50,13 @@ struct AttentionParams {
 @group(0) @binding(6) var<storage, read> bias_buckets: array<u32>;
 @group(0) @binding(7) var<storage, read> bias_table: array<f32>;
 @group(0) @binding(8) var<storage, read> key_mask: array<u32>;
+@group(0) @binding(9) var<storage, read> table: array<u32>;
 
 const FLAG_CAUSAL: u32 = 1u;
 const FLAG_BIAS: u32 = 2u;
 const FLAG_KEY_MASK: u32 = 4u;
 const FLAG_STEP: u32 = 8u;
+const FLAG_TABLE: u32 = 16u;
 
 const WG: u32 = 64u;
 const MAX_HEAD_DIM: u32 = 256u;
@@ -77,6 +87,12 @@ fn chunk_reduce(value: f32, lane: u32, is_max: bool) -> f32 {
     return workgroupUniformLoad(&scratch[0]);
 }
 
+// Element offset of key row `key` of batch item `b` (before the column offset).
+fn key_row(b: u32, key: u32, use_table: bool, stride: u32, batch_stride: u32) -> u32 {
+    if use_table { return table[b * params.table_stride + key] * stride; }
+    return b * batch_stride + key * stride;
+}
+
 @compute @workgroup_size(64)
 fn attention_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row = wg.x;
@@ -99,8 +115,8 @@ fn attention_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
     for (var d = lane; d < dh; d += WG) { q_row[d] = q[q_base + d]; }
     workgroupBarrier();
 
-    let k_base = params.k_offset + batch * params.k_batch_stride + head * dh;
-    let v_base = params.v_offset + batch * params.v_batch_stride + head * dh;
+    let kv_batch = batch / params.kv_group;
+    let use_table = (params.flags & FLAG_TABLE) != 0u;
 
     var running_max = NEG_INF;
     var running_sum = 0.0;
@@ -112,10 +128,10 @@ fn attention_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
         var score = NEG_INF;
         var live = key < n_keys;
         if live && (params.flags & FLAG_KEY_MASK) != 0u {
-            live = key_mask[batch * params.mask_stride + key] != 0u;
+            live = key_mask[kv_batch * params.mask_stride + key] != 0u;
         }
         if live {
-            let kr = k_base + key * params.k_stride;
+            let kr = params.k_offset + key_row(kv_batch, key, use_table, params.k_stride, params.k_batch_stride) + head * dh;
             var dot = 0.0;
             for (var d = 0u; d < dh; d++) { dot = fma(q_row[d], k[kr + d], dot); }
             score = dot * params.scale;
@@ -139,7 +155,8 @@ fn attention_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
             if d < dh {
                 var sum = acc[i] * correction;
                 for (var j = 0u; j < in_chunk; j++) {
-                    sum = fma(probs[j], v[v_base + (chunk + j) * params.v_stride + d], sum);
+                    let vr = key_row(kv_batch, chunk + j, use_table, params.v_stride, params.v_batch_stride);
+                    sum = fma(probs[j], v[params.v_offset + vr + head * dh + d], sum);
                 }
                 acc[i] = sum;
             }

@@ -14,7 +14,8 @@ struct EmbeddingParams {
     flags: u32,
     position_offset: u32,
     position_rows: u32,
-    _pad: u32,
+    // Rows of one sequence: a batch of sequences restarts positions for each.
+    rows_per_sequence: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: EmbeddingParams;
@@ -30,7 +31,7 @@ const FLAG_STEP: u32 = 2u;
 fn embedding_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row = wg.x;
     let id = min(ids[row], params.vocab - 1u);
-    var position = params.position_offset + row;
+    var position = params.position_offset + row % params.rows_per_sequence;
     if (params.flags & FLAG_STEP) != 0u { position += step.pos; }
     position = min(position, params.position_rows - 1u);
     let with_positions = (params.flags & FLAG_POSITIONS) != 0u;

@@ -1,6 +1,7 @@
 // Appends the keys and values of this step's decoder tokens to the self-attention cache,
-// at the rows that follow the `step.pos` tokens already cached. The cache is preallocated
-// to the maximum length, so appending is an in-place write.
+// at the rows that follow the `step.pos` tokens already cached, for each sequence of a
+// batch (sequence s owns rows s * capacity ..). The cache is preallocated to the maximum
+// length, so appending is an in-place write.
 
 struct AppendParams {
     rows: u32,
@@ -8,9 +9,9 @@ struct AppendParams {
     src_offset: u32,
     src_stride: u32,
     dst_stride: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    rows_per_sequence: u32,
+    capacity: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: AppendParams;
@@ -20,7 +21,9 @@ struct AppendParams {
 @compute @workgroup_size(256)
 fn append_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row = wg.x;
+    let sequence = row / params.rows_per_sequence;
+    let dst_row = sequence * params.capacity + step.pos + row % params.rows_per_sequence;
     for (var c = lid.x; c < params.width; c += 256u) {
-        cache[(step.pos + row) * params.dst_stride + c] = src[params.src_offset + row * params.src_stride + c];
+        cache[dst_row * params.dst_stride + c] = src[params.src_offset + row * params.src_stride + c];
     }
 }

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::files::ModelFiles;
-use crate::generate::{Generated, Generation, GenerationConfig, GenerationOptions};
+use crate::generate::search::Search;
+use crate::generate::{self, Generated, Generation, GenerationConfig, GenerationOptions};
 use crate::gpu::Gpu;
 use crate::model::{Checkpoint, Model, ModelSpec};
 use crate::tokenizer::Tokenizer;
@@ -13,7 +14,7 @@ struct Inner {
     gpu: Arc<Gpu>,
     model: Model,
     tokenizer: Tokenizer,
-    defaults: GenerationConfig,
+    defaults: GenerationOptions,
 }
 
 /// A model ready to generate. Cloning is cheap and shares the model.
@@ -53,8 +54,30 @@ impl Engine {
         &self.inner.tokenizer
     }
 
-    pub fn generation_defaults(&self) -> &GenerationConfig {
+    /// The model's generation defaults (generation_config.json), before a caller's options.
+    pub fn generation_defaults(&self) -> &GenerationOptions {
         &self.inner.defaults
+    }
+
+    /// The settings a generation with `options` would use, checked.
+    pub fn resolve(&self, options: &GenerationOptions) -> Result<GenerationConfig> {
+        GenerationConfig::resolve(
+            &self.model().spec,
+            &self.inner.defaults.overridden_by(options),
+        )
+    }
+
+    fn check_ids(&self, input_ids: &[u32]) -> Result<()> {
+        let vocab = self.model().spec.vocab_size;
+        if let Some(bad) = input_ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(Error::invalid(format!(
+                "input token id {bad} is outside the vocabulary of {vocab}"
+            )));
+        }
+        if input_ids.is_empty() {
+            return Err(Error::invalid("the input has no tokens"));
+        }
+        Ok(())
     }
 
     /// Starts generating from `prompt`; poll the result for text.
@@ -69,40 +92,60 @@ impl Engine {
         input_ids: &[u32],
         options: &GenerationOptions,
     ) -> Result<Generation> {
-        let vocab = self.model().spec.vocab_size;
-        if let Some(bad) = input_ids.iter().find(|&&id| id as usize >= vocab) {
-            return Err(Error::invalid(format!(
-                "input token id {bad} is outside the vocabulary of {vocab}"
-            )));
-        }
-        if input_ids.is_empty() {
-            return Err(Error::invalid("the input has no tokens"));
-        }
-        let config = self.inner.defaults.with(options);
-        let gpu = self.gpu();
-        let encoded = self.model().encode(gpu, input_ids)?;
-        // The cache holds every token fed to the decoder: the start token and all generated
-        // tokens but the last.
-        let capacity = config.max_new_tokens.max(1);
-        let decoder = self.model().decoder(gpu, &encoded, capacity, 1, true)?;
-        Generation::new(self.clone(), encoded, decoder, config)
+        self.check_ids(input_ids)?;
+        let config = self.resolve(options)?;
+        let streamed = config.num_beams == 1 && config.num_return_sequences == 1;
+        let search = Search::new(self.gpu(), self.model(), &[input_ids.to_vec()], config)?;
+        Ok(Generation::new(self.clone(), search, streamed))
     }
 
-    /// Generates to the end, passing each text piece to `on_text` as it is produced.
+    /// Generates to the end, passing each text piece to `on_text` as it is produced; returns
+    /// every returned sequence, the best first.
     pub async fn generate(
         &self,
         prompt: &str,
         options: &GenerationOptions,
         on_text: impl FnMut(&str),
-    ) -> Result<Generated> {
+    ) -> Result<Vec<Generated>> {
         self.start(prompt, options)?.run(on_text).await
+    }
+
+    /// Generates for several prompts in one padded batch; each row stops on its own.
+    /// Returns `num_return_sequences` sequences per prompt, in prompt order.
+    pub async fn generate_batch(
+        &self,
+        prompts: &[&str],
+        options: &GenerationOptions,
+    ) -> Result<Vec<Generated>> {
+        let inputs = prompts
+            .iter()
+            .map(|p| self.tokenizer().encode(p))
+            .collect::<Result<Vec<_>>>()?;
+        self.generate_batch_from_ids(&inputs, options).await
+    }
+
+    /// Like `generate_batch`, from encoder input ids.
+    pub async fn generate_batch_from_ids(
+        &self,
+        inputs: &[Vec<u32>],
+        options: &GenerationOptions,
+    ) -> Result<Vec<Generated>> {
+        if inputs.is_empty() {
+            return Err(Error::invalid("no prompts to generate from"));
+        }
+        for input in inputs {
+            self.check_ids(input)?;
+        }
+        let config = self.resolve(options)?;
+        let search = Search::new(self.gpu(), self.model(), inputs, config)?;
+        generate::run_batch(self, search).await
     }
 }
 
 /// Model files parsed and checked, not yet on a device.
 struct ParsedFiles {
     spec: ModelSpec,
-    defaults: GenerationConfig,
+    defaults: GenerationOptions,
     tokenizer: Tokenizer,
     checkpoint: Checkpoint,
 }
@@ -111,7 +154,7 @@ impl ParsedFiles {
     fn parse(files: ModelFiles) -> Result<ParsedFiles> {
         let spec = ModelSpec::from_config_json(&files.config)?;
         Ok(ParsedFiles {
-            defaults: GenerationConfig::resolve(&spec, files.generation_config.as_deref())?,
+            defaults: GenerationConfig::model_defaults(files.generation_config.as_deref())?,
             tokenizer: Tokenizer::from_bytes(&files.tokenizer)?,
             checkpoint: Checkpoint::from_shards(files.weights)?,
             spec,

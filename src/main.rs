@@ -5,25 +5,58 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::Parser;
-use seq2seq_gpu::{Engine, GenerationOptions, ModelFiles, Result};
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use seq2seq_gpu::generate::options::OPTION_KEYS;
+use seq2seq_gpu::{Engine, Generated, GenerationOptions, ModelFiles, Result};
+use serde_json::{Map, Value};
 
-/// Generate text with an encoder-decoder model (T5, Flan-T5, ...) on the GPU.
-#[derive(Parser)]
-#[command(version, about)]
-struct Cli {
-    /// Folder with config.json, tokenizer.json and model.safetensors (as on the Hugging Face
-    /// hub). Without it, the bundled default model runs.
-    #[arg(long, value_name = "DIR")]
-    model: Option<PathBuf>,
-    /// Most tokens to generate (default: the model's generation_config.json).
-    #[arg(long, value_name = "N")]
-    max_new_tokens: Option<usize>,
-    /// Print only one JSON line after generation: {"ids": [...], "text": "..."}.
-    #[arg(long)]
-    json: bool,
-    /// The input text.
-    prompt: String,
+fn command() -> Command {
+    let mut command = Command::new("seq2seq-gpu")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Generate text with an encoder-decoder model (T5, BART, Marian, mBART, M2M100) on the GPU")
+        .arg(
+            Arg::new("model")
+                .long("model")
+                .value_name("DIR")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("Folder with config.json, tokenizer.json and model.safetensors (as on the Hugging Face hub); without it the bundled default model runs"),
+        )
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .help("Print only one JSON line after generation: {\"ids\": [...], \"text\": \"...\"}, plus \"sequences\" and \"texts\" when several sequences result"),
+        )
+        .arg(
+            Arg::new("prompt")
+                .required(true)
+                .num_args(1..)
+                .help("The input text; several prompts form one batch"),
+        );
+    for key in OPTION_KEYS {
+        let flag = key.replace('_', "-");
+        command = command.arg(
+            Arg::new(key)
+                .long(flag)
+                .value_name("VALUE")
+                .allow_negative_numbers(true)
+                .help(format!("transformers' generation option `{key}` (JSON values: numbers, true/false, lists like '[[5],[7]]')")),
+        );
+    }
+    command
+}
+
+/// The generation flags as transformers' snake_case options, parsed and checked by the
+/// same code that reads generation_config.json.
+fn generation_options(matches: &ArgMatches) -> Result<GenerationOptions> {
+    let mut map = Map::new();
+    for key in OPTION_KEYS {
+        if let Some(raw) = matches.get_one::<String>(key) {
+            let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.clone()));
+            map.insert(key.to_string(), value);
+        }
+    }
+    GenerationOptions::from_json(&map, "command line")
 }
 
 /// The model bundled into the binary, so the CLI works with no download.
@@ -50,35 +83,55 @@ fn default_model() -> ModelFiles {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    let files = match &cli.model {
+fn run(matches: ArgMatches) -> Result<()> {
+    let options = generation_options(&matches)?;
+    let prompts: Vec<&str> = matches
+        .get_many::<String>("prompt")
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let json = matches.get_flag("json");
+    let files = match matches.get_one::<PathBuf>("model") {
         Some(dir) => ModelFiles::read_dir(dir)?,
         None => default_model(),
     };
     let engine = pollster::block_on(Engine::new(files))?;
     eprintln!("adapter: {}", engine.gpu().adapter_description());
-    let options = GenerationOptions {
-        max_new_tokens: cli.max_new_tokens,
-    };
     let started = Instant::now();
     let mut stdout = std::io::stdout().lock();
-    let generation = engine.start(&cli.prompt, &options)?;
-    let out = pollster::block_on(generation.run(|piece| {
-        if !cli.json {
-            // A closed stdout (a pipe into `head`) must not abort generation with a panic.
-            let _ = stdout
-                .write_all(piece.as_bytes())
-                .and_then(|_| stdout.flush());
-        }
-    }))?;
-    let elapsed = started.elapsed().as_secs_f64();
-    let generated = out.ids.len() - 1;
-    if cli.json {
-        let line = serde_json::json!({ "ids": out.ids, "text": out.text });
-        let _ = writeln!(stdout, "{line}");
+    let results: Vec<Generated> = if prompts.len() == 1 {
+        let generation = engine.start(prompts[0], &options)?;
+        pollster::block_on(generation.run(|piece| {
+            if !json {
+                // A closed stdout (a pipe into `head`) must not abort generation with a panic.
+                let _ = stdout
+                    .write_all(piece.as_bytes())
+                    .and_then(|_| stdout.flush());
+            }
+        }))?
     } else {
+        pollster::block_on(engine.generate_batch(&prompts, &options))?
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    if json {
+        let mut line = serde_json::json!({ "ids": results[0].ids, "text": results[0].text });
+        if results.len() > 1 {
+            line["sequences"] = results.iter().map(|r| r.ids.clone()).collect();
+            line["texts"] = results.iter().map(|r| r.text.clone()).collect();
+        }
+        let _ = writeln!(stdout, "{line}");
+    } else if prompts.len() == 1 {
         let _ = writeln!(stdout);
+        for extra in &results[1..] {
+            let _ = writeln!(stdout, "{}", extra.text);
+        }
+    } else {
+        for result in &results {
+            let _ = writeln!(stdout, "{}", result.text);
+        }
     }
+    let generated: usize = results.iter().map(|r| r.ids.len() - 1).sum();
     eprintln!(
         "{generated} tokens in {:.0} ms ({:.1} tokens/s)",
         elapsed * 1e3,
@@ -101,8 +154,8 @@ fn main() -> ExitCode {
             message.lines().next().unwrap_or("")
         );
     }));
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let matches = match command().try_get_matches() {
+        Ok(matches) => matches,
         Err(e) if !e.use_stderr() => {
             let _ = e.print();
             return ExitCode::SUCCESS;
@@ -116,7 +169,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(cli) {
+    match run(matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", e.to_string().replace('\n', " "));

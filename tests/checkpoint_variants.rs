@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::fixture::{self, FAMILIES};
 use safetensors::Dtype;
+use seq2seq_gpu::model::DecoderShape;
 use seq2seq_gpu::{Engine, GenerationOptions, ModelFiles};
 
 type Tensors = BTreeMap<String, (Vec<f32>, Vec<usize>)>;
@@ -94,9 +95,13 @@ fn engine(dir: &Path) -> Engine {
 fn greedy(engine: &Engine, input_ids: &[u32]) -> Vec<u32> {
     let options = GenerationOptions {
         max_new_tokens: Some(48),
+        ..Default::default()
     };
     let generation = engine.start_from_ids(input_ids, &options).unwrap();
-    pollster::block_on(generation.run(|_| {})).unwrap().ids
+    pollster::block_on(generation.run(|_| {}))
+        .unwrap()
+        .remove(0)
+        .ids
 }
 
 /// Every case generates the fixture's greedy ids.
@@ -318,7 +323,12 @@ fn half_precision_checkpoints_stay_close_to_f32() {
                     .unwrap();
                 let dec_ids = fixture::ids(&case["decoder_input_ids"]);
                 let decoder = model
-                    .decoder(&gpu, &encoded, dec_ids.len(), dec_ids.len(), false)
+                    .decoder(
+                        &gpu,
+                        &encoded,
+                        DecoderShape::single(dec_ids.len(), dec_ids.len()),
+                        false,
+                    )
                     .unwrap();
                 decoder.set_ids(&dec_ids).unwrap();
                 let logits = pollster::block_on(decoder.step_logits(0)).unwrap();

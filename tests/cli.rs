@@ -56,6 +56,94 @@ fn json_ids_equal_transformers_greedy_ids() {
 }
 
 #[test]
+fn generation_flags_use_transformers_names_and_batches_return_sequences() {
+    let name = "bart-tiny";
+    let dir = fixture::dir(name);
+    let expected = fixture::expected_json(name);
+    let case = &fixture::cases(&expected)[0];
+    // Beam search with two returned sequences, as in the fixture's processor entry.
+    let entry = expected["processors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["case"] == 0 && e["options"]["num_return_sequences"] == 2)
+        .unwrap();
+    let out = cli(&[
+        "--model",
+        dir.to_str().unwrap(),
+        "--json",
+        "--max-new-tokens",
+        "32",
+        "--num-beams",
+        "4",
+        "--num-return-sequences",
+        "2",
+        "--length-penalty",
+        "2.0",
+        "--early-stopping",
+        "false",
+        case["text"].as_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{:?}", stderr_errors(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["sequences"], entry["sequences"]);
+    assert_eq!(json["ids"], entry["sequences"][0]);
+
+    // Several prompts form one padded batch.
+    let batch = &expected["batch"];
+    let mut args = vec![
+        "--model",
+        dir.to_str().unwrap(),
+        "--json",
+        "--max-new-tokens",
+        "48",
+    ];
+    args.extend(
+        batch["texts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap()),
+    );
+    let out = cli(&args);
+    assert!(out.status.success(), "{:?}", stderr_errors(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["sequences"], batch["greedy_ids"]);
+
+    // Processors by flag: bad words and a repetition penalty.
+    for (flags, options) in [
+        (
+            vec!["--bad-words-ids", "[[56],[76]]"],
+            serde_json::json!({ "bad_words_ids": [[56], [76]] }),
+        ),
+        (
+            vec!["--repetition-penalty", "1.5"],
+            serde_json::json!({ "repetition_penalty": 1.5 }),
+        ),
+    ] {
+        let entry = expected["processors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["case"] == 1 && e["options"] == options)
+            .unwrap();
+        let text = fixture::cases(&expected)[1]["text"].as_str().unwrap();
+        let mut args = vec![
+            "--model",
+            dir.to_str().unwrap(),
+            "--json",
+            "--max-new-tokens",
+            "32",
+        ];
+        args.extend(flags);
+        args.push(text);
+        let out = cli(&args);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["ids"], entry["sequences"][0], "{options}");
+    }
+}
+
+#[test]
 fn default_model_streams_text_and_names_the_adapter() {
     let out = cli(&["This License applies to any program or other work."]);
     assert!(out.status.success(), "{:?}", stderr_errors(&out));
@@ -89,6 +177,13 @@ fn errors_are_one_line_with_a_nonzero_exit() {
         (vec!["--bogus-option", "hi"], "--bogus-option"),
         (vec!["--max-new-tokens", "many", "hi"], "many"),
         (vec![], "required"),
+        (vec!["--num-beams", "0", "hi"], "num_beams"),
+        (vec!["--do-sample", "true", "--top-p", "1.5", "hi"], "top_p"),
+        (
+            vec!["--do-sample", "true", "--temperature", "-1", "hi"],
+            "temperature",
+        ),
+        (vec!["--bad-words-ids", "[5]", "hi"], "bad_words_ids"),
     ];
     for (args, needle) in cases {
         let out = cli(&args);

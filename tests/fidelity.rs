@@ -4,7 +4,7 @@ mod common;
 
 use common::fixture::{self, FAMILIES};
 use common::*;
-use seq2seq_gpu::model::{Checkpoint, Model, ModelSpec};
+use seq2seq_gpu::model::{Checkpoint, DecoderShape, Model, ModelSpec};
 
 fn load_model(name: &str) -> Model {
     let dir = fixture::dir(name);
@@ -47,7 +47,9 @@ fn teacher_forced_logits_match_transformers_and_stepwise_decoding() {
                 .unwrap();
             let dec_ids = fixture::ids(&case["decoder_input_ids"]);
             let t = dec_ids.len();
-            let full = model.decoder(&gpu, &encoded, t, t, false).unwrap();
+            let full = model
+                .decoder(&gpu, &encoded, DecoderShape::single(t, t), false)
+                .unwrap();
             full.set_ids(&dec_ids).unwrap();
             let logits = pollster::block_on(full.step_logits(0)).unwrap();
             let (want, shape) = &tensors[&format!("case{i}.logits")];
@@ -55,7 +57,9 @@ fn teacher_forced_logits_match_transformers_and_stepwise_decoding() {
             assert_close(&logits, want, 1e-4, &format!("{name} case {i} logits"));
 
             // One token at a time through the cache gives the same logits as the whole sequence.
-            let stepwise = model.decoder(&gpu, &encoded, t, 1, false).unwrap();
+            let stepwise = model
+                .decoder(&gpu, &encoded, DecoderShape::single(1, t), false)
+                .unwrap();
             let v = model.spec.vocab_size;
             for (pos, &id) in dec_ids.iter().enumerate() {
                 stepwise.set_ids(&[id]).unwrap();

@@ -13,6 +13,7 @@ fn engine(name: &str) -> Engine {
 fn max_new_tokens(expected: &serde_json::Value) -> GenerationOptions {
     GenerationOptions {
         max_new_tokens: Some(expected["max_new_tokens"].as_u64().unwrap() as usize),
+        ..Default::default()
     }
 }
 
@@ -48,6 +49,7 @@ fn greedy_ids_and_text_equal_transformers_and_the_stream_adds_up() {
                 .start(case["text"].as_str().unwrap(), &options)
                 .unwrap();
             let out = pollster::block_on(generation.run(|p| pieces.push(p.to_string()))).unwrap();
+            let out = &out[0];
             assert_eq!(
                 out.ids,
                 fixture::ids(&case["greedy_ids"]),
@@ -82,11 +84,12 @@ fn max_new_tokens_bounds_the_output() {
     for n in [0, 1, 5] {
         let options = GenerationOptions {
             max_new_tokens: Some(n),
+            ..Default::default()
         };
         let out =
             pollster::block_on(engine.generate(case["text"].as_str().unwrap(), &options, |_| {}))
                 .unwrap();
         let greedy = fixture::ids(&case["greedy_ids"]);
-        assert_eq!(out.ids, greedy[..=n], "max_new_tokens {n}");
+        assert_eq!(out[0].ids, greedy[..=n], "max_new_tokens {n}");
     }
 }

@@ -321,6 +321,7 @@ fn embedding_lookup_scales_rows_and_adds_positions() {
             table: &pt,
             offset: 2,
             from_step: false,
+            rows_per_sequence: ids.len(),
         };
         run(&gpu, |rec| {
             ops::embedding(rec, &it, &tt, 2.5, Some(positions), &out)
@@ -331,6 +332,7 @@ fn embedding_lookup_scales_rows_and_adds_positions() {
             table: &pt,
             offset: 2,
             from_step: true,
+            rows_per_sequence: ids.len(),
         };
         run_at_step(&gpu, 4, |rec| {
             ops::embedding(rec, &it, &tt, 2.5, Some(positions), &out)
@@ -425,6 +427,8 @@ fn check_attention(s: AttnSetup, seed: u64) {
                 }),
                 key_mask: s.mask.then_some(&mask_t),
                 from_step: false,
+                kv_group: 1,
+                row_table: None,
             },
         )
     });
@@ -555,6 +559,8 @@ fn attention_from_step_uses_the_cached_prefix_only() {
                     }),
                     key_mask: None,
                     from_step: true,
+                    kv_group: 1,
+                    row_table: None,
                 },
             )
         });
@@ -586,20 +592,173 @@ fn attention_from_step_uses_the_cached_prefix_only() {
 }
 
 #[test]
-fn kv_append_writes_rows_after_the_step_position() {
+fn kv_append_writes_each_sequence_after_the_step_position() {
     let gpu = gpu();
     let mut rng = rng(12);
-    let (cap, width, src_width) = (10, 6, 20);
-    let cache_init = random_vec(&mut rng, cap * width, 1.0);
-    let src = random_vec(&mut rng, 3 * src_width, 1.0);
-    let cache = upload(&gpu, &cache_init, &[cap, width]);
-    let st = upload(&gpu, &src, &[3, src_width]);
+    let (sequences, capacity, width, src_width) = (3, 6, 5, 20);
+    let cache_init = random_vec(&mut rng, sequences * capacity * width, 1.0);
+    let src = random_vec(&mut rng, sequences * src_width, 1.0);
+    let cache = upload(&gpu, &cache_init, &[sequences * capacity, width]);
+    let st = upload(&gpu, &src, &[sequences, src_width]);
     run_at_step(&gpu, 4, |rec| {
-        ops::kv_cache::append(rec, st.matrix().columns(7, width), &cache)
+        ops::kv_cache::append(rec, st.matrix().columns(7, width), &cache, 1, capacity)
     });
     let mut expected = cache_init.clone();
-    for r in 0..3 {
-        expected[(4 + r) * width..][..width].copy_from_slice(&src[r * src_width + 7..][..width]);
+    for seq in 0..sequences {
+        expected[(seq * capacity + 4) * width..][..width]
+            .copy_from_slice(&src[seq * src_width + 7..][..width]);
     }
     assert_eq!(read(&gpu, &cache), expected);
+}
+
+/// Beams share one encoder output (kv_group) and read their history through a row table.
+#[test]
+fn attention_shares_keys_across_groups_and_follows_row_tables() {
+    let gpu = gpu();
+    let mut rng = rng(13);
+    let (beams, inputs, kv_rows, heads, dh) = (3, 2, 7, 2, 8);
+    let w = heads * dh;
+    let batch = beams * inputs;
+    let q = random_vec(&mut rng, batch * w, 1.0);
+    let k = random_vec(&mut rng, inputs * kv_rows * w, 1.0);
+    let v = random_vec(&mut rng, inputs * kv_rows * w, 1.0);
+    let mask: Vec<u32> = (0..inputs * kv_rows)
+        .map(|i| u32::from(i % kv_rows < 5 || i < kv_rows))
+        .collect();
+    let (qt, kt, vt) = (
+        upload(&gpu, &q, &[batch, w]),
+        upload(&gpu, &k, &[inputs * kv_rows, w]),
+        upload(&gpu, &v, &[inputs * kv_rows, w]),
+    );
+    let mask_t = Tensor::upload_u32(&gpu, "mask", &mask, &[mask.len()]).unwrap();
+    let out = zeros(&gpu, &[batch, w]);
+    #[allow(clippy::too_many_arguments)]
+    fn attention<'a>(
+        q: &'a Tensor,
+        out: &'a Tensor,
+        batch: usize,
+        heads: usize,
+        dh: usize,
+        group: usize,
+        table: Option<&'a Tensor>,
+        kv: (&'a Tensor, &'a Tensor),
+        mask: Option<&'a Tensor>,
+    ) -> Attention<'a> {
+        Attention {
+            q: q.matrix(),
+            k: kv.0.matrix(),
+            v: kv.1.matrix(),
+            out: out.matrix(),
+            batch,
+            heads,
+            head_dim: dh,
+            scale: 0.5,
+            causal: false,
+            position_bias: None,
+            key_mask: mask,
+            from_step: false,
+            kv_group: group,
+            row_table: table,
+        }
+    }
+    run(&gpu, |rec| {
+        ops::attention(
+            rec,
+            attention(
+                &qt,
+                &out,
+                batch,
+                heads,
+                dh,
+                beams,
+                None,
+                (&kt, &vt),
+                Some(&mask_t),
+            ),
+        )
+    });
+    // The same as giving every beam its own copy of its input's keys, values and mask.
+    let expand = |x: &[f32]| -> Vec<f32> {
+        (0..batch)
+            .flat_map(|b| x[(b / beams) * kv_rows * w..][..kv_rows * w].to_vec())
+            .collect()
+    };
+    let mask_bool: Vec<bool> = (0..batch)
+        .flat_map(|b| {
+            mask[(b / beams) * kv_rows..][..kv_rows]
+                .iter()
+                .map(|&m| m != 0)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let (ke, ve) = (expand(&k), expand(&v));
+    let expected = cpu::attention(&cpu::AttentionCase {
+        q: &q,
+        k: &ke,
+        v: &ve,
+        batch,
+        q_rows: 1,
+        kv_rows,
+        kv_len: kv_rows,
+        heads,
+        head_dim: dh,
+        scale: 0.5,
+        first_pos: 0,
+        causal: false,
+        bias: None,
+        mask: Some(&mask_bool),
+    });
+    assert_close(&read(&gpu, &out), &expected, 1e-5, "grouped keys");
+
+    // A row table that makes each sequence read another's rows reproduces that layout.
+    let own_k = upload(&gpu, &ke, &[batch * kv_rows, w]);
+    let own_v = upload(&gpu, &ve, &[batch * kv_rows, w]);
+    let sources: Vec<usize> = (0..batch).map(|b| (b + 1) % batch).collect();
+    let table: Vec<u32> = (0..batch)
+        .flat_map(|b| {
+            let source = sources[b];
+            (0..kv_rows).map(move |j| (source * kv_rows + j) as u32)
+        })
+        .collect();
+    let table_t = Tensor::upload_u32(&gpu, "table", &table, &[batch, kv_rows]).unwrap();
+    let routed = zeros(&gpu, &[batch, w]);
+    run(&gpu, |rec| {
+        ops::attention(
+            rec,
+            attention(
+                &qt,
+                &routed,
+                batch,
+                heads,
+                dh,
+                1,
+                Some(&table_t),
+                (&own_k, &own_v),
+                None,
+            ),
+        )
+    });
+    let ks: Vec<f32> = (0..batch)
+        .flat_map(|b| ke[sources[b] * kv_rows * w..][..kv_rows * w].to_vec())
+        .collect();
+    let vs: Vec<f32> = (0..batch)
+        .flat_map(|b| ve[sources[b] * kv_rows * w..][..kv_rows * w].to_vec())
+        .collect();
+    let expected = cpu::attention(&cpu::AttentionCase {
+        q: &q,
+        k: &ks,
+        v: &vs,
+        batch,
+        q_rows: 1,
+        kv_rows,
+        kv_len: kv_rows,
+        heads,
+        head_dim: dh,
+        scale: 0.5,
+        first_pos: 0,
+        causal: false,
+        bias: None,
+        mask: None,
+    });
+    assert_close(&read(&gpu, &routed), &expected, 1e-5, "row table");
 }

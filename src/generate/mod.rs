@@ -1,56 +1,60 @@
-//! Text generation: greedy decoding on the GPU with a streamed, whole-character output.
+//! Text generation: greedy, sampling and beam search with transformers' logits processors,
+//! for one prompt (streamed as whole-character text pieces) or a batch.
 
+mod beam;
 pub mod options;
+pub mod processors;
+mod sampling;
+pub(crate) mod search;
 pub mod stream;
 
-pub use options::{GenerationConfig, GenerationOptions};
+pub use options::{EarlyStopping, GenerationConfig, GenerationOptions};
 pub use stream::TextStreamer;
 
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::model::{Decoder, Encoded};
+use search::Search;
 
-/// The result of a finished generation.
+/// One generated sequence.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Generated {
     /// The whole decoder sequence as transformers' `generate` returns it: the decoder start
-    /// token, then the generated tokens (ending with EOS if one was produced).
+    /// token, then the generated tokens (ending with EOS if one was produced; padded after
+    /// it when it is one row of a batch).
     pub ids: Vec<u32>,
     /// The generated text, special tokens skipped.
     pub text: String,
 }
 
-/// A generation in progress: poll `next_piece` for text as tokens are produced.
+/// A generation in progress for one prompt: poll `next_piece` for text as it is produced.
+/// Greedy and sampled text streams token by token; beam search (whose best sequence is
+/// only known at the end) and several returned sequences deliver their text at the end.
 pub struct Generation {
     engine: Engine,
-    // Field order matters: the decoder reads the encoder's buffers, so it is dropped first.
-    decoder: Decoder,
-    _encoded: Encoded,
-    config: GenerationConfig,
-    ids: Vec<u32>,
+    search: Option<Search>,
+    streamed: bool,
     streamer: TextStreamer,
     on_token: Option<Box<dyn FnMut(u32)>>,
+    results: Vec<Generated>,
     done: bool,
 }
 
 impl Generation {
-    pub(crate) fn new(
-        engine: Engine,
-        encoded: Encoded,
-        decoder: Decoder,
-        config: GenerationConfig,
-    ) -> Result<Self> {
-        decoder.set_ids(&[config.decoder_start_token_id])?;
-        Ok(Generation {
+    pub(crate) fn new(engine: Engine, search: Search, streamed: bool) -> Self {
+        Generation {
             engine,
-            decoder,
-            _encoded: encoded,
-            ids: vec![config.decoder_start_token_id],
-            config,
+            search: Some(search),
+            streamed,
             streamer: TextStreamer::new(),
             on_token: None,
+            results: Vec::new(),
             done: false,
-        })
+        }
+    }
+
+    /// Calls `f` with each generated token id of the streamed sequence as soon as it is known.
+    pub fn on_token(&mut self, f: impl FnMut(u32) + 'static) {
+        self.on_token = Some(Box::new(f));
     }
 
     /// Runs decode steps until a piece of text is ready; `None` once generation has ended
@@ -62,6 +66,7 @@ impl Generation {
                 Ok(None) => {}
                 Err(e) => {
                     self.done = true;
+                    self.search = None;
                     return Some(Err(e));
                 }
             }
@@ -69,53 +74,83 @@ impl Generation {
         None
     }
 
-    /// One decode step (or the final flush); returns new text if any.
     async fn step(&mut self) -> Result<Option<String>> {
-        let generated = self.ids.len() - 1;
-        let at_eos = generated > 0
-            && self
-                .config
-                .eos_token_ids
-                .contains(self.ids.last().unwrap_or(&0));
-        if at_eos || generated >= self.config.max_new_tokens {
+        let tokenizer = self.engine.tokenizer();
+        let Some(search) = &mut self.search else {
             self.done = true;
-            return self.streamer.finish(self.engine.tokenizer());
+            return Ok(None);
+        };
+        if !search.is_done() {
+            let appended = search.step(tokenizer).await?;
+            return match (self.streamed, appended) {
+                (true, Some(tokens)) => {
+                    let token = tokens[0];
+                    if let Some(on_token) = &mut self.on_token {
+                        on_token(token);
+                    }
+                    self.streamer.push(tokenizer, token)
+                }
+                _ => Ok(None),
+            };
         }
-        let token = self.decoder.step(generated).await?[0];
-        self.ids.push(token);
-        if let Some(on_token) = &mut self.on_token {
-            on_token(token);
+        // Finished: collect the results and deliver the rest of the text.
+        let search = self.search.take().expect("checked above");
+        self.done = true;
+        self.results = search
+            .into_sequences()
+            .into_iter()
+            .map(|ids| {
+                Ok(Generated {
+                    text: tokenizer.decode(&ids)?,
+                    ids,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if !self.streamed {
+            for &id in self.results[0].ids.iter().skip(1) {
+                if let Some(on_token) = &mut self.on_token {
+                    on_token(id);
+                }
+                self.streamer.push(tokenizer, id)?;
+            }
         }
-        self.streamer.push(self.engine.tokenizer(), token)
-    }
-
-    /// Calls `f` with each generated token id as soon as it is known.
-    pub fn on_token(&mut self, f: impl FnMut(u32) + 'static) {
-        self.on_token = Some(Box::new(f));
-    }
-
-    /// The decoder sequence so far.
-    pub fn ids(&self) -> &[u32] {
-        &self.ids
+        self.streamer.finish(tokenizer)
     }
 
     pub fn is_done(&self) -> bool {
         self.done
     }
 
-    /// Drives the generation to its end, passing each text piece to `on_text`.
-    pub async fn run(mut self, mut on_text: impl FnMut(&str)) -> Result<Generated> {
+    /// Every returned sequence (several with `num_return_sequences`), once done.
+    pub fn results(&self) -> &[Generated] {
+        &self.results
+    }
+
+    /// Drives the generation to its end, passing each text piece to `on_text`; returns every
+    /// returned sequence (the first is the best).
+    pub async fn run(mut self, mut on_text: impl FnMut(&str)) -> Result<Vec<Generated>> {
         while let Some(piece) = self.next_piece().await {
             on_text(&piece?);
         }
-        self.result()
+        Ok(self.results)
     }
+}
 
-    /// The sequence and text generated so far (all of it once done).
-    pub fn result(&self) -> Result<Generated> {
-        Ok(Generated {
-            text: self.engine.tokenizer().decode(&self.ids)?,
-            ids: self.ids.clone(),
-        })
+/// Generates for a batch of encoder inputs at once (no streaming).
+pub(crate) async fn run_batch(engine: &Engine, search: Search) -> Result<Vec<Generated>> {
+    let mut search = search;
+    let tokenizer = engine.tokenizer();
+    while !search.is_done() {
+        search.step(tokenizer).await?;
     }
+    search
+        .into_sequences()
+        .into_iter()
+        .map(|ids| {
+            Ok(Generated {
+                text: tokenizer.decode(&ids)?,
+                ids,
+            })
+        })
+        .collect()
 }

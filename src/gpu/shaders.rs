@@ -99,7 +99,7 @@ pub const MATVEC: Kernel = Kernel {
 pub const ATTENTION: Kernel = Kernel {
     shader: Shader::Attention,
     entry: "attention_main",
-    storage: &[Read, Read, Read, ReadWrite, Read, Read, Read],
+    storage: &[Read, Read, Read, ReadWrite, Read, Read, Read, Read],
 };
 pub const LAYER_NORM: Kernel = Kernel {
     shader: Shader::Norm,

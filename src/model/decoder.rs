@@ -13,19 +13,48 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Plan, Recorder, Tensor, Workspace};
 use crate::ops::{self, Epilogue, PositionBias};
 
+/// How a decoder is laid out: `sequences` decoded side by side (a batch, or the beams of
+/// a batch: `beams` consecutive sequences per input), `tokens` fed per sequence per step,
+/// and room for `capacity` tokens per sequence in the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecoderShape {
+    pub sequences: usize,
+    pub beams: usize,
+    pub tokens: usize,
+    pub capacity: usize,
+}
+
+impl DecoderShape {
+    /// One sequence, `tokens` at a time (teacher forcing feeds a whole sequence at once).
+    pub fn single(tokens: usize, capacity: usize) -> Self {
+        DecoderShape {
+            sequences: 1,
+            beams: 1,
+            tokens,
+            capacity,
+        }
+    }
+
+    fn rows(&self) -> usize {
+        self.sequences * self.tokens
+    }
+}
+
 pub struct Decoder {
     gpu: Arc<Gpu>,
     plan: Plan,
-    /// u32 [rows]: the tokens fed at this step.
+    shape: DecoderShape,
+    /// u32 [sequences * tokens]: the tokens fed at this step.
     ids: Tensor,
-    /// u32 [rows]: argmax of each row's logits. The same buffer as `ids` when the decoder
-    /// feeds itself (greedy generation), so the next input never visits the CPU.
+    /// u32 [sequences * tokens]: argmax of each row's logits. The same buffer as `ids` when
+    /// the decoder feeds itself (greedy generation), so the next input never visits the CPU.
     next_ids: Tensor,
-    /// [rows, vocab]
+    /// [sequences * tokens, vocab]
     logits: Tensor,
-    staging: wgpu::Buffer,
-    rows: usize,
-    capacity: usize,
+    /// u32 [sequences, capacity]: which cache row holds each sequence's token t (beams).
+    row_table: Option<Tensor>,
+    ids_staging: wgpu::Buffer,
+    logits_staging: wgpu::Buffer,
     vocab: usize,
     _workspace: Workspace,
 }
@@ -36,23 +65,34 @@ impl Model {
         self.spec.positions.limit()
     }
 
-    /// A decoder over `encoded` that takes `rows` tokens per step and holds up to `capacity`
-    /// tokens in its cache. With `feedback`, each step's argmax becomes the next step's input.
+    /// A decoder over `encoded` laid out as `shape`. With `feedback` (one token per step),
+    /// each step's argmax becomes the next step's input without leaving the GPU.
     pub fn decoder(
         &self,
         gpu: &Arc<Gpu>,
         encoded: &Encoded,
-        capacity: usize,
-        rows: usize,
+        shape: DecoderShape,
         feedback: bool,
     ) -> Result<Decoder> {
         let spec = &self.spec;
-        if rows == 0 || rows > capacity {
+        let DecoderShape {
+            sequences,
+            beams,
+            tokens,
+            capacity,
+        } = shape;
+        if sequences == 0
+            || tokens == 0
+            || tokens > capacity
+            || beams == 0
+            || sequences != encoded.batch * beams
+        {
             return Err(Error::invalid(format!(
-                "decoder: {rows} rows per step with capacity {capacity}"
+                "decoder: {sequences} sequences of {tokens} tokens (capacity {capacity}) over {} inputs with {beams} beams",
+                encoded.batch
             )));
         }
-        if feedback && rows != 1 {
+        if feedback && tokens != 1 {
             return Err(Error::invalid(
                 "a self-feeding decoder takes one token per step",
             ));
@@ -64,6 +104,7 @@ impl Model {
                 "{capacity} decoder positions requested; this model places at most {limit} (max_position_embeddings)"
             )));
         }
+        let rows = shape.rows();
         let stack = spec.decoder;
         let inner = stack.inner_dim();
         let mut ws = Workspace::new(gpu.clone());
@@ -77,8 +118,14 @@ impl Model {
         let hidden = ws.tensor(&[rows, spec.d_model])?;
         let scratch = Scratch::new(&mut ws, spec, &stack, hidden)?;
         let caches = (0..stack.layers)
-            .map(|_| ws.tensor(&[capacity, 2 * inner]))
+            .map(|_| ws.tensor(&[sequences * capacity, 2 * inner]))
             .collect::<Result<Vec<_>>>()?;
+        let row_table = if beams > 1 {
+            let identity: Vec<u32> = (0..(sequences * capacity) as u32).collect();
+            Some(ws.upload_u32(&identity)?)
+        } else {
+            None
+        };
         let ends = &self.weights.decoder_ends;
         let buckets = match spec.positions {
             Positions::RelativeBuckets {
@@ -102,14 +149,20 @@ impl Model {
             rec: &mut rec,
             spec,
         };
-        g.embed(ends, &ids, true, &scratch)?;
+        g.embed(ends, &ids, tokens, true, &scratch)?;
         let cross = encoded.cross_kv.matrix();
         for (l, layer) in self.weights.decoder.iter().enumerate() {
             let cache = &caches[l];
             g.sublayer(&layer.self_norm, &scratch, |g, x| {
                 g.project_qkv(&layer.qkv, x, &scratch)?;
                 let qkv = scratch.qkv.matrix();
-                ops::kv_cache::append(g.rec, qkv.columns(inner, 2 * inner), cache)?;
+                ops::kv_cache::append(
+                    g.rec,
+                    qkv.columns(inner, 2 * inner),
+                    cache,
+                    tokens,
+                    capacity,
+                )?;
                 let attention = AttentionSpec {
                     q: qkv.columns(0, inner),
                     k: cache.matrix().columns(0, inner),
@@ -119,6 +172,10 @@ impl Model {
                     causal: true,
                     position_bias,
                     from_step: true,
+                    batch: sequences,
+                    kv_group: 1,
+                    key_mask: None,
+                    row_table: row_table.as_ref(),
                 };
                 g.attend(attention, &layer.self_out, &scratch)
             })?;
@@ -138,6 +195,10 @@ impl Model {
                     causal: false,
                     position_bias: None,
                     from_step: false,
+                    batch: sequences,
+                    kv_group: beams,
+                    key_mask: encoded.mask.as_ref(),
+                    row_table: None,
                 };
                 g.attend(attention, &layer.cross_out, &scratch)
             })?;
@@ -161,12 +222,13 @@ impl Model {
         Ok(Decoder {
             gpu: gpu.clone(),
             plan,
+            shape,
             ids,
             next_ids,
+            ids_staging: gpu.staging_buffer((rows * 4) as u64),
+            logits_staging: gpu.staging_buffer((logits.len() * 4) as u64),
             logits,
-            staging: gpu.staging_buffer((rows * 4) as u64),
-            rows,
-            capacity,
+            row_table,
             vocab: spec.vocab_size,
             _workspace: ws,
         })
@@ -174,12 +236,16 @@ impl Model {
 }
 
 impl Decoder {
+    pub fn shape(&self) -> DecoderShape {
+        self.shape
+    }
+
     /// Sets the tokens for the next step (not needed when the decoder feeds itself).
     pub fn set_ids(&self, ids: &[u32]) -> Result<()> {
-        if ids.len() != self.rows {
+        if ids.len() != self.shape.rows() {
             return Err(Error::invalid(format!(
                 "decoder takes {} ids per step, got {}",
-                self.rows,
+                self.shape.rows(),
                 ids.len()
             )));
         }
@@ -195,39 +261,70 @@ impl Decoder {
         Ok(())
     }
 
-    fn check_position(&self, pos: usize) -> Result<()> {
-        if pos + self.rows > self.capacity {
+    /// Beam search: after `pos` tokens, sequence s continues the history of sequence
+    /// `sources[s]`. Only the small row table changes; no cached key or value moves.
+    pub fn reorder(&self, table: &mut [u32], sources: &[usize], pos: usize) -> Result<()> {
+        let (sequences, capacity) = (self.shape.sequences, self.shape.capacity);
+        let Some(row_table) = &self.row_table else {
+            return Err(Error::invalid("this decoder was not built for beams"));
+        };
+        if sources.len() != sequences
+            || table.len() != sequences * capacity
+            || sources.iter().any(|&s| s >= sequences)
+        {
+            return Err(Error::invalid(
+                "beam reorder: sources do not match the decoder",
+            ));
+        }
+        let old = table.to_vec();
+        for (s, &src) in sources.iter().enumerate() {
+            table[s * capacity..s * capacity + pos]
+                .copy_from_slice(&old[src * capacity..src * capacity + pos]);
+        }
+        self.gpu
+            .queue
+            .write_buffer(&row_table.buffer, 0, bytemuck::cast_slice(table));
+        Ok(())
+    }
+
+    /// The identity row table of a fresh beam decoder (each sequence owns its rows).
+    pub fn initial_table(&self) -> Vec<u32> {
+        (0..(self.shape.sequences * self.shape.capacity) as u32).collect()
+    }
+
+    fn submit(&self, pos: usize) -> Result<wgpu::CommandEncoder> {
+        if pos + self.shape.tokens > self.shape.capacity {
             return Err(Error::invalid(format!(
-                "decoder position {pos} + {} rows exceeds the cache of {}",
-                self.rows, self.capacity
+                "decoder position {pos} + {} tokens exceeds the cache of {}",
+                self.shape.tokens, self.shape.capacity
             )));
         }
-        Ok(())
+        self.plan.set_step(&self.gpu, pos as u32);
+        let mut encoder = self.gpu.encoder();
+        self.plan.encode(&mut encoder);
+        Ok(encoder)
     }
 
     /// Runs one step with `pos` tokens already cached, and reads back only the argmax ids.
     pub async fn step(&self, pos: usize) -> Result<Vec<u32>> {
-        self.check_position(pos)?;
-        self.plan.set_step(&self.gpu, pos as u32);
-        let mut encoder = self.gpu.encoder();
-        self.plan.encode(&mut encoder);
+        let encoder = self.submit(pos)?;
+        let len = (self.shape.rows() * 4) as u64;
         let bytes = self
             .gpu
-            .submit_and_read(
-                encoder,
-                &self.next_ids.buffer,
-                &self.staging,
-                (self.rows * 4) as u64,
-            )
+            .submit_and_read(encoder, &self.next_ids.buffer, &self.ids_staging, len)
             .await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
-    /// Runs one step and returns the full logits [rows, vocab] (tests and diagnostics).
+    /// Runs one step and returns the logits [sequences * tokens, vocab] (logits processors,
+    /// sampling and beam search work on them).
     pub async fn step_logits(&self, pos: usize) -> Result<Vec<f32>> {
-        self.check_position(pos)?;
-        self.plan.set_step(&self.gpu, pos as u32);
-        self.plan.submit(&self.gpu);
-        self.logits.to_f32(&self.gpu).await
+        let encoder = self.submit(pos)?;
+        let len = (self.logits.len() * 4) as u64;
+        let bytes = self
+            .gpu
+            .submit_and_read(encoder, &self.logits.buffer, &self.logits_staging, len)
+            .await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }

@@ -1,5 +1,6 @@
-//! The encoder: run once per input, then its output is projected to the cross-attention
-//! keys and values of every decoder layer, which all decode steps reuse.
+//! The encoder: run once per input (or padded batch of inputs), then its output is projected
+//! to the cross-attention keys and values of every decoder layer, which all decode steps
+//! (and all beams) reuse.
 
 use std::sync::Arc;
 
@@ -11,23 +12,33 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Recorder, Tensor, Workspace};
 use crate::ops::{Epilogue, PositionBias};
 
-/// The encoder's results for one input, kept on the GPU.
+/// The encoder's results for a batch of inputs, kept on the GPU.
 pub struct Encoded {
-    /// Final encoder states [source_len, d_model].
+    /// Final encoder states [batch * source_len, d_model].
     pub hidden: Tensor,
-    /// [source_len, decoder_layers * 2 * inner]: per layer, K then V.
+    /// [batch * source_len, decoder_layers * 2 * inner]: per layer, K then V.
     pub cross_kv: Tensor,
+    /// u32 [batch, source_len]: 0 marks padding. None when no input is padded.
+    pub mask: Option<Tensor>,
+    pub batch: usize,
     pub source_len: usize,
     _workspace: Workspace,
 }
 
 impl Model {
-    /// Runs the encoder on `input_ids` (already validated against the vocabulary).
+    /// Runs the encoder on one input (ids already validated against the vocabulary).
     pub fn encode(&self, gpu: &Arc<Gpu>, input_ids: &[u32]) -> Result<Encoded> {
+        self.encode_batch(gpu, &[input_ids.to_vec()])
+    }
+
+    /// Runs the encoder on several inputs at once, right-padded with the pad token to the
+    /// longest and masked, as transformers pads a batch.
+    pub fn encode_batch(&self, gpu: &Arc<Gpu>, inputs: &[Vec<u32>]) -> Result<Encoded> {
         let spec = &self.spec;
-        let s = input_ids.len();
-        if s == 0 {
-            return Err(Error::invalid("the encoder input is empty"));
+        let batch = inputs.len();
+        let s = inputs.iter().map(Vec::len).max().unwrap_or(0);
+        if batch == 0 || inputs.iter().any(Vec::is_empty) {
+            return Err(Error::invalid("an encoder input is empty"));
         }
         if let Some(limit) = spec.positions.limit()
             && s > limit
@@ -36,12 +47,31 @@ impl Model {
                 "the input has {s} tokens; this model places at most {limit} (max_position_embeddings)"
             )));
         }
+        let mut ids = Vec::with_capacity(batch * s);
+        let mut mask = Vec::with_capacity(batch * s);
+        for input in inputs {
+            ids.extend(
+                input
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat(spec.pad_token_id))
+                    .take(s),
+            );
+            mask.extend((0..s).map(|i| u32::from(i < input.len())));
+        }
+        let padded = mask.contains(&0);
+
         let mut kept = Workspace::new(gpu.clone());
-        let hidden = kept.tensor(&[s, spec.d_model])?;
-        let cross_kv = kept.tensor(&[s, self.weights.cross_kv.weight.shape[0]])?;
+        let hidden = kept.tensor(&[batch * s, spec.d_model])?;
+        let cross_kv = kept.tensor(&[batch * s, self.weights.cross_kv.weight.shape[0]])?;
+        let mask = if padded {
+            Some(kept.upload_u32(&mask)?)
+        } else {
+            None
+        };
 
         let mut ws = Workspace::new(gpu.clone());
-        let ids = ws.upload_u32(input_ids)?;
+        let ids = ws.upload_u32(&ids)?;
         let scratch = Scratch::new(&mut ws, spec, &spec.encoder, hidden.clone())?;
         let ends = &self.weights.encoder_ends;
         let buckets = match spec.positions {
@@ -66,7 +96,7 @@ impl Model {
             rec: &mut rec,
             spec,
         };
-        g.embed(ends, &ids, false, &scratch)?;
+        g.embed(ends, &ids, s, false, &scratch)?;
         let stack = spec.encoder;
         let inner = stack.inner_dim();
         for layer in &self.weights.encoder {
@@ -82,6 +112,10 @@ impl Model {
                     causal: false,
                     position_bias,
                     from_step: false,
+                    batch,
+                    kv_group: 1,
+                    key_mask: mask.as_ref(),
+                    row_table: None,
                 };
                 g.attend(attention, &layer.self_out, &scratch)
             })?;
@@ -100,6 +134,8 @@ impl Model {
         Ok(Encoded {
             hidden,
             cross_kv,
+            mask,
+            batch,
             source_len: s,
             _workspace: kept,
         })

@@ -64,6 +64,11 @@ pub struct AttentionSpec<'t> {
     pub causal: bool,
     pub position_bias: Option<PositionBias<'t>>,
     pub from_step: bool,
+    /// Sequences attending at once, and how many of them share one key/value item.
+    pub batch: usize,
+    pub kv_group: usize,
+    pub key_mask: Option<&'t Tensor>,
+    pub row_table: Option<&'t Tensor>,
 }
 
 const RESIDUAL: Epilogue = Epilogue {
@@ -96,11 +101,13 @@ impl Graph<'_, '_> {
         )
     }
 
-    /// Token embeddings (scaled), absolute positions and the embedding norm into `s.hidden`.
+    /// Token embeddings (scaled), absolute positions and the embedding norm into `s.hidden`,
+    /// for ids holding `rows_per_sequence` tokens of each sequence.
     pub fn embed(
         &mut self,
         ends: &StackEnds,
         ids: &Tensor,
+        rows_per_sequence: usize,
         from_step: bool,
         s: &Scratch,
     ) -> Result<()> {
@@ -108,6 +115,7 @@ impl Graph<'_, '_> {
             table,
             offset: self.spec.positions.offset(),
             from_step,
+            rows_per_sequence,
         });
         ops::embedding(
             self.rec,
@@ -163,14 +171,16 @@ impl Graph<'_, '_> {
                 k: a.k,
                 v: a.v,
                 out: s.attended.matrix(),
-                batch: 1,
+                batch: a.batch,
                 heads: a.heads,
                 head_dim: a.head_dim,
                 scale,
                 causal: a.causal,
                 position_bias: a.position_bias,
-                key_mask: None,
+                key_mask: a.key_mask,
                 from_step: a.from_step,
+                kv_group: a.kv_group,
+                row_table: a.row_table,
             },
         )?;
         self.linear(out_proj, s.attended.matrix(), s.hidden.matrix(), RESIDUAL)

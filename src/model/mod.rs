@@ -12,7 +12,7 @@ pub mod spec;
 pub mod weights;
 
 pub use checkpoint::Checkpoint;
-pub use decoder::Decoder;
+pub use decoder::{Decoder, DecoderShape};
 pub use encoder::Encoded;
 pub use spec::ModelSpec;
 

@@ -35,6 +35,12 @@ pub struct Attention<'a> {
     /// Queries are the newest tokens after the `step.pos` cached ones; keys run to the end
     /// of them.
     pub from_step: bool,
+    /// Batch items per key/value item: `k`, `v` and `key_mask` hold batch / kv_group items
+    /// (the beams of one input share its encoder output). 1 when each item has its own.
+    pub kv_group: usize,
+    /// u32 [batch, kv_rows]: row j of item b's keys and values is row table[b][j] of `k` and
+    /// `v` (counted from the start of the view), so beams share cache rows without copies.
+    pub row_table: Option<&'a Tensor>,
 }
 
 #[repr(C)]
@@ -59,7 +65,9 @@ struct AttentionParams {
     scale: f32,
     bias_center: u32,
     mask_stride: u32,
-    _pad: u32,
+    kv_group: u32,
+    table_stride: u32,
+    _pad: [u32; 3],
 }
 
 pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
@@ -71,7 +79,12 @@ pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
         )));
     }
     for (name, view) in [("q", a.q), ("k", a.k), ("v", a.v), ("out", a.out)] {
-        if view.cols != width || view.rows % a.batch != 0 {
+        let items = if name == "k" || name == "v" {
+            a.batch / a.kv_group.max(1)
+        } else {
+            a.batch
+        };
+        if view.cols != width || items == 0 || !view.rows.is_multiple_of(items) {
             return Err(Error::invalid(format!(
                 "attention: {name} is {}x{}, expected batch {} x rows by {width}",
                 view.rows, view.cols, a.batch
@@ -79,17 +92,32 @@ pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
         }
         view.check("attention")?;
     }
+    if a.kv_group == 0 || !a.batch.is_multiple_of(a.kv_group) {
+        return Err(Error::invalid(format!(
+            "attention: batch {} is not a multiple of the key/value group {}",
+            a.batch, a.kv_group
+        )));
+    }
+    let kv_batch = a.batch / a.kv_group;
     let q_rows = a.q.rows / a.batch;
-    let kv_rows = a.k.rows / a.batch;
+    let kv_rows = a.k.rows / kv_batch;
     if a.v.rows != a.k.rows || a.out.rows != a.q.rows {
         return Err(Error::invalid("attention: k/v or q/out row counts differ"));
     }
     if let Some(mask) = a.key_mask
-        && mask.len() != a.batch * kv_rows
+        && mask.len() != kv_batch * kv_rows
     {
         return Err(Error::invalid(format!(
-            "attention: key mask {:?} does not cover batch {} x {kv_rows} keys",
-            mask.shape, a.batch
+            "attention: key mask {:?} does not cover {kv_batch} x {kv_rows} keys",
+            mask.shape
+        )));
+    }
+    if let Some(table) = a.row_table
+        && (table.len() != a.batch * kv_rows || a.kv_group != 1)
+    {
+        return Err(Error::invalid(format!(
+            "attention: row table {:?} does not cover batch {} x {kv_rows} keys",
+            table.shape, a.batch
         )));
     }
     if let Some(bias) = a.position_bias
@@ -103,7 +131,8 @@ pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
     let flags = u32::from(a.causal)
         | (u32::from(a.position_bias.is_some()) << 1)
         | (u32::from(a.key_mask.is_some()) << 2)
-        | (u32::from(a.from_step) << 3);
+        | (u32::from(a.from_step) << 3)
+        | (u32::from(a.row_table.is_some()) << 4);
     let params = AttentionParams {
         q_rows: q_rows as u32,
         kv_len: kv_rows as u32,
@@ -124,12 +153,15 @@ pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
         scale: a.scale,
         bias_center: a.position_bias.map_or(0, |b| b.center as u32),
         mask_stride: kv_rows as u32,
-        _pad: 0,
+        kv_group: a.kv_group as u32,
+        table_stride: kv_rows as u32,
+        _pad: [0; 3],
     };
     let placeholder = rec.gpu().placeholder.clone();
     let buckets = a.position_bias.map_or(&placeholder, |b| &b.buckets.buffer);
-    let table = a.position_bias.map_or(&placeholder, |b| &b.table.buffer);
+    let bias_table = a.position_bias.map_or(&placeholder, |b| &b.table.buffer);
     let mask = a.key_mask.map_or(&placeholder, |m| &m.buffer);
+    let table = a.row_table.map_or(&placeholder, |t| &t.buffer);
     if a.out.offset != 0 {
         return Err(Error::invalid(
             "attention: the output must start at element 0",
@@ -144,8 +176,9 @@ pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
             &a.v.tensor.buffer,
             &a.out.tensor.buffer,
             buckets,
-            table,
+            bias_table,
             mask,
+            table,
         ],
         [q_rows as u32, a.heads as u32, a.batch as u32],
     )

@@ -11,6 +11,9 @@ pub struct Positions<'a> {
     pub table: &'a Tensor,
     pub offset: usize,
     pub from_step: bool,
+    /// Rows of one sequence when a batch of sequences is embedded at once; positions
+    /// restart for each.
+    pub rows_per_sequence: usize,
 }
 
 #[repr(C)]
@@ -23,7 +26,7 @@ struct EmbeddingParams {
     flags: u32,
     position_offset: u32,
     position_rows: u32,
-    _pad: u32,
+    rows_per_sequence: u32,
 }
 
 /// out[r, :] = table[ids[r], :] * scale (+ positions); `ids` holds u32 token ids.
@@ -68,7 +71,7 @@ pub fn embedding(
         flags: positions.map_or(0, |p| 1 | (u32::from(p.from_step) << 1)),
         position_offset: positions.map_or(0, |p| p.offset as u32),
         position_rows: position_rows as u32,
-        _pad: 0,
+        rows_per_sequence: positions.map_or(1, |p| p.rows_per_sequence.max(1)) as u32,
     };
     let placeholder = rec.gpu().placeholder.clone();
     let position_buffer = positions.map_or(&placeholder, |p| &p.table.buffer);

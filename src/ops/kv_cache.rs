@@ -12,13 +12,22 @@ struct AppendParams {
     src_offset: u32,
     src_stride: u32,
     dst_stride: u32,
-    _pad: [u32; 3],
+    rows_per_sequence: u32,
+    capacity: u32,
+    _pad: u32,
 }
 
-/// Copies the rows of `src` into `cache` ([max_len, width]) starting at row `step.pos`.
-/// The caller keeps `step.pos + src.rows <= max_len` (the generation loop checks it).
-pub fn append(rec: &mut Recorder, src: View, cache: &Tensor) -> Result<()> {
-    let [_, width] = cache.shape[..] else {
+/// Copies the rows of `src` (`rows_per_sequence` for each sequence of a batch) into `cache`
+/// ([sequences * capacity, width]) after the `step.pos` rows each sequence already holds.
+/// The caller keeps `step.pos + rows_per_sequence <= capacity` (the decoder checks it).
+pub fn append(
+    rec: &mut Recorder,
+    src: View,
+    cache: &Tensor,
+    rows_per_sequence: usize,
+    capacity: usize,
+) -> Result<()> {
+    let [cache_rows, width] = cache.shape[..] else {
         return Err(Error::invalid(format!(
             "kv cache must be 2-D, got {:?}",
             cache.shape
@@ -31,13 +40,22 @@ pub fn append(rec: &mut Recorder, src: View, cache: &Tensor) -> Result<()> {
         )));
     }
     src.check("kv append source")?;
+    let sequences = src.rows.checked_div(rows_per_sequence).unwrap_or(0);
+    if sequences * rows_per_sequence != src.rows || sequences * capacity != cache_rows {
+        return Err(Error::invalid(format!(
+            "kv append: {} rows of {rows_per_sequence} per sequence into a cache of {cache_rows} rows of capacity {capacity}",
+            src.rows
+        )));
+    }
     let params = AppendParams {
         rows: src.rows as u32,
         width: width as u32,
         src_offset: src.offset as u32,
         src_stride: src.stride as u32,
         dst_stride: width as u32,
-        _pad: [0; 3],
+        rows_per_sequence: rows_per_sequence as u32,
+        capacity: capacity as u32,
+        _pad: 0,
     };
     rec.dispatch(
         &KV_APPEND,

@@ -11,6 +11,7 @@
 
 mod js;
 mod loader;
+mod options;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -19,7 +20,7 @@ use js_sys::{Object, Promise};
 use wasm_bindgen::prelude::*;
 
 use crate::engine::Engine;
-use crate::generate::{Generation, GenerationOptions};
+use crate::generate::{Generated, Generation};
 use js::{field, function_field, set};
 use loader::{Progress, UrlLoader};
 
@@ -41,6 +42,30 @@ export interface LoadOptions {
 export interface GenerateOptions {
   /** Most tokens to generate (default: the model's generation_config.json). */
   maxNewTokens?: number;
+  maxLength?: number;
+  minNewTokens?: number;
+  minLength?: number;
+  numBeams?: number;
+  numReturnSequences?: number;
+  lengthPenalty?: number;
+  earlyStopping?: boolean | "never";
+  repetitionPenalty?: number;
+  noRepeatNgramSize?: number;
+  badWordsIds?: number[][];
+  forcedBosTokenId?: number;
+  forcedEosTokenId?: number | number[];
+  suppressTokens?: number[];
+  beginSuppressTokens?: number[];
+  stopStrings?: string | string[];
+  doSample?: boolean;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  /** Makes sampling reproducible: the same seed gives the same text natively and here. */
+  seed?: number;
+  decoderStartTokenId?: number;
+  eosTokenId?: number | number[];
+  padTokenId?: number;
   /** Called with each generated token id. */
   onToken?: (tokenId: number) => void;
   /** Aborting stops the generation; the iterator then rejects with an AbortError. */
@@ -147,13 +172,7 @@ impl JsEngine {
     ) -> Result<JsValue, JsError> {
         let options = JsValue::from(options);
         let engine = self.engine()?;
-        let max_new_tokens = match field(&options, "maxNewTokens") {
-            None => None,
-            Some(v) => match v.as_f64() {
-                Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => Some(n as usize),
-                _ => return Err(js_error("maxNewTokens must be a non-negative integer")),
-            },
-        };
+        let generation_options = options::parse(&options)?;
         let signal = match field(&options, "signal") {
             None => None,
             Some(v) => Some(
@@ -162,7 +181,7 @@ impl JsEngine {
             ),
         };
         let mut generation = engine
-            .start(&prompt, &GenerationOptions { max_new_tokens })
+            .start(&prompt, &generation_options)
             .map_err(js_error)?;
         if let Some(on_token) = function_field(&options, "onToken")? {
             generation.on_token(move |id| {
@@ -173,7 +192,7 @@ impl JsEngine {
             state: Rc::new(RefCell::new(StreamState {
                 generation: Some(generation),
                 busy: false,
-                result: None,
+                results: Vec::new(),
             })),
             signal,
         };
@@ -190,8 +209,8 @@ struct StreamState {
     generation: Option<Generation>,
     /// A next() is in flight (the generation is out of the cell meanwhile).
     busy: bool,
-    /// ids and text once finished.
-    result: Option<crate::generate::Generated>,
+    /// Every returned sequence once finished (the best first).
+    results: Vec<Generated>,
 }
 
 /// The pieces of one generation, as an async iterator.
@@ -199,6 +218,13 @@ struct StreamState {
 pub struct TextStream {
     state: Rc<RefCell<StreamState>>,
     signal: Option<web_sys::AbortSignal>,
+}
+
+fn ids_array(ids: &[u32]) -> JsValue {
+    ids.iter()
+        .map(|&id| JsValue::from(id))
+        .collect::<js_sys::Array>()
+        .into()
 }
 
 fn iterator_result(value: JsValue, done: bool) -> JsValue {
@@ -251,7 +277,7 @@ impl TextStream {
                 }
                 Some(Err(e)) => Err(js_error(e).into()),
                 None => {
-                    s.result = Some(generation.result().map_err(js_error)?);
+                    s.results = generation.results().to_vec();
                     Ok(iterator_result(JsValue::UNDEFINED, true))
                 }
             }
@@ -265,23 +291,16 @@ impl TextStream {
         unchecked_return_type = "Promise<IteratorResult<string, undefined>>"
     )]
     pub fn finish(&self) -> Promise {
-        let mut s = self.state.borrow_mut();
-        if let Some(generation) = s.generation.take() {
-            s.result = generation.result().ok();
-        }
+        // Dropping the generation gives its GPU buffers back.
+        self.state.borrow_mut().generation.take();
         Promise::resolve(&iterator_result(JsValue::UNDEFINED, true))
     }
 
     /// The whole decoder sequence (decoder start token first), once the stream has ended.
     #[wasm_bindgen(getter, unchecked_return_type = "number[] | undefined")]
     pub fn ids(&self) -> JsValue {
-        match &self.state.borrow().result {
-            Some(r) => r
-                .ids
-                .iter()
-                .map(|&id| JsValue::from(id))
-                .collect::<js_sys::Array>()
-                .into(),
+        match self.state.borrow().results.first() {
+            Some(r) => ids_array(&r.ids),
             None => JsValue::UNDEFINED,
         }
     }
@@ -289,9 +308,24 @@ impl TextStream {
     /// The generated text, once the stream has ended.
     #[wasm_bindgen(getter, unchecked_return_type = "string | undefined")]
     pub fn text(&self) -> JsValue {
-        match &self.state.borrow().result {
+        match self.state.borrow().results.first() {
             Some(r) => JsValue::from_str(&r.text),
             None => JsValue::UNDEFINED,
         }
+    }
+
+    /// Every returned sequence (numReturnSequences of them), once the stream has ended.
+    #[wasm_bindgen(getter, unchecked_return_type = "number[][] | undefined")]
+    pub fn sequences(&self) -> JsValue {
+        let state = self.state.borrow();
+        if state.results.is_empty() {
+            return JsValue::UNDEFINED;
+        }
+        state
+            .results
+            .iter()
+            .map(|r| ids_array(&r.ids))
+            .collect::<js_sys::Array>()
+            .into()
     }
 }

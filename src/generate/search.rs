@@ -1,0 +1,221 @@
+//! The decoding loop over a batch: greedy or sampled (one sequence per input) and beam
+//! search, on top of the recorded decoder. Plain greedy decoding picks tokens on the GPU
+//! and reads back only their ids; with logits processors, sampling or beams, each step
+//! reads back the logits and chooses on the CPU exactly as transformers does.
+
+use std::sync::Arc;
+
+use super::beam::{BeamSearch, BeamSettings};
+use super::options::GenerationConfig;
+use super::processors::{self, Processors};
+use super::sampling::Sampler;
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::model::{Decoder, DecoderShape, Encoded, Model};
+use crate::tokenizer::Tokenizer;
+
+enum Strategy {
+    /// One sequence per input, chosen by argmax or sampling.
+    Single {
+        sequences: Vec<Vec<u32>>,
+        unfinished: Vec<bool>,
+        sampler: Option<Box<Sampler>>,
+        /// Greedy without processors: the decoder feeds its own argmax.
+        on_gpu: bool,
+    },
+    Beam {
+        search: BeamSearch,
+        table: Vec<u32>,
+    },
+}
+
+pub struct Search {
+    // The decoder reads the encoder's buffers, so it is dropped first.
+    decoder: Decoder,
+    _encoded: Encoded,
+    config: GenerationConfig,
+    strategy: Strategy,
+    vocab: usize,
+    done: bool,
+}
+
+impl Search {
+    pub fn new(
+        gpu: &Arc<Gpu>,
+        model: &Model,
+        inputs: &[Vec<u32>],
+        config: GenerationConfig,
+    ) -> Result<Search> {
+        let batch = inputs.len();
+        let beams = config.num_beams;
+        // Sampling several sequences per input decodes each input that many times.
+        let repeat = if beams == 1 {
+            config.num_return_sequences
+        } else {
+            1
+        };
+        let encoded = if repeat > 1 {
+            let repeated: Vec<Vec<u32>> = inputs
+                .iter()
+                .flat_map(|input| std::iter::repeat_n(input.clone(), repeat))
+                .collect();
+            model.encode_batch(gpu, &repeated)?
+        } else {
+            model.encode_batch(gpu, inputs)?
+        };
+        let on_gpu = beams == 1 && !config.do_sample && !Processors::new(&config).any();
+        let shape = DecoderShape {
+            sequences: encoded.batch * beams,
+            beams,
+            tokens: 1,
+            capacity: config.max_new_tokens().max(1),
+        };
+        let decoder = model.decoder(gpu, &encoded, shape, on_gpu)?;
+        let start = config.decoder_start_token_id;
+        decoder.set_ids(&vec![start; shape.sequences])?;
+        let strategy = if beams > 1 {
+            let settings = BeamSettings {
+                num_beams: beams,
+                vocab: model.spec.vocab_size,
+                max_length: config.max_length,
+                length_penalty: config.length_penalty,
+                early_stopping: config.early_stopping,
+                eos_count: config.eos_token_ids.len(),
+            };
+            Strategy::Beam {
+                search: BeamSearch::new(settings, batch, start),
+                table: decoder.initial_table(),
+            }
+        } else {
+            Strategy::Single {
+                sequences: vec![vec![start]; shape.sequences],
+                unfinished: vec![true; shape.sequences],
+                sampler: config
+                    .do_sample
+                    .then(|| Box::new(Sampler::new(config.seed))),
+                on_gpu,
+            }
+        };
+        Ok(Search {
+            decoder,
+            _encoded: encoded,
+            vocab: model.spec.vocab_size,
+            done: config.max_length <= 1,
+            config,
+            strategy,
+        })
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Whether a sequence (decoder start first) meets a stopping criterion.
+    fn stops(config: &GenerationConfig, tokenizer: &Tokenizer, sequence: &[u32]) -> bool {
+        if sequence.len() >= config.max_length {
+            return true;
+        }
+        let last = sequence[sequence.len() - 1];
+        if sequence.len() > 1 && config.eos_token_ids.contains(&last) {
+            return true;
+        }
+        !config.stop_strings.is_empty()
+            && tokenizer.decode(&sequence[1..]).is_ok_and(|text| {
+                config
+                    .stop_strings
+                    .iter()
+                    .any(|s| text.ends_with(s.as_str()))
+            })
+    }
+
+    /// One decode step. Returns the token appended to each sequence (greedy or sampled), or
+    /// nothing for beam search, whose sequences are only known at the end.
+    pub async fn step(&mut self, tokenizer: &Tokenizer) -> Result<Option<Vec<u32>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let config = &self.config;
+        let processors = Processors::new(config);
+        let vocab = self.vocab;
+        match &mut self.strategy {
+            Strategy::Single {
+                sequences,
+                unfinished,
+                sampler,
+                on_gpu,
+            } => {
+                let pos = sequences[0].len() - 1;
+                let chosen = if *on_gpu {
+                    self.decoder.step(pos).await?
+                } else {
+                    let mut logits = self.decoder.step_logits(pos).await?;
+                    let mut tokens = Vec::with_capacity(sequences.len());
+                    for (row, sequence) in logits.chunks_mut(vocab).zip(sequences.iter()) {
+                        processors.apply(sequence, row);
+                        tokens.push(match sampler {
+                            Some(sampler) => {
+                                processors.warp(row);
+                                sampler.sample(row)
+                            }
+                            None => processors::argmax(row),
+                        });
+                    }
+                    tokens
+                };
+                // Finished sequences continue with padding, as transformers pads them.
+                let appended: Vec<u32> = chosen
+                    .iter()
+                    .zip(unfinished.iter())
+                    .map(|(&t, &open)| if open { t } else { config.pad_token_id })
+                    .collect();
+                for ((sequence, open), &token) in sequences
+                    .iter_mut()
+                    .zip(unfinished.iter_mut())
+                    .zip(&appended)
+                {
+                    sequence.push(token);
+                    *open &= !Self::stops(config, tokenizer, sequence);
+                }
+                self.done = !unfinished.iter().any(|&u| u);
+                if !*on_gpu && !self.done {
+                    self.decoder.set_ids(&appended)?;
+                }
+                Ok(Some(appended))
+            }
+            Strategy::Beam { search, table } => {
+                let pos = search.running().next().map_or(1, Vec::len) - 1;
+                let mut log_probs = self.decoder.step_logits(pos).await?;
+                for (row, sequence) in log_probs.chunks_mut(vocab).zip(search.running()) {
+                    processors::log_softmax(row);
+                    processors.apply(sequence, row);
+                }
+                let sources = search.step(&log_probs, |s| Self::stops(config, tokenizer, s));
+                self.done = search.is_done();
+                if !self.done {
+                    self.decoder.reorder(table, &sources, pos + 1)?;
+                    let last: Vec<u32> = search.running().map(|s| s[s.len() - 1]).collect();
+                    self.decoder.set_ids(&last)?;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Every returned sequence, transformers' layout: inputs in order, each with its
+    /// `num_return_sequences` sequences, padded to one length.
+    pub fn into_sequences(self) -> Vec<Vec<u32>> {
+        let config = self.config;
+        match self.strategy {
+            Strategy::Single { sequences, .. } => sequences,
+            Strategy::Beam { search, .. } => {
+                // transformers fills with the pad token, or EOS when the pad id is 0 (falsy).
+                let fill = if config.pad_token_id != 0 {
+                    config.pad_token_id
+                } else {
+                    config.eos_token_ids[0]
+                };
+                search.finish(config.num_return_sequences, fill)
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Generation options from a JS object: transformers' names in camelCase, read by the same
+//! parser as generation_config.json and the CLI, so every check and message is shared.
+
+use serde_json::{Map, Value};
+use wasm_bindgen::prelude::*;
+
+use crate::generate::GenerationOptions;
+use crate::generate::options::OPTION_KEYS;
+
+/// Keys that are not generation settings but handled by the caller.
+const CALLBACK_KEYS: [&str; 2] = ["onToken", "signal"];
+
+fn camel_case(snake: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub fn parse(options: &JsValue) -> Result<GenerationOptions, JsError> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(GenerationOptions::default());
+    }
+    let text = js_sys::JSON::stringify(options)
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(|| JsError::new("generate options must be a plain object"))?;
+    let given: Map<String, Value> = match serde_json::from_str(&text) {
+        Ok(Value::Object(map)) => map,
+        _ => return Err(JsError::new("generate options must be a plain object")),
+    };
+    let mut snake = Map::new();
+    for (key, value) in given {
+        if CALLBACK_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let Some(name) = OPTION_KEYS.iter().find(|k| camel_case(k) == key) else {
+            return Err(JsError::new(&format!("unknown generate option \"{key}\"")));
+        };
+        snake.insert(name.to_string(), value);
+    }
+    GenerationOptions::from_json(&snake, "generate options")
+        .map_err(|e| JsError::new(&e.to_string()))
+}

@@ -1,0 +1,204 @@
+//! Decoding strategies against transformers' generate(): beam search, every logits
+//! processor entry of every fixture, and padded batches.
+
+mod common;
+
+use common::fixture::{self, FAMILIES};
+use seq2seq_gpu::{Engine, GenerationOptions, ModelFiles};
+use serde_json::{Map, Value, json};
+
+fn engine(name: &str) -> Engine {
+    Engine::with_gpu(
+        common::gpu(),
+        ModelFiles::read_dir(&fixture::dir(name)).unwrap(),
+    )
+    .unwrap()
+}
+
+fn options(map: &Map<String, Value>) -> GenerationOptions {
+    GenerationOptions::from_json(map, "test").unwrap()
+}
+
+fn sequences(engine: &Engine, input: &[u32], options: &GenerationOptions) -> Vec<Vec<u32>> {
+    let generation = engine.start_from_ids(input, options).unwrap();
+    pollster::block_on(generation.run(|_| {}))
+        .unwrap()
+        .into_iter()
+        .map(|g| g.ids)
+        .collect()
+}
+
+#[test]
+fn beam_search_reproduces_beam4_ids() {
+    for name in FAMILIES {
+        let engine = engine(name);
+        let expected = fixture::expected_json(name);
+        let beam = &expected["beam_search"];
+        let mut map = beam.as_object().unwrap().clone();
+        map.insert("max_new_tokens".into(), expected["max_new_tokens"].clone());
+        let options = options(&map);
+        for (i, case) in fixture::cases(&expected).iter().enumerate() {
+            let got = sequences(&engine, &fixture::ids(&case["input_ids"]), &options);
+            assert_eq!(
+                got,
+                vec![fixture::ids(&case["beam4_ids"])],
+                "{name} case {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_processor_entry_is_reproduced() {
+    for name in FAMILIES {
+        let engine = engine(name);
+        let expected = fixture::expected_json(name);
+        let cases = fixture::cases(&expected);
+        for entry in expected["processors"].as_array().unwrap() {
+            let mut map = entry["options"].as_object().unwrap().clone();
+            map.entry("max_new_tokens").or_insert(json!(32));
+            let case = &cases[entry["case"].as_u64().unwrap() as usize];
+            let got = sequences(&engine, &fixture::ids(&case["input_ids"]), &options(&map));
+            let want: Vec<Vec<u32>> = entry["sequences"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(fixture::ids)
+                .collect();
+            assert_eq!(
+                got, want,
+                "{name} case {} {:?}",
+                entry["case"], entry["options"]
+            );
+        }
+    }
+}
+
+#[test]
+fn padded_batches_reproduce_batched_greedy_ids() {
+    for name in FAMILIES {
+        let engine = engine(name);
+        let expected = fixture::expected_json(name);
+        let batch = &expected["batch"];
+        // The unpadded inputs: each row up to its attention mask.
+        let inputs: Vec<Vec<u32>> = batch["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(batch["attention_mask"].as_array().unwrap())
+            .map(|(ids, mask)| {
+                let real = mask
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|m| m.as_u64() == Some(1))
+                    .count();
+                fixture::ids(ids)[..real].to_vec()
+            })
+            .collect();
+        let options = GenerationOptions {
+            max_new_tokens: Some(expected["max_new_tokens"].as_u64().unwrap() as usize),
+            ..Default::default()
+        };
+        let got: Vec<Vec<u32>> =
+            pollster::block_on(engine.generate_batch_from_ids(&inputs, &options))
+                .unwrap()
+                .into_iter()
+                .map(|g| g.ids)
+                .collect();
+        let want: Vec<Vec<u32>> = batch["greedy_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(fixture::ids)
+            .collect();
+        assert_eq!(got, want, "{name}");
+    }
+}
+
+#[test]
+fn sampling_is_reproducible_by_seed_and_near_greedy_at_low_temperature() {
+    let name = "bart-tiny";
+    let engine = engine(name);
+    let expected = fixture::expected_json(name);
+    let case = &fixture::cases(&expected)[1];
+    let input = fixture::ids(&case["input_ids"]);
+    let sample = |seed: u64, temperature: f64| {
+        let map = json!({ "do_sample": true, "seed": seed, "temperature": temperature, "max_new_tokens": 48 });
+        sequences(&engine, &input, &options(map.as_object().unwrap()))
+    };
+    assert_eq!(
+        sample(11, 1.0),
+        sample(11, 1.0),
+        "the same seed gives the same ids"
+    );
+    let seeds: Vec<Vec<Vec<u32>>> = (0..4).map(|s| sample(s, 1.5)).collect();
+    assert!(
+        seeds.windows(2).any(|w| w[0] != w[1]),
+        "different seeds all gave one output"
+    );
+    assert_eq!(sample(3, 1e-4), vec![fixture::ids(&case["greedy_ids"])]);
+}
+
+#[test]
+fn invalid_options_are_refused_with_a_message() {
+    let engine = engine("t5-tiny");
+    for (map, needle) in [
+        (json!({ "num_beams": 0 }), "num_beams"),
+        (json!({ "top_p": 1.5, "do_sample": true }), "top_p"),
+        (
+            json!({ "temperature": -0.5, "do_sample": true }),
+            "temperature",
+        ),
+        (
+            json!({ "num_return_sequences": 3, "num_beams": 2 }),
+            "num_return_sequences",
+        ),
+        (json!({ "bad_words_ids": [[]] }), "bad_words_ids"),
+        (
+            json!({ "forced_bos_token_id": 100000 }),
+            "outside the vocabulary",
+        ),
+        (json!({ "early_stopping": "sometimes" }), "early_stopping"),
+    ] {
+        let parsed = GenerationOptions::from_json(map.as_object().unwrap(), "test");
+        let error = parsed
+            .and_then(|o| engine.resolve(&o))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(needle), "{map}: {error}");
+    }
+}
+
+#[test]
+fn generation_config_gives_defaults_that_options_override() {
+    let name = "t5-tiny";
+    let src = fixture::dir(name);
+    let dir = std::env::temp_dir().join(format!("seq2seq-genconfig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(src.join(file), dir.join(file)).unwrap();
+    }
+    let defaults = json!({ "decoder_start_token_id": 0, "eos_token_id": 1, "num_beams": 4, "early_stopping": true, "max_new_tokens": 48 });
+    std::fs::write(dir.join("generation_config.json"), defaults.to_string()).unwrap();
+    let engine = Engine::with_gpu(common::gpu(), ModelFiles::read_dir(&dir).unwrap()).unwrap();
+    let expected = fixture::expected_json(name);
+    for case in fixture::cases(&expected) {
+        let input = fixture::ids(&case["input_ids"]);
+        let by_default = sequences(&engine, &input, &GenerationOptions::default());
+        assert_eq!(
+            by_default,
+            vec![fixture::ids(&case["beam4_ids"])],
+            "generation_config.json's num_beams"
+        );
+        let greedy = GenerationOptions {
+            num_beams: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(
+            sequences(&engine, &input, &greedy),
+            vec![fixture::ids(&case["greedy_ids"])],
+            "an option overrides it"
+        );
+    }
+}
