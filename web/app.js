@@ -4,7 +4,8 @@
 // Automation contract (tests rely on it): with
 //   index.html?model=<model folder URL>&prompt=<text>&max_new_tokens=<N>&autorun=1
 // the page loads the model and runs one generation; then document.body.dataset.state is
-// "done" (or "error") and window.__result is { ids, text }.
+// "done" (or "error") and window.__result is { ids, text }. An optional
+// options=<JSON of generate options in camelCase> adds any other option (numBeams, seed...).
 
 const $ = (id) => document.getElementById(id);
 const DEFAULT_MODEL = new URL("../tests/fixtures/t5-tiny/", location.href).href;
@@ -48,7 +49,7 @@ function generate() {
   worker.postMessage({
     type: "generate",
     prompt: $("prompt").value,
-    maxNewTokens: Number($("max-new-tokens").value),
+    options: { ...extraOptions, maxNewTokens: Number($("max-new-tokens").value) },
   });
 }
 
@@ -59,6 +60,7 @@ function stats({ tokens, ms }) {
 
 const params = new URLSearchParams(location.search);
 let autorun = params.get("autorun") === "1";
+let extraOptions = {};
 
 worker.onmessage = ({ data }) => {
   switch (data.type) {
@@ -90,7 +92,7 @@ worker.onmessage = ({ data }) => {
       $("stats").textContent = stats(data);
       break;
     case "done":
-      window.__result = { ids: data.ids, text: data.text };
+      window.__result = { ids: data.ids, text: data.text, sequences: data.sequences };
       $("stats").textContent = stats(data);
       setState("done", "Done.");
       break;
@@ -123,6 +125,12 @@ $("stop").onclick = () => worker.postMessage({ type: "stop" });
 if (!navigator.gpu) {
   setState("error", "Error: WebGPU is not available in this browser. Use a recent Chrome, Edge or Safari, or enable WebGPU.");
 } else if (params.has("model") || autorun) {
+  try {
+    extraOptions = JSON.parse(params.get("options") ?? "{}");
+  } catch {
+    setState("error", "Error: the options parameter is not valid JSON.");
+    throw new Error("bad options parameter");
+  }
   if (params.has("prompt")) $("prompt").value = params.get("prompt");
   if (params.has("max_new_tokens")) $("max-new-tokens").value = params.get("max_new_tokens");
   loadModel({ url: params.has("model") ? resolveModel(params.get("model")) : DEFAULT_MODEL });

@@ -17,13 +17,13 @@ async function load({ url, files }) {
   post({ type: "loaded", adapter: engine.adapter, files: engine.loadedFiles });
 }
 
-async function generate({ prompt, maxNewTokens }) {
+async function generate({ prompt, options }) {
   if (!engine) throw new Error("no model is loaded");
   controller = new AbortController();
   let tokens = 0;
   const started = performance.now();
   const stream = engine.generate(prompt, {
-    maxNewTokens,
+    ...options,
     signal: controller.signal,
     onToken: () => tokens++,
   });
@@ -31,7 +31,14 @@ async function generate({ prompt, maxNewTokens }) {
     for await (const piece of stream) {
       post({ type: "piece", piece, tokens, ms: performance.now() - started });
     }
-    post({ type: "done", ids: stream.ids, text: stream.text, tokens, ms: performance.now() - started });
+    post({
+      type: "done",
+      ids: stream.ids,
+      text: stream.text,
+      sequences: stream.sequences,
+      tokens,
+      ms: performance.now() - started,
+    });
   } catch (error) {
     if (error.name === "AbortError") {
       post({ type: "stopped", tokens, ms: performance.now() - started });
