@@ -13,6 +13,7 @@ pub use stream::TextStreamer;
 
 use crate::engine::Engine;
 use crate::error::Result;
+use crate::tokenizer::Tokenizer;
 use search::Search;
 
 /// One generated sequence.
@@ -96,16 +97,7 @@ impl Generation {
         // Finished: collect the results and deliver the rest of the text.
         let search = self.search.take().expect("checked above");
         self.done = true;
-        self.results = search
-            .into_sequences()
-            .into_iter()
-            .map(|ids| {
-                Ok(Generated {
-                    text: tokenizer.decode(&ids)?,
-                    ids,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        self.results = decode_all(tokenizer, search.into_sequences())?;
         if !self.streamed {
             for &id in self.results[0].ids.iter().skip(1) {
                 if let Some(on_token) = &mut self.on_token {
@@ -143,8 +135,11 @@ pub(crate) async fn run_batch(engine: &Engine, search: Search) -> Result<Vec<Gen
     while !search.is_done() {
         search.step(tokenizer).await?;
     }
-    search
-        .into_sequences()
+    decode_all(tokenizer, search.into_sequences())
+}
+
+fn decode_all(tokenizer: &Tokenizer, sequences: Vec<Vec<u32>>) -> Result<Vec<Generated>> {
+    sequences
         .into_iter()
         .map(|ids| {
             Ok(Generated {

@@ -53,11 +53,11 @@ impl Tensor {
     }
 
     pub async fn to_f32(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        gpu.read_f32(&self.buffer, self.len()).await
+        gpu.read(&self.buffer, self.len()).await
     }
 
     pub async fn to_u32(&self, gpu: &Gpu) -> Result<Vec<u32>> {
-        gpu.read_u32(&self.buffer, self.len()).await
+        gpu.read(&self.buffer, self.len()).await
     }
 }
 

@@ -180,18 +180,14 @@ impl Gpu {
         })
     }
 
-    /// Reads a whole buffer back as f32 (tests and diagnostics; generation reads only ids).
-    pub async fn read_f32(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
-        let bytes = (len * 4) as u64;
-        let staging = self.staging_buffer(bytes);
-        let raw = self
-            .submit_and_read(self.encoder(), buffer, &staging, bytes)
-            .await?;
-        Ok(bytemuck::pod_collect_to_vec(&raw))
-    }
-
-    pub async fn read_u32(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<u32>> {
-        let bytes = (len * 4) as u64;
+    /// Reads `len` 4-byte elements of a buffer back (tests and diagnostics; generation
+    /// reads through its own preallocated staging buffers).
+    pub async fn read<T: bytemuck::Pod>(
+        &self,
+        buffer: &wgpu::Buffer,
+        len: usize,
+    ) -> Result<Vec<T>> {
+        let bytes = (len * std::mem::size_of::<T>()) as u64;
         let staging = self.staging_buffer(bytes);
         let raw = self
             .submit_and_read(self.encoder(), buffer, &staging, bytes)

@@ -86,20 +86,7 @@ impl Checkpoint {
 
     /// The tensor's values as f32 and its shape.
     pub fn tensor_f32(&self, name: &str) -> Result<(Vec<f32>, Vec<usize>)> {
-        let Some(&index) = self.location.get(name) else {
-            return Err(Error::MissingTensor {
-                file: self.file_names(),
-                name: name.to_string(),
-            });
-        };
-        let shard = &self.shards[index];
-        let info = shard
-            .metadata
-            .info(name)
-            .ok_or_else(|| Error::MissingTensor {
-                file: shard.file.clone(),
-                name: name.to_string(),
-            })?;
+        let (shard, info) = self.info(name)?;
         let (start, end) = info.data_offsets;
         let bytes = &shard.bytes[shard.data_start + start..shard.data_start + end];
         let values = match info.dtype {
