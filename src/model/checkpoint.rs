@@ -14,6 +14,19 @@ struct Shard {
     metadata: Metadata,
 }
 
+/// Where the graph's weights come from: a checkpoint, or generated values for benchmarks.
+pub trait TensorSource {
+    fn contains(&self, name: &str) -> bool;
+    fn shape(&self, name: &str) -> Result<Vec<usize>>;
+    /// The tensor's values as f32, checking that it has `expected` shape.
+    fn tensor_shaped(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>>;
+
+    /// The first of `names` that the source holds.
+    fn first_of<'n>(&self, names: &[&'n str]) -> Option<&'n str> {
+        names.iter().copied().find(|n| self.contains(n))
+    }
+}
+
 pub struct Checkpoint {
     shards: Vec<Shard>,
     /// Tensor name -> index of the shard that holds it.
@@ -44,26 +57,12 @@ impl Checkpoint {
         })
     }
 
-    pub fn contains(&self, name: &str) -> bool {
-        self.location.contains_key(name)
-    }
-
-    /// The first of `names` that the checkpoint holds.
-    pub fn first_of<'n>(&self, names: &[&'n str]) -> Option<&'n str> {
-        names.iter().copied().find(|n| self.contains(n))
-    }
-
     fn file_names(&self) -> String {
         self.shards
             .iter()
             .map(|s| s.file.as_str())
             .collect::<Vec<_>>()
             .join(", ")
-    }
-
-    /// The tensor's shape, without converting its data.
-    pub fn shape(&self, name: &str) -> Result<Vec<usize>> {
-        Ok(self.info(name)?.1.shape.clone())
     }
 
     fn info(&self, name: &str) -> Result<(&Shard, &safetensors::tensor::TensorInfo)> {
@@ -110,9 +109,18 @@ impl Checkpoint {
         };
         Ok((values, info.shape.clone()))
     }
+}
 
-    /// Like `tensor_f32`, and checks the shape.
-    pub fn tensor_shaped(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
+impl TensorSource for Checkpoint {
+    fn contains(&self, name: &str) -> bool {
+        self.location.contains_key(name)
+    }
+
+    fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        Ok(self.info(name)?.1.shape.clone())
+    }
+
+    fn tensor_shaped(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
         let (values, shape) = self.tensor_f32(name)?;
         if shape != expected {
             return Err(Error::TensorShape {

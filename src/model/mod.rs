@@ -6,12 +6,13 @@ pub mod decoder;
 pub mod encoder;
 mod graph;
 pub mod names;
+pub mod random;
 pub mod relative_position;
 pub mod sinusoids;
 pub mod spec;
 pub mod weights;
 
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, TensorSource};
 pub use decoder::{Decoder, DecoderShape};
 pub use encoder::Encoded;
 pub use spec::ModelSpec;
@@ -26,7 +27,7 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn load(gpu: &Gpu, spec: ModelSpec, checkpoint: &Checkpoint) -> Result<Model> {
+    pub fn load(gpu: &Gpu, spec: ModelSpec, checkpoint: &dyn TensorSource) -> Result<Model> {
         let weights = Weights::load(gpu, checkpoint, &spec, names::for_family(spec.family))?;
         gpu.check()?;
         Ok(Model { spec, weights })

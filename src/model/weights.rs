@@ -2,7 +2,7 @@
 //! input are fused into one matrix (Q, K and V; the gate and linear halves of a gated
 //! feed-forward; the cross-attention K and V of every decoder layer).
 
-use super::checkpoint::Checkpoint;
+use super::checkpoint::TensorSource;
 use super::names::{self, AttentionNames, FamilyNames, StackNames};
 use super::sinusoids;
 use super::spec::{ModelSpec, Positions, StackSpec};
@@ -70,7 +70,7 @@ pub struct Weights {
 
 struct Loader<'a> {
     gpu: &'a Gpu,
-    ckpt: &'a Checkpoint,
+    ckpt: &'a dyn TensorSource,
     spec: &'a ModelSpec,
 }
 
@@ -280,7 +280,7 @@ impl Loader<'_> {
 impl Weights {
     pub fn load(
         gpu: &Gpu,
-        ckpt: &Checkpoint,
+        ckpt: &dyn TensorSource,
         spec: &ModelSpec,
         names: &FamilyNames,
     ) -> Result<Weights> {

@@ -1,0 +1,246 @@
+//! The project's benchmark: models of real shapes with deterministic random weights (no
+//! download), greedy decoding at batch 1 and 8, per-token time as the sequence grows, and
+//! f32 matmul throughput. `--quick` uses small shapes for CI machines; `--json` adds one
+//! JSON line with every figure.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use seq2seq_gpu::gpu::{Gpu, Recorder, Tensor};
+use seq2seq_gpu::model::random::RandomWeights;
+use seq2seq_gpu::model::{DecoderShape, Model, ModelSpec};
+use seq2seq_gpu::ops::{self, Epilogue};
+use seq2seq_gpu::{Error, Result};
+use serde_json::{Value, json};
+
+struct Shape {
+    name: &'static str,
+    config: Value,
+}
+
+fn shapes(quick: bool) -> Vec<Shape> {
+    let t5 = |name, d: usize, ff: usize, heads: usize, layers: usize, proj: &str| Shape {
+        name,
+        config: json!({
+            "model_type": "t5", "d_model": d, "d_ff": ff, "d_kv": d / heads, "num_heads": heads,
+            "num_layers": layers, "num_decoder_layers": layers, "vocab_size": if quick { 4096 } else { 32128 },
+            "feed_forward_proj": proj, "tie_word_embeddings": proj == "relu", "decoder_start_token_id": 0,
+            "eos_token_id": 1, "pad_token_id": 0,
+        }),
+    };
+    let bart = |name, d: usize, ff: usize, heads: usize, layers: usize| Shape {
+        name,
+        config: json!({
+            "model_type": "bart", "d_model": d, "encoder_ffn_dim": ff, "decoder_ffn_dim": ff,
+            "encoder_attention_heads": heads, "decoder_attention_heads": heads, "encoder_layers": layers,
+            "decoder_layers": layers, "vocab_size": if quick { 4096 } else { 50265 },
+            "max_position_embeddings": 1024, "activation_function": "gelu", "decoder_start_token_id": 2,
+            "eos_token_id": 2, "pad_token_id": 1,
+        }),
+    };
+    if quick {
+        vec![
+            t5("t5-small (quick)", 128, 512, 4, 2, "relu"),
+            t5("flan-t5-base (quick)", 192, 512, 4, 2, "gated-gelu"),
+            bart("bart-base (quick)", 192, 768, 4, 2),
+        ]
+    } else {
+        vec![
+            t5("t5-small", 512, 2048, 8, 6, "relu"),
+            t5("flan-t5-base", 768, 2048, 12, 12, "gated-gelu"),
+            bart("bart-base", 768, 3072, 12, 6),
+        ]
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Waits until the GPU has finished everything submitted so far.
+fn sync(gpu: &Gpu, tensor: &Tensor) -> Result<()> {
+    pollster::block_on(gpu.read::<f32>(&tensor.buffer, 1)).map(|_| ())
+}
+
+struct Run {
+    encoder_ms: f64,
+    ms_per_token: f64,
+    /// Milliseconds of each decode step, by position.
+    step_ms: Vec<f64>,
+}
+
+fn generate(
+    gpu: &Arc<Gpu>,
+    model: &Model,
+    batch: usize,
+    input_len: usize,
+    new_tokens: usize,
+) -> Result<Run> {
+    let vocab = model.spec.vocab_size as u32;
+    let inputs: Vec<Vec<u32>> = (0..batch)
+        .map(|b| {
+            (0..input_len)
+                .map(|i| ((i * 7919 + b * 104729) as u32 % (vocab - 3)) + 3)
+                .collect()
+        })
+        .collect();
+    let started = Instant::now();
+    let encoded = model.encode_batch(gpu, &inputs)?;
+    sync(gpu, &encoded.hidden)?;
+    let encoder_ms = started.elapsed().as_secs_f64() * 1e3;
+    let shape = DecoderShape {
+        sequences: batch,
+        beams: 1,
+        tokens: 1,
+        capacity: new_tokens,
+    };
+    let decoder = model.decoder(gpu, &encoded, shape, true)?;
+    decoder.set_ids(&vec![model.spec.decoder_start_token_id; batch])?;
+    let mut step_ms = Vec::with_capacity(new_tokens);
+    let decode_started = Instant::now();
+    for pos in 0..new_tokens {
+        let step_started = Instant::now();
+        pollster::block_on(decoder.step(pos))?;
+        step_ms.push(step_started.elapsed().as_secs_f64() * 1e3);
+    }
+    let total_ms = decode_started.elapsed().as_secs_f64() * 1e3;
+    Ok(Run {
+        encoder_ms,
+        ms_per_token: total_ms / new_tokens as f64,
+        step_ms,
+    })
+}
+
+/// GFLOP/s of an n x n x n f32 matmul (x · Wᵀ), median of several timed batches.
+fn matmul_gflops(gpu: &Arc<Gpu>, n: usize) -> Result<f64> {
+    let data: Vec<f32> = (0..n * n).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect();
+    let a = Tensor::upload_f32(gpu, "a", &data, &[n, n])?;
+    let w = Tensor::upload_f32(gpu, "w", &data, &[n, n])?;
+    let out = Tensor::upload_f32(gpu, "out", &vec![0.0; n * n], &[n, n])?;
+    let mut rec = Recorder::new(gpu);
+    ops::linear(
+        &mut rec,
+        a.matrix(),
+        &w,
+        None,
+        out.matrix(),
+        Epilogue::default(),
+    )?;
+    let plan = rec.finish()?;
+    plan.submit(gpu);
+    sync(gpu, &out)?;
+    let repeats = (2e9 / (2.0 * (n as f64).powi(3))).clamp(1.0, 20.0) as usize;
+    let mut rates = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        for _ in 0..repeats {
+            plan.submit(gpu);
+        }
+        sync(gpu, &out)?;
+        let seconds = started.elapsed().as_secs_f64();
+        rates.push(2.0 * (n as f64).powi(3) * repeats as f64 / seconds / 1e9);
+    }
+    Ok(median(rates))
+}
+
+fn run(quick: bool, as_json: bool) -> Result<()> {
+    let gpu = pollster::block_on(Gpu::new())?;
+    let adapter = gpu.adapter_description();
+    let (input_len, new_tokens, long) = if quick { (16, 16, 64) } else { (64, 128, 512) };
+    println!("adapter: {adapter}");
+    println!(
+        "{:<22} {:>5} {:>11} {:>12} {:>11}",
+        "model", "batch", "tokens/s", "ms/token", "encoder ms"
+    );
+    let mut models = Vec::new();
+    for shape in shapes(quick) {
+        let spec = ModelSpec::from_config_json(&shape.config.to_string())?;
+        let model = Model::load(&gpu, spec.clone(), &RandomWeights::new(&spec, 7))?;
+        let mut batches = Vec::new();
+        for batch in [1, 8] {
+            // A first run compiles pipelines and fills the buffer pool.
+            generate(&gpu, &model, batch, input_len, 4)?;
+            let r = generate(&gpu, &model, batch, input_len, new_tokens)?;
+            let tokens_per_s = batch as f64 * 1e3 / r.ms_per_token;
+            println!(
+                "{:<22} {:>5} {:>11.1} {:>12.3} {:>11.2}",
+                shape.name, batch, tokens_per_s, r.ms_per_token, r.encoder_ms
+            );
+            batches.push(json!({
+                "batch": batch, "tokens_per_s": tokens_per_s, "ms_per_token": r.ms_per_token,
+                "encoder_ms": r.encoder_ms, "median_step_ms": median(r.step_ms),
+            }));
+        }
+        // Per-token time as the sequence grows: median step time in windows of positions.
+        let r = generate(&gpu, &model, 1, input_len, long)?;
+        let window = long / 8;
+        let by_position: Vec<Value> = r
+            .step_ms
+            .chunks(window)
+            .enumerate()
+            .map(|(i, c)| json!({ "from": i * window + 1, "to": (i + 1) * window, "median_ms": median(c.to_vec()) }))
+            .collect();
+        let line: Vec<String> = by_position
+            .iter()
+            .map(|w| {
+                format!(
+                    "{}-{}: {:.2}",
+                    w["from"],
+                    w["to"],
+                    w["median_ms"].as_f64().unwrap_or(0.0)
+                )
+            })
+            .collect();
+        println!("{:<22} per-token ms by position: {}", "", line.join(", "));
+        models.push(
+            json!({ "model": shape.name, "batches": batches, "per_position": by_position,
+            "tokens_per_s": batches[0]["tokens_per_s"], "ms_per_token": batches[0]["ms_per_token"],
+            "encoder_ms": batches[0]["encoder_ms"] }),
+        );
+    }
+    let sizes: &[usize] = if quick {
+        &[256, 512]
+    } else {
+        &[1024, 2048, 4096]
+    };
+    let mut matmul = serde_json::Map::new();
+    for &n in sizes {
+        let gflops = matmul_gflops(&gpu, n)?;
+        println!("matmul f32 {n}^3: {gflops:.1} GFLOP/s");
+        matmul.insert(n.to_string(), json!(gflops));
+    }
+    if as_json {
+        println!(
+            "{}",
+            json!({ "adapter": adapter, "quick": quick, "input_tokens": input_len, "new_tokens": new_tokens,
+                "models": models, "matmul_gflops": matmul })
+        );
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let unknown: Vec<&String> = args
+        .iter()
+        .filter(|a| *a != "--quick" && *a != "--json")
+        .collect();
+    let result = if let Some(bad) = unknown.first() {
+        Err(Error::InvalidArgument(format!(
+            "unknown option {bad} (use --quick and/or --json)"
+        )))
+    } else {
+        run(
+            args.iter().any(|a| a == "--quick"),
+            args.iter().any(|a| a == "--json"),
+        )
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
