@@ -103,30 +103,41 @@ fn matmul_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     }
 }
 
-// Matrix-vector form for decode with few rows: one workgroup per 4 outputs of a row,
-// 64 invocations per output reading the weight row with unit stride and reducing in
-// workgroup memory. The tiled kernel would leave 63 of every 64 rows of its tile idle.
-var<workgroup> partial: array<f32, 256>;
+// Skinny form for decode with at most 8 rows (a batch or the beams of one step): one
+// workgroup per 4 output columns, 64 invocations per column reading the weight row once with
+// unit stride for every input row, then reducing in workgroup memory. The tiled kernel would
+// leave most rows of its 64-row tile idle and read the weights the same number of times.
+const SKINNY_ROWS: u32 = 8u;
+var<workgroup> partial: array<f32, 2048>; // SKINNY_ROWS * 256
 
 @compute @workgroup_size(256)
 fn matvec_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let lane = lid.x % 64u;
     let slot = lid.x / 64u;
     let col = wg.x * 4u + slot;
-    let row = wg.y;
-    var sum = 0.0;
+    let rows = min(params.m, SKINNY_ROWS);
+    var sums: array<f32, 8>;
+    for (var r = 0u; r < SKINNY_ROWS; r++) { sums[r] = 0.0; }
     if col < params.n {
-        let a_base = params.a_offset + row * params.a_stride;
         let w_base = col * params.k;
         for (var kk = lane; kk < params.k; kk += 64u) {
-            sum = fma(a[a_base + kk], w[w_base + kk], sum);
+            let wv = w[w_base + kk];
+            for (var r = 0u; r < rows; r++) {
+                sums[r] = fma(a[params.a_offset + r * params.a_stride + kk], wv, sums[r]);
+            }
         }
     }
-    partial[lid.x] = sum;
+    for (var r = 0u; r < SKINNY_ROWS; r++) { partial[r * 256u + lid.x] = sums[r]; }
     workgroupBarrier();
     for (var width = 32u; width > 0u; width >>= 1u) {
-        if lane < width { partial[lid.x] += partial[lid.x + width]; }
+        if lane < width {
+            for (var r = 0u; r < rows; r++) {
+                partial[r * 256u + lid.x] += partial[r * 256u + lid.x + width];
+            }
+        }
         workgroupBarrier();
     }
-    if lane == 0u { store_output(row, col, partial[lid.x]); }
+    if lane == 0u {
+        for (var r = 0u; r < rows; r++) { store_output(r, col, partial[r * 256u + lid.x]); }
+    }
 }

@@ -30,7 +30,7 @@ fn zeros(gpu: &seq2seq_gpu::gpu::Gpu, shape: &[usize]) -> Tensor {
 fn matmul_matches_reference_at_awkward_sizes() {
     let gpu = gpu();
     let mut rng = rng(1);
-    for &m in &AWKWARD_SIZES {
+    for m in AWKWARD_SIZES.iter().copied().chain([5, 8, 9]) {
         for &n in &AWKWARD_SIZES {
             for k in [1, 17, 64, 129] {
                 let x = random_vec(&mut rng, m * k, 1.0);
@@ -64,7 +64,7 @@ fn matmul_matches_reference_at_awkward_sizes() {
 fn matmul_epilogue_bias_activation_scale_and_accumulate() {
     let gpu = gpu();
     let mut rng = rng(2);
-    for m in [1, 3, 65] {
+    for m in [1, 3, 8, 65] {
         let (n, k) = (63, 33);
         for (act, f) in ACTIVATIONS {
             for accumulate in [false, true] {

@@ -5,8 +5,9 @@ use crate::error::{Error, Result};
 use crate::gpu::shaders::{MATMUL, MATVEC};
 use crate::gpu::{Recorder, Tensor, View};
 
-/// Up to this many rows, the matrix-vector kernel beats a 64-row tile that would sit mostly idle.
-const MATVEC_MAX_ROWS: usize = 4;
+/// Up to this many rows (shaders/matmul.wgsl's SKINNY_ROWS), the skinny kernel beats a
+/// 64-row tile that would sit mostly idle.
+const MATVEC_MAX_ROWS: usize = 8;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Epilogue {
@@ -98,12 +99,7 @@ pub fn linear(
         &out.tensor.buffer,
     ];
     if m <= MATVEC_MAX_ROWS {
-        rec.dispatch(
-            &MATVEC,
-            &params,
-            &buffers,
-            [n.div_ceil(4) as u32, m as u32, 1],
-        )
+        rec.dispatch(&MATVEC, &params, &buffers, [n.div_ceil(4) as u32, 1, 1])
     } else {
         rec.dispatch(
             &MATMUL,
