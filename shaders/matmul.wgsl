@@ -24,7 +24,6 @@ struct MatmulParams {
 
 @group(0) @binding(0) var<uniform> params: MatmulParams;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
-@group(0) @binding(3) var<storage, read> w: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
@@ -76,7 +75,7 @@ fn matmul_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
             a_tile[kk * TILE_M + tile_row] = av;
             let wr = col0 + tile_row;
             var wv = 0.0;
-            if wr < params.n && kg < params.k { wv = w[wr * params.k + kg]; }
+            if wr < params.n && kg < params.k { wv = load_w(wr * params.k + kg); }
             w_tile[kk * TILE_N + tile_row] = wv;
         }
         workgroupBarrier();
@@ -121,7 +120,7 @@ fn matvec_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     if col < params.n {
         let w_base = col * params.k;
         for (var kk = lane; kk < params.k; kk += 64u) {
-            let wv = w[w_base + kk];
+            let wv = load_w(w_base + kk);
             for (var r = 0u; r < rows; r++) {
                 sums[r] = fma(a[params.a_offset + r * params.a_stride + kk], wv, sums[r]);
             }

@@ -7,7 +7,7 @@ use crate::files::ModelFiles;
 use crate::generate::search::Search;
 use crate::generate::{self, Generated, Generation, GenerationConfig, GenerationOptions};
 use crate::gpu::Gpu;
-use crate::model::{Checkpoint, Model, ModelSpec};
+use crate::model::{Checkpoint, Model, ModelSpec, WeightFormat};
 use crate::tokenizer::Tokenizer;
 
 struct Inner {
@@ -27,13 +27,26 @@ impl Engine {
     /// Loads `files` onto a new GPU device. The files are parsed and checked first, so a
     /// bad file fails before any device is created.
     pub async fn new(files: ModelFiles) -> Result<Engine> {
+        Engine::new_with_format(files, WeightFormat::F32).await
+    }
+
+    /// Like `new`, keeping linear-layer weights in `format` (f16 halves their memory).
+    pub async fn new_with_format(files: ModelFiles, format: WeightFormat) -> Result<Engine> {
         let parsed = ParsedFiles::parse(files)?;
-        parsed.upload(Gpu::new().await?)
+        parsed.upload(Gpu::new().await?, format)
     }
 
     /// Loads `files` onto an existing device (several models can share one).
     pub fn with_gpu(gpu: Arc<Gpu>, files: ModelFiles) -> Result<Engine> {
-        ParsedFiles::parse(files)?.upload(gpu)
+        Engine::with_gpu_and_format(gpu, files, WeightFormat::F32)
+    }
+
+    pub fn with_gpu_and_format(
+        gpu: Arc<Gpu>,
+        files: ModelFiles,
+        format: WeightFormat,
+    ) -> Result<Engine> {
+        ParsedFiles::parse(files)?.upload(gpu, format)
     }
 
     /// Loads a model folder laid out as on the Hugging Face hub.
@@ -161,8 +174,8 @@ impl ParsedFiles {
         })
     }
 
-    fn upload(self, gpu: Arc<Gpu>) -> Result<Engine> {
-        let model = Model::load(&gpu, self.spec, &self.checkpoint)?;
+    fn upload(self, gpu: Arc<Gpu>, format: WeightFormat) -> Result<Engine> {
+        let model = Model::load(&gpu, self.spec, &self.checkpoint, format)?;
         Ok(Engine {
             inner: Arc::new(Inner {
                 gpu,

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use common::fixture::{self, FAMILIES};
 use safetensors::Dtype;
-use seq2seq_gpu::model::DecoderShape;
 use seq2seq_gpu::{Engine, GenerationOptions, ModelFiles};
 
 type Tensors = BTreeMap<String, (Vec<f32>, Vec<usize>)>;
@@ -283,9 +282,7 @@ fn marian_with_stored_positions_uses_them() {
     }
 }
 
-/// Spacing of f16 and bf16 values near 1 (11 and 8 significant bits).
-const F16_EPSILON: f32 = 1.0 / 2048.0;
-const BF16_EPSILON: f32 = 1.0 / 256.0;
+use common::rounding::{BF16_EPSILON, F16_EPSILON};
 
 /// f16 and bf16 weights are converted to f32 at load, so the logits differ from the f32
 /// reference only by the rounding of the weights. Measured on the six fixtures (lavapipe,
@@ -297,7 +294,6 @@ const BF16_EPSILON: f32 = 1.0 / 256.0;
 /// twice the logit error at that step, since no smaller perturbation can swap the top two.
 #[test]
 fn half_precision_checkpoints_stay_close_to_f32() {
-    let gpu = common::gpu();
     for (dtype, tolerance) in [
         (Dtype::F16, 16.0 * F16_EPSILON),
         (Dtype::BF16, 16.0 * BF16_EPSILON),
@@ -311,63 +307,7 @@ fn half_precision_checkpoints_stay_close_to_f32() {
                 no_edit,
                 &[("model.safetensors", serialize(&tensors, dtype))],
             );
-            let engine = engine(&dir);
-            let model = engine.model();
-            let vocab = model.spec.vocab_size;
-            let expected = fixture::expected_json(name);
-            let references = fixture::expected_tensors(name);
-            let mut checked_steps = 0;
-            for (i, case) in fixture::cases(&expected).iter().enumerate() {
-                let encoded = model
-                    .encode(&gpu, &fixture::ids(&case["input_ids"]))
-                    .unwrap();
-                let dec_ids = fixture::ids(&case["decoder_input_ids"]);
-                let decoder = model
-                    .decoder(
-                        &gpu,
-                        &encoded,
-                        DecoderShape::single(dec_ids.len(), dec_ids.len()),
-                        false,
-                    )
-                    .unwrap();
-                decoder.set_ids(&dec_ids).unwrap();
-                let logits = pollster::block_on(decoder.step_logits(0)).unwrap();
-                let reference = &references[&format!("case{i}.logits")].0;
-                let err = common::relative_error(&logits, reference);
-                assert!(
-                    err <= tolerance,
-                    "{name} {variant} case {i}: logits off by {err:e} (allowed {tolerance:e})"
-                );
-
-                let greedy_ids = fixture::ids(&case["greedy_ids"]);
-                let generated = greedy(&engine, &fixture::ids(&case["input_ids"]));
-                for (step, (ours, theirs)) in logits
-                    .chunks(vocab)
-                    .zip(reference.chunks(vocab))
-                    .enumerate()
-                {
-                    let deviation = ours
-                        .iter()
-                        .zip(theirs)
-                        .map(|(a, b)| (a - b).abs())
-                        .fold(0.0, f32::max);
-                    let mut sorted = theirs.to_vec();
-                    sorted.sort_by(|a, b| b.total_cmp(a));
-                    if sorted[0] - sorted[1] <= 2.0 * deviation {
-                        break; // from here on a different token is allowed
-                    }
-                    checked_steps += 1;
-                    assert_eq!(
-                        generated.get(step + 1),
-                        greedy_ids.get(step + 1),
-                        "{name} {variant} case {i} step {step}"
-                    );
-                }
-            }
-            assert!(
-                checked_steps > 0,
-                "{name} {variant}: no step had a safe margin"
-            );
+            common::rounding::assert_close_to_reference(&engine(&dir), name, tolerance, &variant);
         }
     }
 }

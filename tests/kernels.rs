@@ -61,6 +61,40 @@ fn matmul_matches_reference_at_awkward_sizes() {
 }
 
 #[test]
+fn matmul_reads_packed_f16_weights() {
+    let gpu = gpu();
+    let mut rng = rng(21);
+    for m in [1, 3, 8, 65] {
+        // Odd K makes rows start in the middle of a packed word.
+        for (n, k) in [(1, 1), (17, 63), (65, 129), (64, 64)] {
+            let x = random_vec(&mut rng, m * k, 1.0);
+            let w = random_vec(&mut rng, n * k, 1.0);
+            let rounded: Vec<f32> = w.iter().map(|v| half::f16::from_f32(*v).to_f32()).collect();
+            let xt = upload(&gpu, &x, &[m, k]);
+            let wt = Tensor::upload_f16(&gpu, "w", &w, &[n, k]).unwrap();
+            let out = zeros(&gpu, &[m, n]);
+            run(&gpu, |rec| {
+                ops::linear(
+                    rec,
+                    xt.matrix(),
+                    &wt,
+                    None,
+                    out.matrix(),
+                    Epilogue::default(),
+                )
+            });
+            let expected = cpu::linear(&x, &rounded, None, m, n, k);
+            assert_close(
+                &read(&gpu, &out),
+                &expected,
+                1e-5,
+                &format!("f16 matmul {m}x{n}x{k}"),
+            );
+        }
+    }
+}
+
+#[test]
 fn matmul_epilogue_bias_activation_scale_and_accumulate() {
     let gpu = gpu();
     let mut rng = rng(2);

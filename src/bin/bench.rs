@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use seq2seq_gpu::gpu::{Gpu, Recorder, Tensor};
 use seq2seq_gpu::model::random::RandomWeights;
-use seq2seq_gpu::model::{DecoderShape, Model, ModelSpec};
+use seq2seq_gpu::model::{DecoderShape, Model, ModelSpec, WeightFormat};
 use seq2seq_gpu::ops::{self, Epilogue};
 use seq2seq_gpu::{Error, Result};
 use serde_json::{Value, json};
@@ -150,29 +150,38 @@ fn run(quick: bool, as_json: bool) -> Result<()> {
     let (input_len, new_tokens, long) = if quick { (16, 16, 64) } else { (64, 128, 512) };
     println!("adapter: {adapter}");
     println!(
-        "{:<22} {:>5} {:>11} {:>12} {:>11}",
-        "model", "batch", "tokens/s", "ms/token", "encoder ms"
+        "{:<22} {:>7} {:>5} {:>11} {:>12} {:>11}",
+        "model", "weights", "batch", "tokens/s", "ms/token", "encoder ms"
     );
     let mut models = Vec::new();
     for shape in shapes(quick) {
         let spec = ModelSpec::from_config_json(&shape.config.to_string())?;
-        let model = Model::load(&gpu, spec.clone(), &RandomWeights::new(&spec, 7))?;
-        let mut batches = Vec::new();
-        for batch in [1, 8] {
-            // A first run compiles pipelines and fills the buffer pool.
-            generate(&gpu, &model, batch, input_len, 4)?;
-            let r = generate(&gpu, &model, batch, input_len, new_tokens)?;
-            let tokens_per_s = batch as f64 * 1e3 / r.ms_per_token;
-            println!(
-                "{:<22} {:>5} {:>11.1} {:>12.3} {:>11.2}",
-                shape.name, batch, tokens_per_s, r.ms_per_token, r.encoder_ms
-            );
-            batches.push(json!({
-                "batch": batch, "tokens_per_s": tokens_per_s, "ms_per_token": r.ms_per_token,
-                "encoder_ms": r.encoder_ms, "median_step_ms": median(r.step_ms),
-            }));
+        let mut runs = Vec::new();
+        for (format, label) in [(WeightFormat::F32, "f32"), (WeightFormat::F16, "f16")] {
+            let model = Model::load(&gpu, spec.clone(), &RandomWeights::new(&spec, 7), format)?;
+            for batch in [1, 8] {
+                // A first run compiles pipelines and fills the buffer pool.
+                generate(&gpu, &model, batch, input_len, 4)?;
+                let r = generate(&gpu, &model, batch, input_len, new_tokens)?;
+                let tokens_per_s = batch as f64 * 1e3 / r.ms_per_token;
+                println!(
+                    "{:<22} {:>7} {:>5} {:>11.1} {:>12.3} {:>11.2}",
+                    shape.name, label, batch, tokens_per_s, r.ms_per_token, r.encoder_ms
+                );
+                runs.push(json!({
+                    "weights": label, "batch": batch, "tokens_per_s": tokens_per_s,
+                    "ms_per_token": r.ms_per_token, "encoder_ms": r.encoder_ms,
+                    "median_step_ms": median(r.step_ms),
+                }));
+            }
         }
         // Per-token time as the sequence grows: median step time in windows of positions.
+        let model = Model::load(
+            &gpu,
+            spec.clone(),
+            &RandomWeights::new(&spec, 7),
+            WeightFormat::F32,
+        )?;
         let r = generate(&gpu, &model, 1, input_len, long)?;
         let window = long / 8;
         let by_position: Vec<Value> = r
@@ -192,11 +201,15 @@ fn run(quick: bool, as_json: bool) -> Result<()> {
                 )
             })
             .collect();
-        println!("{:<22} per-token ms by position: {}", "", line.join(", "));
+        println!(
+            "{:<22} per-token ms by position (f32, batch 1): {}",
+            "",
+            line.join(", ")
+        );
         models.push(
-            json!({ "model": shape.name, "batches": batches, "per_position": by_position,
-            "tokens_per_s": batches[0]["tokens_per_s"], "ms_per_token": batches[0]["ms_per_token"],
-            "encoder_ms": batches[0]["encoder_ms"] }),
+            json!({ "model": shape.name, "runs": runs, "per_position": by_position,
+            "tokens_per_s": runs[0]["tokens_per_s"], "ms_per_token": runs[0]["ms_per_token"],
+            "encoder_ms": runs[0]["encoder_ms"] }),
         );
     }
     let sizes: &[usize] = if quick {

@@ -7,11 +7,13 @@ use std::sync::{Arc, Mutex};
 use super::context::Gpu;
 use crate::error::{Error, Result};
 
-/// A row-major array of 4-byte elements (f32, or u32 for token ids) in a storage buffer.
+/// A row-major array in a storage buffer: 4-byte elements (f32, or u32 for token ids), or
+/// f16 packed two per u32 (`packed_f16`, for weights).
 #[derive(Clone, Debug)]
 pub struct Tensor {
     pub buffer: wgpu::Buffer,
     pub shape: Vec<usize>,
+    pub packed_f16: bool,
 }
 
 impl Tensor {
@@ -41,6 +43,7 @@ impl Tensor {
         Ok(Tensor {
             buffer: gpu.upload(label, data)?,
             shape: shape.to_vec(),
+            packed_f16: false,
         })
     }
 
@@ -49,6 +52,27 @@ impl Tensor {
         Ok(Tensor {
             buffer: gpu.upload(label, data)?,
             shape: shape.to_vec(),
+            packed_f16: false,
+        })
+    }
+
+    /// f32 values stored as f16 pairs (weights that tolerate the rounding).
+    pub fn upload_f16(gpu: &Gpu, label: &str, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        check_len(label, data.len(), shape)?;
+        let words: Vec<u32> = data
+            .chunks(2)
+            .map(|pair| {
+                let low = half::f16::from_f32(pair[0]).to_bits() as u32;
+                let high = pair
+                    .get(1)
+                    .map_or(0, |v| half::f16::from_f32(*v).to_bits() as u32);
+                low | (high << 16)
+            })
+            .collect();
+        Ok(Tensor {
+            buffer: gpu.upload(label, &words)?,
+            shape: shape.to_vec(),
+            packed_f16: true,
         })
     }
 
@@ -196,6 +220,7 @@ impl Workspace {
         Ok(Tensor {
             buffer,
             shape: shape.to_vec(),
+            packed_f16: false,
         })
     }
 }

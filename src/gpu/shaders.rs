@@ -5,10 +5,15 @@
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const ACTIVATION: &str = include_str!("../../shaders/activation.wgsl");
 const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
+const WEIGHTS_F32: &str = include_str!("../../shaders/weights_f32.wgsl");
+const WEIGHTS_F16: &str = include_str!("../../shaders/weights_f16.wgsl");
+const MATMUL_BODY: &str = include_str!("../../shaders/matmul.wgsl");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
     Matmul,
+    /// The matmul kernels over f16 weights packed two per u32.
+    MatmulF16,
     Attention,
     Norm,
     Softmax,
@@ -19,8 +24,9 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 8] = [
+    pub const ALL: [Shader; 9] = [
         Shader::Matmul,
+        Shader::MatmulF16,
         Shader::Attention,
         Shader::Norm,
         Shader::Softmax,
@@ -33,6 +39,7 @@ impl Shader {
     pub fn name(self) -> &'static str {
         match self {
             Shader::Matmul => "matmul",
+            Shader::MatmulF16 => "matmul_f16",
             Shader::Attention => "attention",
             Shader::Norm => "norm",
             Shader::Softmax => "softmax",
@@ -46,7 +53,8 @@ impl Shader {
     /// The complete module source: shared pieces first, then the kernel file.
     pub fn source(self) -> String {
         let (deps, body): (&[&str], &str) = match self {
-            Shader::Matmul => (&[ACTIVATION], include_str!("../../shaders/matmul.wgsl")),
+            Shader::Matmul => (&[ACTIVATION, WEIGHTS_F32], MATMUL_BODY),
+            Shader::MatmulF16 => (&[ACTIVATION, WEIGHTS_F16], MATMUL_BODY),
             Shader::Attention => (&[], include_str!("../../shaders/attention.wgsl")),
             Shader::Norm => (&[REDUCE], include_str!("../../shaders/norm.wgsl")),
             Shader::Softmax => (&[REDUCE], include_str!("../../shaders/softmax.wgsl")),
@@ -93,6 +101,16 @@ pub const MATMUL: Kernel = Kernel {
 };
 pub const MATVEC: Kernel = Kernel {
     shader: Shader::Matmul,
+    entry: "matvec_main",
+    storage: &[Read, Read, Read, ReadWrite],
+};
+pub const MATMUL_F16: Kernel = Kernel {
+    shader: Shader::MatmulF16,
+    entry: "matmul_main",
+    storage: &[Read, Read, Read, ReadWrite],
+};
+pub const MATVEC_F16: Kernel = Kernel {
+    shader: Shader::MatmulF16,
     entry: "matvec_main",
     storage: &[Read, Read, Read, ReadWrite],
 };
@@ -148,9 +166,11 @@ pub const ARGMAX: Kernel = Kernel {
 };
 
 /// Every entry point, so tests can build each pipeline once on a real device.
-pub const ALL_KERNELS: [Kernel; 12] = [
+pub const ALL_KERNELS: [Kernel; 14] = [
     MATMUL,
     MATVEC,
+    MATMUL_F16,
+    MATVEC_F16,
     ATTENTION,
     LAYER_NORM,
     RMS_NORM,

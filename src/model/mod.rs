@@ -19,6 +19,7 @@ pub use spec::ModelSpec;
 
 use crate::error::Result;
 use crate::gpu::Gpu;
+pub use weights::WeightFormat;
 use weights::Weights;
 
 pub struct Model {
@@ -27,8 +28,19 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn load(gpu: &Gpu, spec: ModelSpec, checkpoint: &dyn TensorSource) -> Result<Model> {
-        let weights = Weights::load(gpu, checkpoint, &spec, names::for_family(spec.family))?;
+    pub fn load(
+        gpu: &Gpu,
+        spec: ModelSpec,
+        checkpoint: &dyn TensorSource,
+        format: WeightFormat,
+    ) -> Result<Model> {
+        let weights = Weights::load(
+            gpu,
+            checkpoint,
+            &spec,
+            names::for_family(spec.family),
+            format,
+        )?;
         gpu.check()?;
         Ok(Model { spec, weights })
     }

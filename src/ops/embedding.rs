@@ -45,6 +45,9 @@ pub fn embedding(
         )));
     };
     let rows = ids.len();
+    if table.packed_f16 {
+        return Err(Error::invalid("embedding: the table must be f32"));
+    }
     if out.len() != rows * dim || vocab == 0 {
         return Err(Error::invalid(format!(
             "embedding: {rows} ids into a {vocab}x{dim} table cannot fill output {:?}",

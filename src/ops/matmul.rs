@@ -2,7 +2,7 @@
 
 use super::activation::Activation;
 use crate::error::{Error, Result};
-use crate::gpu::shaders::{MATMUL, MATVEC};
+use crate::gpu::shaders::{MATMUL, MATMUL_F16, MATVEC, MATVEC_F16};
 use crate::gpu::{Recorder, Tensor, View};
 
 /// Up to this many rows (shaders/matmul.wgsl's SKINNY_ROWS), the skinny kernel beats a
@@ -44,7 +44,8 @@ struct MatmulParams {
     _pad: [u32; 2],
 }
 
-/// `x` is [m, k], `weight` is [n, k] (Hugging Face's [out_features, in_features]),
+/// `x` is [m, k], `weight` is [n, k] (Hugging Face's [out_features, in_features]; f32 or
+/// packed f16),
 /// `bias` is [n], `out` is [m, n].
 pub fn linear(
     rec: &mut Recorder,
@@ -98,11 +99,16 @@ pub fn linear(
         bias_buffer,
         &out.tensor.buffer,
     ];
+    let (skinny, tiled) = if weight.packed_f16 {
+        (&MATVEC_F16, &MATMUL_F16)
+    } else {
+        (&MATVEC, &MATMUL)
+    };
     if m <= MATVEC_MAX_ROWS {
-        rec.dispatch(&MATVEC, &params, &buffers, [n.div_ceil(4) as u32, 1, 1])
+        rec.dispatch(skinny, &params, &buffers, [n.div_ceil(4) as u32, 1, 1])
     } else {
         rec.dispatch(
-            &MATMUL,
+            tiled,
             &params,
             &buffers,
             [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1],

@@ -3,6 +3,7 @@
 
 pub mod fixture;
 pub mod reference;
+pub mod rounding;
 
 use std::sync::{Arc, OnceLock};
 
