@@ -202,3 +202,29 @@ fn generation_config_gives_defaults_that_options_override() {
         );
     }
 }
+
+#[test]
+fn stop_strings_end_generation_where_the_text_ends_with_one() {
+    let name = "t5-tiny";
+    let engine = engine(name);
+    let expected = fixture::expected_json(name);
+    let case = &fixture::cases(&expected)[2];
+    let greedy = fixture::ids(&case["greedy_ids"]);
+    // The shortest greedy prefix whose text ends with the stop string.
+    let text_of = |n: usize| engine.tokenizer().decode(&greedy[..n]).unwrap();
+    let stop = text_of(6).split_whitespace().last().unwrap().to_string();
+    let end = (2..=greedy.len())
+        .find(|&n| text_of(n).ends_with(&stop))
+        .unwrap();
+    let map = json!({ "stop_strings": [stop.clone()], "max_new_tokens": 48 });
+    let got = sequences(
+        &engine,
+        &fixture::ids(&case["input_ids"]),
+        &options(map.as_object().unwrap()),
+    );
+    assert_eq!(got, vec![greedy[..end].to_vec()], "stop string {stop:?}");
+    assert!(
+        end < greedy.len(),
+        "the stop string must cut the text short"
+    );
+}
