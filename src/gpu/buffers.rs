@@ -115,15 +115,6 @@ impl<'a> View<'a> {
         }
     }
 
-    /// Rows `start..start + rows`.
-    pub fn rows(self, start: usize, rows: usize) -> View<'a> {
-        View {
-            offset: self.offset + start * self.stride,
-            rows,
-            ..self
-        }
-    }
-
     /// Errors unless every element of the view lies inside the tensor.
     pub fn check(&self, what: &str) -> Result<()> {
         let end = if self.rows == 0 || self.cols == 0 {
@@ -131,17 +122,14 @@ impl<'a> View<'a> {
         } else {
             self.offset + (self.rows - 1) * self.stride + self.cols
         };
-        if self.start_col_overflows() || end > self.tensor.len() {
+        let rows_overlap = self.rows > 1 && self.cols > self.stride;
+        if rows_overlap || end > self.tensor.len() {
             return Err(Error::invalid(format!(
                 "{what}: view of {}x{} (offset {}, stride {}) exceeds a tensor of shape {:?}",
                 self.rows, self.cols, self.offset, self.stride, self.tensor.shape
             )));
         }
         Ok(())
-    }
-
-    fn start_col_overflows(&self) -> bool {
-        self.rows > 1 && self.cols > self.stride
     }
 }
 

@@ -87,10 +87,6 @@ impl Gpu {
         )
     }
 
-    pub fn limits(&self) -> &wgpu::Limits {
-        &self.limits
-    }
-
     /// The first validation or out-of-memory error the device reported, if any.
     pub fn check(&self) -> Result<()> {
         let slot = self.errors.lock().unwrap_or_else(|p| p.into_inner());

@@ -182,14 +182,6 @@ impl Plan {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.dispatches.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.dispatches.is_empty()
-    }
-
     /// Encodes and submits this plan alone.
     pub fn submit(&self, gpu: &Gpu) {
         let mut encoder = gpu.encoder();

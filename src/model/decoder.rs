@@ -236,10 +236,6 @@ impl Model {
 }
 
 impl Decoder {
-    pub fn shape(&self) -> DecoderShape {
-        self.shape
-    }
-
     /// Sets the tokens for the next step (not needed when the decoder feeds itself).
     pub fn set_ids(&self, ids: &[u32]) -> Result<()> {
         if ids.len() != self.shape.rows() {
