@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use seq2seq_gpu::generate::options::OPTION_KEYS;
+use seq2seq_gpu::model::WeightFormat;
 use seq2seq_gpu::{Engine, Generated, GenerationOptions, ModelFiles, Result};
 use serde_json::{Map, Value};
 
@@ -26,6 +27,12 @@ fn command() -> Command {
                 .long("json")
                 .action(ArgAction::SetTrue)
                 .help("Print only one JSON line after generation: {\"ids\": [...], \"text\": \"...\"}, plus \"sequences\" and \"texts\" when several sequences result"),
+        )
+        .arg(
+            Arg::new("f16")
+                .long("f16-weights")
+                .action(ArgAction::SetTrue)
+                .help("Keep linear-layer weights in f16 on the GPU (half the memory; f32 arithmetic)"),
         )
         .arg(
             Arg::new("prompt")
@@ -96,7 +103,12 @@ fn run(matches: ArgMatches) -> Result<()> {
         Some(dir) => ModelFiles::read_dir(dir)?,
         None => default_model(),
     };
-    let engine = pollster::block_on(Engine::new(files))?;
+    let format = if matches.get_flag("f16") {
+        WeightFormat::F16
+    } else {
+        WeightFormat::F32
+    };
+    let engine = pollster::block_on(Engine::new_with_format(files, format))?;
     eprintln!("adapter: {}", engine.gpu().adapter_description());
     let started = Instant::now();
     let mut stdout = std::io::stdout().lock();

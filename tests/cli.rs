@@ -144,6 +144,27 @@ fn generation_flags_use_transformers_names_and_batches_return_sequences() {
 }
 
 #[test]
+fn f16_weights_flag_generates_the_reference_ids_where_margins_are_wide() {
+    // bart-tiny's first case has wide top-2 margins, so f16 rounding cannot change a token.
+    let name = "bart-tiny";
+    let expected = fixture::expected_json(name);
+    let case = &fixture::cases(&expected)[0];
+    let dir = fixture::dir(name);
+    let out = cli(&[
+        "--model",
+        dir.to_str().unwrap(),
+        "--f16-weights",
+        "--json",
+        "--max-new-tokens",
+        "48",
+        case["text"].as_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{:?}", stderr_errors(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ids"], case["greedy_ids"]);
+}
+
+#[test]
 fn default_model_streams_text_and_names_the_adapter() {
     let out = cli(&["This License applies to any program or other work."]);
     assert!(out.status.success(), "{:?}", stderr_errors(&out));

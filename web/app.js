@@ -5,7 +5,8 @@
 //   index.html?model=<model folder URL>&prompt=<text>&max_new_tokens=<N>&autorun=1
 // the page loads the model and runs one generation; then document.body.dataset.state is
 // "done" (or "error") and window.__result is { ids, text }. An optional
-// options=<JSON of generate options in camelCase> adds any other option (numBeams, seed...).
+// options=<JSON of generate options in camelCase> adds any other option (numBeams, seed...),
+// and weights=f16 loads the weights in f16.
 
 const $ = (id) => document.getElementById(id);
 const DEFAULT_MODEL = new URL("../tests/fixtures/t5-tiny/", location.href).href;
@@ -38,7 +39,7 @@ function loadModel(source) {
   $("progress").value = 0;
   $("progress-text").textContent = "";
   setState("loading", "Loading model…");
-  worker.postMessage({ type: "load", ...source });
+  worker.postMessage({ type: "load", ...source, weights: $("f16").checked ? "f16" : "f32" });
 }
 
 function generate() {
@@ -132,6 +133,7 @@ if (!navigator.gpu) {
     throw new Error("bad options parameter");
   }
   if (params.has("prompt")) $("prompt").value = params.get("prompt");
+  $("f16").checked = params.get("weights") === "f16";
   if (params.has("max_new_tokens")) $("max-new-tokens").value = params.get("max_new_tokens");
   loadModel({ url: params.has("model") ? resolveModel(params.get("model")) : DEFAULT_MODEL });
 } else {

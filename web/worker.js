@@ -9,11 +9,11 @@ let controller = null;
 
 const post = (message) => self.postMessage(message);
 
-async function load({ url, files }) {
-  const onProgress = (p) => post({ type: "progress", ...p });
+async function load({ url, files, weights }) {
+  const options = { onProgress: (p) => post({ type: "progress", ...p }), weights };
   engine?.dispose();
   engine = null;
-  engine = files ? await Engine.loadFiles(files, { onProgress }) : await Engine.load(url, { onProgress });
+  engine = files ? await Engine.loadFiles(files, options) : await Engine.load(url, options);
   post({ type: "loaded", adapter: engine.adapter, files: engine.loadedFiles });
 }
 

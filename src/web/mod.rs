@@ -21,6 +21,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::engine::Engine;
 use crate::generate::{Generated, Generation};
+use crate::model::WeightFormat;
 use js::{field, function_field, set};
 use loader::{Progress, UrlLoader};
 
@@ -38,6 +39,8 @@ export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
   /** Keep downloaded files in the Cache API (default true). */
   cache?: boolean;
+  /** "f16" keeps linear-layer weights in f16 on the GPU (half the memory; f32 arithmetic). */
+  weights?: "f32" | "f16";
 }
 export interface GenerateOptions {
   /** Most tokens to generate (default: the model's generation_config.json). */
@@ -79,6 +82,16 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// The `weights` load option.
+fn weight_format(options: &JsValue) -> Result<WeightFormat, JsError> {
+    match field(options, "weights").map(|v| v.as_string()) {
+        None => Ok(WeightFormat::F32),
+        Some(Some(s)) if s == "f32" => Ok(WeightFormat::F32),
+        Some(Some(s)) if s == "f16" => Ok(WeightFormat::F16),
+        Some(_) => Err(js_error("option weights must be \"f32\" or \"f16\"")),
+    }
+}
+
 fn js_error(message: impl std::fmt::Display) -> JsError {
     JsError::new(&message.to_string())
 }
@@ -107,7 +120,9 @@ impl JsEngine {
             .await
             .map_err(js_error)?;
         let files = loader.model_files().await.map_err(js_error)?;
-        let engine = Engine::new(files).await.map_err(js_error)?;
+        let engine = Engine::new_with_format(files, weight_format(&options)?)
+            .await
+            .map_err(js_error)?;
         Ok(JsEngine {
             engine: RefCell::new(Some(engine)),
             loaded: loader.fetched,
@@ -129,7 +144,9 @@ impl JsEngine {
         let files = loader::from_files(files, &mut progress)
             .await
             .map_err(js_error)?;
-        let engine = Engine::new(files).await.map_err(js_error)?;
+        let engine = Engine::new_with_format(files, weight_format(&options)?)
+            .await
+            .map_err(js_error)?;
         Ok(JsEngine {
             engine: RefCell::new(Some(engine)),
             loaded,

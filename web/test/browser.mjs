@@ -51,10 +51,11 @@ export async function open(root = ROOT) {
 }
 
 /** Opens the page with the automation parameters and waits for the run to end. */
-export async function autorun(context, url, { model, prompt, maxNewTokens, options }) {
+export async function autorun(context, url, { model, prompt, maxNewTokens, options, weights }) {
   const page = await context.newPage();
   const query = new URLSearchParams({ model, prompt, max_new_tokens: String(maxNewTokens), autorun: "1" });
   if (options) query.set("options", JSON.stringify(options));
+  if (weights) query.set("weights", weights);
   await page.goto(`${url}/web/index.html?${query}`);
   await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, { timeout: 240_000 });
   return page;

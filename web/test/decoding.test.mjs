@@ -15,12 +15,13 @@ after(async () => {
   await browser?.close();
 });
 
-async function run(family, prompt, maxNewTokens, options) {
+async function run(family, prompt, maxNewTokens, options, weights) {
   const page = await autorun(browser.context, browser.site.url, {
     model: `/tests/fixtures/${family}/`,
     prompt,
     maxNewTokens,
     options,
+    weights,
   });
   const state = await page.evaluate(() => document.body.dataset.state);
   const status = await page.locator("#status").textContent();
@@ -60,6 +61,21 @@ test("a seed samples the same ids in the browser as natively", async () => {
   assert.equal(page.state, "done", page.status);
   assert.deepEqual(page.result.ids, native.ids);
   assert.equal(page.result.text, native.text);
+});
+
+test("f16 weights generate in the browser what they generate natively", async () => {
+  const cli = join(ROOT, "target", "debug", "seq2seq-gpu");
+  for (const family of ["flan-t5-tiny", "bart-tiny"]) {
+    const prompt = expected(family).cases[0].text;
+    const native = JSON.parse(
+      execFileSync(cli, [
+        "--model", join(ROOT, "tests", "fixtures", family), "--json", "--max-new-tokens", "48", "--f16-weights", prompt,
+      ], { stdio: ["ignore", "pipe", "ignore"] }).toString(),
+    );
+    const page = await run(family, prompt, 48, undefined, "f16");
+    assert.equal(page.state, "done", page.status);
+    assert.deepEqual(page.result.ids, native.ids, family);
+  }
 });
 
 test("bad option values are errors with a message", async () => {
