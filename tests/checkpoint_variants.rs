@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::fixture::{self, FAMILIES};
 use safetensors::Dtype;
-use seq2seq_gpu::{Engine, GenerationOptions, ModelFiles};
+use seq2seq_gpu::{Engine, ModelFiles};
 
 type Tensors = BTreeMap<String, (Vec<f32>, Vec<usize>)>;
 
@@ -89,18 +89,6 @@ fn model_dir(
 
 fn engine(dir: &Path) -> Engine {
     Engine::with_gpu(common::gpu(), ModelFiles::read_dir(dir).unwrap()).unwrap()
-}
-
-fn greedy(engine: &Engine, input_ids: &[u32]) -> Vec<u32> {
-    let options = GenerationOptions {
-        max_new_tokens: Some(48),
-        ..Default::default()
-    };
-    let generation = engine.start_from_ids(input_ids, &options).unwrap();
-    pollster::block_on(generation.run(|_| {}))
-        .unwrap()
-        .remove(0)
-        .ids
 }
 
 /// Every case generates the fixture's greedy ids.
@@ -282,7 +270,7 @@ fn marian_with_stored_positions_uses_them() {
     }
 }
 
-use common::rounding::{BF16_EPSILON, F16_EPSILON};
+use common::rounding::{BF16_EPSILON, F16_EPSILON, greedy};
 
 /// f16 and bf16 weights are converted to f32 at load, so the logits differ from the f32
 /// reference only by the rounding of the weights. Measured on the six fixtures (lavapipe,

@@ -9,7 +9,8 @@ use seq2seq_gpu::{Engine, GenerationOptions};
 pub const F16_EPSILON: f32 = 1.0 / 2048.0;
 pub const BF16_EPSILON: f32 = 1.0 / 256.0;
 
-fn greedy(engine: &Engine, input_ids: &[u32]) -> Vec<u32> {
+/// Greedy ids for `input_ids`, at most 48 new tokens (the fixtures' setting).
+pub fn greedy(engine: &Engine, input_ids: &[u32]) -> Vec<u32> {
     let options = GenerationOptions {
         max_new_tokens: Some(48),
         ..Default::default()
