@@ -60,13 +60,25 @@ fn matmul_matches_reference_at_awkward_sizes() {
     }
 }
 
+/// f16 weights through both paths: WGSL f16 where the adapter has shader-f16 (lavapipe
+/// does) and unpacking from u32 pairs where it does not (SwiftShader in the browser).
 #[test]
-fn matmul_reads_packed_f16_weights() {
-    let gpu = gpu();
+fn matmul_reads_f16_weights_natively_and_packed() {
+    let native = gpu();
+    let packed = pollster::block_on(seq2seq_gpu::gpu::Gpu::with_options(
+        seq2seq_gpu::gpu::GpuOptions { shader_f16: false },
+    ))
+    .unwrap();
+    assert!(!packed.native_f16());
+    check_f16_weights(&native);
+    check_f16_weights(&packed);
+}
+
+fn check_f16_weights(gpu: &std::sync::Arc<seq2seq_gpu::gpu::Gpu>) {
     let mut rng = rng(21);
     for m in [1, 3, 8, 65] {
         // Odd K makes rows start in the middle of a packed word.
-        for (n, k) in [(1, 1), (17, 63), (65, 129), (64, 64)] {
+        for (n, k) in [(1, 1), (17, 63), (65, 129), (64, 64), (3, 20)] {
             let x = random_vec(&mut rng, m * k, 1.0);
             let w = random_vec(&mut rng, n * k, 1.0);
             let rounded: Vec<f32> = w.iter().map(|v| half::f16::from_f32(*v).to_f32()).collect();
@@ -140,8 +152,9 @@ fn matmul_epilogue_bias_activation_scale_and_accumulate() {
 fn matmul_reads_and_writes_column_slices() {
     let gpu = gpu();
     let mut rng = rng(3);
-    for m in [2, 70] {
-        let (k, n, wide_in, wide_out) = (17, 5, 40, 30);
+    // The second shape lets the vec4 kernels read the slice.
+    for (m, k, start) in [(2, 17, 9), (70, 17, 9), (2, 16, 8), (70, 16, 8)] {
+        let (n, wide_in, wide_out) = (5, 40, 30);
         let x_full = random_vec(&mut rng, m * wide_in, 1.0);
         let w = random_vec(&mut rng, n * k, 1.0);
         let prior = random_vec(&mut rng, m * wide_out, 1.0);
@@ -153,7 +166,7 @@ fn matmul_reads_and_writes_column_slices() {
         run(&gpu, |rec| {
             ops::linear(
                 rec,
-                xt.matrix().columns(9, k),
+                xt.matrix().columns(start, k),
                 &wt,
                 None,
                 out.matrix().columns(11, n),
@@ -162,14 +175,86 @@ fn matmul_reads_and_writes_column_slices() {
         });
         let x: Vec<f32> = x_full
             .chunks(wide_in)
-            .flat_map(|r| r[9..9 + k].to_vec())
+            .flat_map(|r| r[start..start + k].to_vec())
             .collect();
         let product = cpu::linear(&x, &w, None, m, n, k);
         let mut expected = prior.clone();
         for i in 0..m {
             expected[i * wide_out + 11..][..n].copy_from_slice(&product[i * n..][..n]);
         }
-        assert_close(&read(&gpu, &out), &expected, 1e-5, &format!("sliced m={m}"));
+        assert_close(
+            &read(&gpu, &out),
+            &expected,
+            1e-5,
+            &format!("sliced m={m} k={k}"),
+        );
+    }
+}
+
+/// Each kernel `linear` can pick, and the benchmark's simple baseline, on shapes each one
+/// takes; forms a shape does not allow are refused.
+#[test]
+fn every_matmul_form_matches_reference() {
+    use ops::MatmulForm;
+    let gpu = gpu();
+    let mut rng = rng(4);
+    for form in MatmulForm::ALL {
+        let rows: &[usize] = if form.is_skinny() {
+            &[1, 5, 8]
+        } else {
+            &[1, 70, 129]
+        };
+        for &m in rows {
+            for (n, k) in [(65, 64), (3, 132), (130, 8)] {
+                let x = random_vec(&mut rng, m * k, 1.0);
+                let w = random_vec(&mut rng, n * k, 1.0);
+                let (xt, wt, out) = (
+                    upload(&gpu, &x, &[m, k]),
+                    upload(&gpu, &w, &[n, k]),
+                    zeros(&gpu, &[m, n]),
+                );
+                run(&gpu, |rec| {
+                    ops::linear_with(
+                        rec,
+                        Some(form),
+                        xt.matrix(),
+                        &wt,
+                        None,
+                        out.matrix(),
+                        Epilogue::default(),
+                    )
+                });
+                let expected = cpu::linear(&x, &w, None, m, n, k);
+                assert_close(
+                    &read(&gpu, &out),
+                    &expected,
+                    1e-5,
+                    &format!("{form:?} {m}x{n}x{k}"),
+                );
+            }
+        }
+    }
+    let (x, w, out) = (
+        zeros(&gpu, &[9, 6]),
+        zeros(&gpu, &[2, 6]),
+        zeros(&gpu, &[9, 2]),
+    );
+    for form in [
+        MatmulForm::Skinny,
+        MatmulForm::TiledVec4,
+        MatmulForm::SkinnyVec4,
+    ] {
+        let mut rec = seq2seq_gpu::gpu::Recorder::new(&gpu);
+        let err = ops::linear_with(
+            &mut rec,
+            Some(form),
+            x.matrix(),
+            &w,
+            None,
+            out.matrix(),
+            Epilogue::default(),
+        );
+        assert!(err.is_err(), "{form:?} must refuse 9 rows of width 6");
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 use seq2seq_gpu::gpu::{Gpu, Recorder, Tensor};
 use seq2seq_gpu::model::random::RandomWeights;
 use seq2seq_gpu::model::{DecoderShape, Model, ModelSpec, WeightFormat};
-use seq2seq_gpu::ops::{self, Epilogue};
+use seq2seq_gpu::ops::{self, Epilogue, MatmulForm};
 use seq2seq_gpu::{Error, Result};
 use serde_json::{Value, json};
 
@@ -112,15 +112,26 @@ fn generate(
     })
 }
 
-/// GFLOP/s of an n x n x n f32 matmul (x · Wᵀ), median of several timed batches.
-fn matmul_gflops(gpu: &Arc<Gpu>, n: usize) -> Result<f64> {
-    let data: Vec<f32> = (0..n * n).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect();
-    let a = Tensor::upload_f32(gpu, "a", &data, &[n, n])?;
-    let w = Tensor::upload_f32(gpu, "w", &data, &[n, n])?;
-    let out = Tensor::upload_f32(gpu, "out", &vec![0.0; n * n], &[n, n])?;
+/// GFLOP/s of one [m, k] · [n, k]ᵀ matmul with the given kernel, median of several timed
+/// batches of submissions.
+fn matmul_gflops(
+    gpu: &Arc<Gpu>,
+    form: MatmulForm,
+    format: WeightFormat,
+    [m, n, k]: [usize; 3],
+) -> Result<f64> {
+    let values =
+        |len: usize| -> Vec<f32> { (0..len).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect() };
+    let a = Tensor::upload_f32(gpu, "a", &values(m * k), &[m, k])?;
+    let w = match format {
+        WeightFormat::F32 => Tensor::upload_f32(gpu, "w", &values(n * k), &[n, k])?,
+        WeightFormat::F16 => Tensor::upload_f16(gpu, "w", &values(n * k), &[n, k])?,
+    };
+    let out = Tensor::upload_f32(gpu, "out", &vec![0.0; m * n], &[m, n])?;
     let mut rec = Recorder::new(gpu);
-    ops::linear(
+    ops::linear_with(
         &mut rec,
+        Some(form),
         a.matrix(),
         &w,
         None,
@@ -130,7 +141,9 @@ fn matmul_gflops(gpu: &Arc<Gpu>, n: usize) -> Result<f64> {
     let plan = rec.finish()?;
     plan.submit(gpu);
     sync(gpu, &out)?;
-    let repeats = (2e9 / (2.0 * (n as f64).powi(3))).clamp(1.0, 20.0) as usize;
+    let flops = 2.0 * (m * n * k) as f64;
+    // Enough work per batch that submission overhead does not dominate.
+    let repeats = (2e9 / flops).clamp(1.0, 200.0) as usize;
     let mut rates = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();
@@ -138,17 +151,77 @@ fn matmul_gflops(gpu: &Arc<Gpu>, n: usize) -> Result<f64> {
             plan.submit(gpu);
         }
         sync(gpu, &out)?;
-        let seconds = started.elapsed().as_secs_f64();
-        rates.push(2.0 * (n as f64).powi(3) * repeats as f64 / seconds / 1e9);
+        rates.push(flops * repeats as f64 / started.elapsed().as_secs_f64() / 1e9);
     }
     Ok(median(rates))
+}
+
+/// Each matmul kernel against the simple baseline in one run: square products (the
+/// encoder's and prefill's shape) and one-row products (batch-1 decode).
+fn kernel_comparison(
+    gpu: &Arc<Gpu>,
+    quick: bool,
+) -> Result<(serde_json::Map<String, Value>, Vec<Value>)> {
+    let sizes: &[usize] = if quick {
+        &[256, 512]
+    } else {
+        &[1024, 2048, 4096]
+    };
+    let mut best = serde_json::Map::new();
+    let mut rows = Vec::new();
+    let mut compare = |forms: &[MatmulForm],
+                       format: WeightFormat,
+                       shape: [usize; 3]|
+     -> Result<f64> {
+        let simple = matmul_gflops(gpu, MatmulForm::Simple, format, shape)?;
+        let mut fastest: f64 = 0.0;
+        let mut line = format!(
+            "{:?} {:<10} simple {simple:>8.1}",
+            format,
+            format!("{}x{}x{}", shape[0], shape[1], shape[2])
+        );
+        for &form in forms {
+            let rate = matmul_gflops(gpu, form, format, shape)?;
+            fastest = fastest.max(rate);
+            line.push_str(&format!(", {form:?} {rate:.1} ({:.2}x)", rate / simple));
+            rows.push(json!({ "m": shape[0], "n": shape[1], "k": shape[2], "weights": format!("{format:?}"),
+                "form": format!("{form:?}"), "gflops": rate, "simple_gflops": simple, "ratio_to_simple": rate / simple }));
+        }
+        println!("{line}");
+        Ok(fastest)
+    };
+    println!("matmul GFLOP/s (ratio to the simple kernel, same run):");
+    for &n in sizes {
+        let rate = compare(
+            &[MatmulForm::Tiled, MatmulForm::TiledVec4],
+            WeightFormat::F32,
+            [n, n, n],
+        )?;
+        best.insert(n.to_string(), json!(rate));
+    }
+    let width = *sizes.last().unwrap_or(&512);
+    for format in [WeightFormat::F32, WeightFormat::F16] {
+        compare(
+            &[MatmulForm::Skinny, MatmulForm::SkinnyVec4],
+            format,
+            [1, width, width],
+        )?;
+    }
+    Ok((best, rows))
 }
 
 fn run(quick: bool, as_json: bool) -> Result<()> {
     let gpu = pollster::block_on(Gpu::new())?;
     let adapter = gpu.adapter_description();
     let (input_len, new_tokens, long) = if quick { (16, 16, 64) } else { (64, 128, 512) };
-    println!("adapter: {adapter}");
+    println!(
+        "adapter: {adapter}; f16 weights read {}",
+        if gpu.native_f16() {
+            "as WGSL f16"
+        } else {
+            "unpacked from u32"
+        }
+    );
     println!(
         "{:<22} {:>7} {:>5} {:>11} {:>12} {:>11}",
         "model", "weights", "batch", "tokens/s", "ms/token", "encoder ms"
@@ -212,22 +285,13 @@ fn run(quick: bool, as_json: bool) -> Result<()> {
             "encoder_ms": runs[0]["encoder_ms"] }),
         );
     }
-    let sizes: &[usize] = if quick {
-        &[256, 512]
-    } else {
-        &[1024, 2048, 4096]
-    };
-    let mut matmul = serde_json::Map::new();
-    for &n in sizes {
-        let gflops = matmul_gflops(&gpu, n)?;
-        println!("matmul f32 {n}^3: {gflops:.1} GFLOP/s");
-        matmul.insert(n.to_string(), json!(gflops));
-    }
+    let (matmul, kernels) = kernel_comparison(&gpu, quick)?;
     if as_json {
         println!(
             "{}",
             json!({ "adapter": adapter, "quick": quick, "input_tokens": input_len, "new_tokens": new_tokens,
-                "models": models, "matmul_gflops": matmul })
+                "native_f16": gpu.native_f16(), "models": models, "matmul_gflops": matmul,
+                "matmul_kernels": kernels })
         );
     }
     Ok(())

@@ -17,7 +17,22 @@ pub struct Gpu {
     pub(crate) pool: BufferPool,
     /// Bound where a kernel's optional input is switched off by its flags.
     pub(crate) placeholder: wgpu::Buffer,
+    native_f16: bool,
     errors: Arc<Mutex<Option<String>>>,
+}
+
+/// Device features to use when the adapter offers them.
+#[derive(Clone, Copy, Debug)]
+pub struct GpuOptions {
+    /// Read f16 weights natively where the adapter has `shader-f16` (on by default; off
+    /// tests the packed path that adapters without it use).
+    pub shader_f16: bool,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        GpuOptions { shader_f16: true }
+    }
 }
 
 impl Gpu {
@@ -25,6 +40,10 @@ impl Gpu {
     /// for its full limits: wgpu's defaults cap storage bindings at 128 MiB, too small for
     /// the embedding tables of large vocabularies.
     pub async fn new() -> Result<Arc<Gpu>> {
+        Self::with_options(GpuOptions::default()).await
+    }
+
+    pub async fn with_options(options: GpuOptions) -> Result<Arc<Gpu>> {
         // Compute needs Vulkan, Metal, DX12 or WebGPU; probing GL would only add noise
         // (and GL lacks storage buffers in compute on many drivers). WGPU_BACKEND overrides.
         let descriptor = wgpu::InstanceDescriptor {
@@ -41,10 +60,17 @@ impl Gpu {
             .map_err(|e| Error::NoAdapter(e.to_string()))?;
         let info = adapter.get_info();
         let limits = adapter.limits();
+        let native_f16 =
+            options.shader_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
+        let required_features = if native_f16 {
+            wgpu::Features::SHADER_F16
+        } else {
+            wgpu::Features::empty()
+        };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("seq2seq-gpu"),
-                required_features: wgpu::Features::empty(),
+                required_features,
                 required_limits: limits.clone(),
                 experimental_features: wgpu::ExperimentalFeatures::disabled(),
                 memory_hints: wgpu::MemoryHints::Performance,
@@ -75,8 +101,15 @@ impl Gpu {
             pipelines: PipelineCache::default(),
             pool: BufferPool::default(),
             placeholder,
+            native_f16,
             errors,
         }))
+    }
+
+    /// Whether f16 weights are read as WGSL `f16` (the device has `shader-f16`) rather than
+    /// unpacked from u32 pairs.
+    pub fn native_f16(&self) -> bool {
+        self.native_f16
     }
 
     /// "name (backend, device type)", for the CLI and the benchmark.
@@ -104,7 +137,8 @@ impl Gpu {
     /// A storage buffer holding `data`, for weights and inputs that outlive one generation.
     pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<wgpu::Buffer> {
         let bytes: &[u8] = bytemuck::cast_slice(data);
-        let size = (bytes.len() as u64).max(4).next_multiple_of(4);
+        // Whole vec4s: kernels bind their operands as arrays of vec4.
+        let size = (bytes.len() as u64).max(16).next_multiple_of(16);
         self.check_buffer_size(label, size)?;
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),

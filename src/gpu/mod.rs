@@ -7,5 +7,5 @@ pub mod plan;
 pub mod shaders;
 
 pub use buffers::{Tensor, View, Workspace};
-pub use context::Gpu;
+pub use context::{Gpu, GpuOptions};
 pub use plan::{Plan, Recorder};

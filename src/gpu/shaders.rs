@@ -7,13 +7,17 @@ const ACTIVATION: &str = include_str!("../../shaders/activation.wgsl");
 const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 const WEIGHTS_F32: &str = include_str!("../../shaders/weights_f32.wgsl");
 const WEIGHTS_F16: &str = include_str!("../../shaders/weights_f16.wgsl");
+const WEIGHTS_F16_NATIVE: &str = include_str!("../../shaders/weights_f16_native.wgsl");
 const MATMUL_BODY: &str = include_str!("../../shaders/matmul.wgsl");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
     Matmul,
-    /// The matmul kernels over f16 weights packed two per u32.
+    /// The matmul kernels over f16 weights packed two per u32, for adapters without
+    /// `shader-f16`.
     MatmulF16,
+    /// The same f16 weights read as WGSL `f16` (adapters with `shader-f16`).
+    MatmulF16Native,
     Attention,
     Norm,
     Softmax,
@@ -24,9 +28,10 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 9] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Matmul,
         Shader::MatmulF16,
+        Shader::MatmulF16Native,
         Shader::Attention,
         Shader::Norm,
         Shader::Softmax,
@@ -40,6 +45,7 @@ impl Shader {
         match self {
             Shader::Matmul => "matmul",
             Shader::MatmulF16 => "matmul_f16",
+            Shader::MatmulF16Native => "matmul_f16_native",
             Shader::Attention => "attention",
             Shader::Norm => "norm",
             Shader::Softmax => "softmax",
@@ -50,11 +56,17 @@ impl Shader {
         }
     }
 
+    /// Whether the module only builds on a device with wgpu's `SHADER_F16` feature.
+    pub fn needs_shader_f16(self) -> bool {
+        self == Shader::MatmulF16Native
+    }
+
     /// The complete module source: shared pieces first, then the kernel file.
     pub fn source(self) -> String {
         let (deps, body): (&[&str], &str) = match self {
             Shader::Matmul => (&[ACTIVATION, WEIGHTS_F32], MATMUL_BODY),
             Shader::MatmulF16 => (&[ACTIVATION, WEIGHTS_F16], MATMUL_BODY),
+            Shader::MatmulF16Native => (&[ACTIVATION, WEIGHTS_F16_NATIVE], MATMUL_BODY),
             Shader::Attention => (&[], include_str!("../../shaders/attention.wgsl")),
             Shader::Norm => (&[REDUCE], include_str!("../../shaders/norm.wgsl")),
             Shader::Softmax => (&[REDUCE], include_str!("../../shaders/softmax.wgsl")),
@@ -66,7 +78,13 @@ impl Shader {
             Shader::KvCache => (&[], include_str!("../../shaders/kv_cache.wgsl")),
             Shader::Argmax => (&[REDUCE], include_str!("../../shaders/argmax.wgsl")),
         };
-        let mut source = String::from(COMMON);
+        // WGSL wants enable directives before any declaration.
+        let mut source = String::from(if self.needs_shader_f16() {
+            "enable f16;\n"
+        } else {
+            ""
+        });
+        source.push_str(COMMON);
         for dep in deps {
             source.push('\n');
             source.push_str(dep);
@@ -94,26 +112,58 @@ pub struct Kernel {
 
 use Access::{Read, ReadWrite};
 
-pub const MATMUL: Kernel = Kernel {
-    shader: Shader::Matmul,
-    entry: "matmul_main",
-    storage: &[Read, Read, Read, ReadWrite],
-};
-pub const MATVEC: Kernel = Kernel {
-    shader: Shader::Matmul,
-    entry: "matvec_main",
-    storage: &[Read, Read, Read, ReadWrite],
-};
-pub const MATMUL_F16: Kernel = Kernel {
-    shader: Shader::MatmulF16,
-    entry: "matmul_main",
-    storage: &[Read, Read, Read, ReadWrite],
-};
-pub const MATVEC_F16: Kernel = Kernel {
-    shader: Shader::MatmulF16,
-    entry: "matvec_main",
-    storage: &[Read, Read, Read, ReadWrite],
-};
+/// The matmul entry points of shaders/matmul.wgsl, by the rows they suit and whether
+/// the operands' widths and offsets allow vec4 loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatmulForm {
+    /// One output per invocation: the benchmark's baseline, never chosen by `linear`.
+    Simple,
+    Tiled,
+    TiledVec4,
+    Skinny,
+    SkinnyVec4,
+}
+
+impl MatmulForm {
+    /// Whether the kernel loads operands as vec4 (K, and `x`'s offset and stride, multiples
+    /// of 4).
+    pub fn is_vec4(self) -> bool {
+        matches!(self, MatmulForm::TiledVec4 | MatmulForm::SkinnyVec4)
+    }
+
+    /// Whether the kernel handles at most `SKINNY_ROWS` (8) rows.
+    pub fn is_skinny(self) -> bool {
+        matches!(self, MatmulForm::Skinny | MatmulForm::SkinnyVec4)
+    }
+
+    pub const ALL: [MatmulForm; 5] = [
+        MatmulForm::Simple,
+        MatmulForm::Tiled,
+        MatmulForm::TiledVec4,
+        MatmulForm::Skinny,
+        MatmulForm::SkinnyVec4,
+    ];
+}
+
+/// Matmul modules, one per weight encoding.
+pub const MATMUL_SHADERS: [Shader; 3] =
+    [Shader::Matmul, Shader::MatmulF16, Shader::MatmulF16Native];
+
+/// The matmul kernel of `form` in `shader` (one of [`MATMUL_SHADERS`]).
+pub const fn matmul_kernel(shader: Shader, form: MatmulForm) -> Kernel {
+    Kernel {
+        shader,
+        entry: match form {
+            MatmulForm::Simple => "simple_main",
+            MatmulForm::Tiled => "matmul_main",
+            MatmulForm::TiledVec4 => "matmul_vec4_main",
+            MatmulForm::Skinny => "matvec_main",
+            MatmulForm::SkinnyVec4 => "matvec_vec4_main",
+        },
+        storage: &[Read, Read, Read, ReadWrite],
+    }
+}
+
 pub const ATTENTION: Kernel = Kernel {
     shader: Shader::Attention,
     entry: "attention_main",
@@ -166,19 +216,22 @@ pub const ARGMAX: Kernel = Kernel {
 };
 
 /// Every entry point, so tests can build each pipeline once on a real device.
-pub const ALL_KERNELS: [Kernel; 14] = [
-    MATMUL,
-    MATVEC,
-    MATMUL_F16,
-    MATVEC_F16,
-    ATTENTION,
-    LAYER_NORM,
-    RMS_NORM,
-    SOFTMAX,
-    ACTIVATION_KERNEL,
-    GATED,
-    ADD,
-    EMBEDDING,
-    KV_APPEND,
-    ARGMAX,
-];
+pub fn all_kernels() -> Vec<Kernel> {
+    let mut kernels: Vec<Kernel> = MATMUL_SHADERS
+        .iter()
+        .flat_map(|&shader| MatmulForm::ALL.map(|form| matmul_kernel(shader, form)))
+        .collect();
+    kernels.extend([
+        ATTENTION,
+        LAYER_NORM,
+        RMS_NORM,
+        SOFTMAX,
+        ACTIVATION_KERNEL,
+        GATED,
+        ADD,
+        EMBEDDING,
+        KV_APPEND,
+        ARGMAX,
+    ]);
+    kernels
+}

@@ -2,7 +2,7 @@
 
 use super::activation::Activation;
 use crate::error::{Error, Result};
-use crate::gpu::shaders::{MATMUL, MATMUL_F16, MATVEC, MATVEC_F16};
+use crate::gpu::shaders::{MatmulForm, Shader, matmul_kernel};
 use crate::gpu::{Recorder, Tensor, View};
 
 /// Up to this many rows (shaders/matmul.wgsl's SKINNY_ROWS), the skinny kernel beats a
@@ -45,10 +45,23 @@ struct MatmulParams {
 }
 
 /// `x` is [m, k], `weight` is [n, k] (Hugging Face's [out_features, in_features]; f32 or
-/// packed f16),
-/// `bias` is [n], `out` is [m, n].
+/// packed f16), `bias` is [n], `out` is [m, n]. Picks the fastest kernel for the shape.
 pub fn linear(
     rec: &mut Recorder,
+    x: View,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    out: View,
+    epilogue: Epilogue,
+) -> Result<()> {
+    linear_with(rec, None, x, weight, bias, out, epilogue)
+}
+
+/// [`linear`] with the kernel chosen by the caller (benchmarks and tests compare them);
+/// `None` picks as `linear` does. A form the shape does not allow is an error.
+pub fn linear_with(
+    rec: &mut Recorder,
+    form: Option<MatmulForm>,
     x: View,
     weight: &Tensor,
     bias: Option<&Tensor>,
@@ -99,19 +112,32 @@ pub fn linear(
         bias_buffer,
         &out.tensor.buffer,
     ];
-    let (skinny, tiled) = if weight.packed_f16 {
-        (&MATVEC_F16, &MATMUL_F16)
-    } else {
-        (&MATVEC, &MATMUL)
+    let shader = match (weight.packed_f16, rec.gpu().native_f16()) {
+        (false, _) => Shader::Matmul,
+        (true, false) => Shader::MatmulF16,
+        (true, true) => Shader::MatmulF16Native,
     };
-    if m <= MATVEC_MAX_ROWS {
-        rec.dispatch(skinny, &params, &buffers, [n.div_ceil(4) as u32, 1, 1])
-    } else {
-        rec.dispatch(
-            tiled,
-            &params,
-            &buffers,
-            [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1],
-        )
+    // vec4 loads need every row of `x` and of the weight to start on a 16-byte boundary.
+    let vec4 = k % 4 == 0 && x.offset % 4 == 0 && x.stride % 4 == 0;
+    let skinny = m <= MATVEC_MAX_ROWS;
+    let form = form.unwrap_or(match (skinny, vec4) {
+        (true, false) => MatmulForm::Skinny,
+        (true, true) => MatmulForm::SkinnyVec4,
+        (false, false) => MatmulForm::Tiled,
+        (false, true) => MatmulForm::TiledVec4,
+    });
+    if (form.is_vec4() && !vec4) || (form.is_skinny() && !skinny) {
+        return Err(Error::invalid(format!(
+            "linear: the {form:?} kernel cannot take x {m}x{k} (offset {}, stride {})",
+            x.offset, x.stride
+        )));
     }
+    let groups = match form {
+        MatmulForm::Skinny | MatmulForm::SkinnyVec4 => [n.div_ceil(4) as u32, 1, 1],
+        MatmulForm::Simple => [n.div_ceil(16) as u32, m.div_ceil(16) as u32, 1],
+        MatmulForm::Tiled | MatmulForm::TiledVec4 => {
+            [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1]
+        }
+    };
+    rec.dispatch(&matmul_kernel(shader, form), &params, &buffers, groups)
 }

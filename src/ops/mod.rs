@@ -9,10 +9,11 @@ pub mod matmul;
 pub mod norm;
 pub mod softmax;
 
+pub use crate::gpu::shaders::MatmulForm;
 pub use activation::{Activation, activation, add, gated};
 pub use argmax::argmax;
 pub use attention::{Attention, PositionBias, attention};
 pub use embedding::{Positions, embedding};
-pub use matmul::{Epilogue, linear};
+pub use matmul::{Epilogue, linear, linear_with};
 pub use norm::{NormKind, norm};
 pub use softmax::softmax;

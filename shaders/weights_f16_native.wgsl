@@ -1,0 +1,11 @@
+// Weights of the matmul kernels stored as f16 (the same bytes as weights_f16.wgsl), read as
+// WGSL f16 on adapters with shader-f16: no unpacking instructions. Arithmetic stays f32.
+@group(0) @binding(3) var<storage, read> w: array<vec4<f16>>;
+
+fn load_w(i: u32) -> f32 {
+    return f32(w[i >> 2u][i & 3u]);
+}
+
+fn load_w4(q: u32) -> vec4<f32> {
+    return vec4<f32>(w[q]);
+}
