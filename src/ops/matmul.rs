@@ -118,7 +118,7 @@ pub fn linear_with(
         (true, true) => Shader::MatmulF16Native,
     };
     // vec4 loads need every row of `x` and of the weight to start on a 16-byte boundary.
-    let vec4 = k % 4 == 0 && x.offset % 4 == 0 && x.stride % 4 == 0;
+    let vec4 = [k, x.offset, x.stride].iter().all(|v| v.is_multiple_of(4));
     let skinny = m <= MATVEC_MAX_ROWS;
     let form = form.unwrap_or(match (skinny, vec4) {
         (true, false) => MatmulForm::Skinny,
