@@ -82,10 +82,10 @@ fn check_f16_weights(gpu: &std::sync::Arc<seq2seq_gpu::gpu::Gpu>) {
             let x = random_vec(&mut rng, m * k, 1.0);
             let w = random_vec(&mut rng, n * k, 1.0);
             let rounded: Vec<f32> = w.iter().map(|v| half::f16::from_f32(*v).to_f32()).collect();
-            let xt = upload(&gpu, &x, &[m, k]);
-            let wt = Tensor::upload_f16(&gpu, "w", &w, &[n, k]).unwrap();
-            let out = zeros(&gpu, &[m, n]);
-            run(&gpu, |rec| {
+            let xt = upload(gpu, &x, &[m, k]);
+            let wt = Tensor::upload_f16(gpu, "w", &w, &[n, k]).unwrap();
+            let out = zeros(gpu, &[m, n]);
+            run(gpu, |rec| {
                 ops::linear(
                     rec,
                     xt.matrix(),
@@ -97,7 +97,7 @@ fn check_f16_weights(gpu: &std::sync::Arc<seq2seq_gpu::gpu::Gpu>) {
             });
             let expected = cpu::linear(&x, &rounded, None, m, n, k);
             assert_close(
-                &read(&gpu, &out),
+                &read(gpu, &out),
                 &expected,
                 1e-5,
                 &format!("f16 matmul {m}x{n}x{k}"),
