@@ -1,16 +1,18 @@
 // Index of the largest value in each row; the lowest index wins a tie, as torch.argmax does.
-// Only these ids leave the GPU during generation.
+// Only these ids leave the GPU during generation. When the logits cover a subset of the
+// vocabulary (a shortlist), `vocabulary` maps a column to its token id.
 
 struct ArgmaxParams {
     rows: u32,
     cols: u32,
-    _pad0: u32,
-    _pad1: u32,
+    mapped: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: ArgmaxParams;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> ids: array<u32>;
+@group(0) @binding(4) var<storage, read> vocabulary: array<u32>;
 
 @compute @workgroup_size(256)
 fn argmax_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -39,5 +41,8 @@ fn argmax_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         }
         workgroupBarrier();
     }
-    if lane == 0u { ids[wg.x] = select(red_u32[0], 0u, red_u32[0] == 0xffffffffu); }
+    if lane == 0u {
+        let column = select(red_u32[0], 0u, red_u32[0] == 0xffffffffu);
+        ids[wg.x] = select(column, vocabulary[column], params.mapped != 0u);
+    }
 }

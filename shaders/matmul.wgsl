@@ -42,7 +42,7 @@ fn load_a(i: u32) -> f32 {
 
 fn store_output(row: u32, col: u32, value: f32) {
     if row >= params.m || col >= params.n { return; }
-    var v = value;
+    var v = value * weight_scale(col);
     if (params.flags & FLAG_BIAS) != 0u { v = v + bias[col]; }
     v = params.alpha * activate(v, params.activation);
     let idx = params.out_offset + row * params.out_stride + col;

@@ -14,3 +14,7 @@ fn load_w4(q: u32) -> vec4<f32> {
     let words = w[q];
     return vec4(unpack2x16float(words.x), unpack2x16float(words.y));
 }
+
+fn weight_scale(col: u32) -> f32 {
+    return 1.0;
+}

@@ -8,3 +8,7 @@ fn load_w(i: u32) -> f32 {
 fn load_w4(q: u32) -> vec4<f32> {
     return w[q];
 }
+
+fn weight_scale(col: u32) -> f32 {
+    return 1.0;
+}

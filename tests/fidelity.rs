@@ -85,7 +85,10 @@ fn f16_weights_stay_close_to_transformers() {
     for name in FAMILIES {
         let files = ModelFiles::read_dir(&fixture::dir(name)).unwrap();
         let engine = Engine::with_gpu_and_format(gpu(), files, WeightFormat::F16).unwrap();
-        assert!(engine.model().weights.cross_kv.weight.packed_f16);
+        assert!(matches!(
+            engine.model().weights.cross_kv.weight.encoding,
+            seq2seq_gpu::gpu::Encoding::F16
+        ));
         assert_close_to_reference(&engine, name, 16.0 * F16_EPSILON, "f16 weights");
     }
 }

@@ -258,6 +258,53 @@ fn every_matmul_form_matches_reference() {
     }
 }
 
+/// int8 weights with a scale per row, through every kernel form a shape allows (odd K
+/// splits rows across words).
+#[test]
+fn matmul_reads_int8_weights_with_row_scales() {
+    let gpu = gpu();
+    let mut rng = rng(5);
+    for m in [1, 8, 70] {
+        for (n, k) in [(1, 1), (17, 63), (65, 128), (5, 36)] {
+            let x = random_vec(&mut rng, m * k, 1.0);
+            let q: Vec<i8> = random_vec(&mut rng, n * k, 1.0)
+                .iter()
+                .map(|v| (v * 127.0).round() as i8)
+                .chain([-128, 127])
+                .take(n * k)
+                .collect();
+            let scales: Vec<f32> = (0..n).map(|r| 0.01 + r as f32 * 1e-3).collect();
+            let w: Vec<f32> = q
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| v as f32 * scales[i / k])
+                .collect();
+            let xt = upload(&gpu, &x, &[m, k]);
+            let wt = Tensor::upload_int8(&gpu, "w", &q, &scales, &[n, k]).unwrap();
+            let bias = random_vec(&mut rng, n, 1.0);
+            let bt = upload(&gpu, &bias, &[n]);
+            let out = zeros(&gpu, &[m, n]);
+            run(&gpu, |rec| {
+                ops::linear(
+                    rec,
+                    xt.matrix(),
+                    &wt,
+                    Some(&bt),
+                    out.matrix(),
+                    Epilogue::default(),
+                )
+            });
+            let expected = cpu::linear(&x, &w, Some(&bias), m, n, k);
+            assert_close(
+                &read(&gpu, &out),
+                &expected,
+                1e-5,
+                &format!("int8 matmul {m}x{n}x{k}"),
+            );
+        }
+    }
+}
+
 #[test]
 fn matmul_rejects_mismatched_shapes() {
     let gpu = gpu();
@@ -479,12 +526,21 @@ fn argmax_picks_the_first_maximum() {
         }
         let xt = upload(&gpu, &x, &[rows, cols]);
         let ids = Tensor::upload_u32(&gpu, "ids", &[0; 3], &[rows]).unwrap();
-        run(&gpu, |rec| ops::argmax(rec, &xt, &ids));
+        run(&gpu, |rec| ops::argmax(rec, &xt, &ids, None));
         assert_eq!(
             read_u32(&gpu, &ids),
             cpu::argmax(&x, cols),
             "argmax cols={cols}"
         );
+        // A shortlist: column c stands for token id 7c + 2.
+        let vocabulary: Vec<u32> = (0..cols as u32).map(|c| 7 * c + 2).collect();
+        let vt = Tensor::upload_u32(&gpu, "vocabulary", &vocabulary, &[cols]).unwrap();
+        run(&gpu, |rec| ops::argmax(rec, &xt, &ids, Some(&vt)));
+        let mapped: Vec<u32> = cpu::argmax(&x, cols)
+            .iter()
+            .map(|&c| vocabulary[c as usize])
+            .collect();
+        assert_eq!(read_u32(&gpu, &ids), mapped, "mapped argmax cols={cols}");
     }
 }
 
@@ -880,4 +936,49 @@ fn attention_shares_keys_across_groups_and_follows_row_tables() {
         mask: None,
     });
     assert_close(&read(&gpu, &routed), &expected, 1e-5, "row table");
+}
+
+/// Several tokens in one step from a fresh state (stale values in the state buffer must not
+/// leak in at position 0), then one more token at a later position continuing the state.
+#[test]
+fn ssru_carries_state_across_tokens_and_steps() {
+    let gpu = gpu();
+    let mut rng = rng(6);
+    let (sequences, dim, first) = (3, 37, 4);
+    let stale = random_vec(&mut rng, sequences * dim, 5.0);
+    let state = upload(&gpu, &stale, &[sequences, dim]);
+    let mut expected_state = vec![vec![0.0f32; dim]; sequences];
+    for (tokens, pos) in [(first, 0), (1, first as u32)] {
+        let gates = random_vec(&mut rng, sequences * tokens * 2 * dim, 3.0);
+        let x = random_vec(&mut rng, sequences * tokens * dim, 1.0);
+        let (gt, hidden) = (
+            upload(&gpu, &gates, &[sequences * tokens, 2 * dim]),
+            upload(&gpu, &x, &[sequences * tokens, dim]),
+        );
+        run_at_step(&gpu, pos, |rec| {
+            ops::ssru(rec, &gt, &state, &hidden, tokens)
+        });
+        let expected: Vec<f32> = (0..sequences)
+            .flat_map(|s| {
+                cpu::ssru(
+                    &gates[s * tokens * 2 * dim..][..tokens * 2 * dim],
+                    &x[s * tokens * dim..][..tokens * dim],
+                    &mut expected_state[s],
+                    tokens,
+                )
+            })
+            .collect();
+        assert_close(
+            &read(&gpu, &hidden),
+            &expected,
+            1e-6,
+            &format!("ssru {tokens} tokens at {pos}"),
+        );
+        assert_close(
+            &read(&gpu, &state),
+            &expected_state.concat(),
+            1e-6,
+            "ssru state",
+        );
+    }
 }

@@ -7,13 +7,24 @@ use std::sync::{Arc, Mutex};
 use super::context::Gpu;
 use crate::error::{Error, Result};
 
-/// A row-major array in a storage buffer: 4-byte elements (f32, or u32 for token ids), or
-/// f16 packed two per u32 (`packed_f16`, for weights).
+/// How a tensor's elements are stored in its buffer.
+#[derive(Clone, Debug)]
+pub enum Encoding {
+    /// 4-byte elements: f32, or u32 for token ids.
+    F32,
+    /// f16 weights, two per u32 (element i in the low half of word i / 2 when i is even).
+    F16,
+    /// int8 weights, four per u32 (element i in byte i % 4 of word i / 4), with one f32
+    /// scale per row in `scales`: value = q * scales[row].
+    Int8 { scales: wgpu::Buffer },
+}
+
+/// A row-major array in a storage buffer.
 #[derive(Clone, Debug)]
 pub struct Tensor {
     pub buffer: wgpu::Buffer,
     pub shape: Vec<usize>,
-    pub packed_f16: bool,
+    pub encoding: Encoding,
 }
 
 impl Tensor {
@@ -43,7 +54,7 @@ impl Tensor {
         Ok(Tensor {
             buffer: gpu.upload(label, data)?,
             shape: shape.to_vec(),
-            packed_f16: false,
+            encoding: Encoding::F32,
         })
     }
 
@@ -52,7 +63,7 @@ impl Tensor {
         Ok(Tensor {
             buffer: gpu.upload(label, data)?,
             shape: shape.to_vec(),
-            packed_f16: false,
+            encoding: Encoding::F32,
         })
     }
 
@@ -72,7 +83,40 @@ impl Tensor {
         Ok(Tensor {
             buffer: gpu.upload(label, &words)?,
             shape: shape.to_vec(),
-            packed_f16: true,
+            encoding: Encoding::F16,
+        })
+    }
+
+    /// int8 values of a [rows, cols] matrix with one scale per row (quantised weights).
+    pub fn upload_int8(
+        gpu: &Gpu,
+        label: &str,
+        values: &[i8],
+        row_scales: &[f32],
+        shape: &[usize],
+    ) -> Result<Tensor> {
+        check_len(label, values.len(), shape)?;
+        if shape.len() != 2 || row_scales.len() != shape[0] {
+            return Err(Error::invalid(format!(
+                "{label}: int8 weights need a 2-D shape and one scale per row, got {shape:?} and {} scales",
+                row_scales.len()
+            )));
+        }
+        let bytes: &[u8] = bytemuck::cast_slice(values);
+        let words: Vec<u32> = bytes
+            .chunks(4)
+            .map(|chunk| {
+                let mut word = [0u8; 4];
+                word[..chunk.len()].copy_from_slice(chunk);
+                u32::from_le_bytes(word)
+            })
+            .collect();
+        Ok(Tensor {
+            buffer: gpu.upload(label, &words)?,
+            shape: shape.to_vec(),
+            encoding: Encoding::Int8 {
+                scales: gpu.upload(label, row_scales)?,
+            },
         })
     }
 
@@ -208,7 +252,7 @@ impl Workspace {
         Ok(Tensor {
             buffer,
             shape: shape.to_vec(),
-            packed_f16: false,
+            encoding: Encoding::F32,
         })
     }
 }

@@ -6,6 +6,6 @@ pub mod pipelines;
 pub mod plan;
 pub mod shaders;
 
-pub use buffers::{Tensor, View, Workspace};
+pub use buffers::{Encoding, Tensor, View, Workspace};
 pub use context::{Gpu, GpuOptions};
 pub use plan::{Plan, Recorder};

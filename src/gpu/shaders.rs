@@ -7,6 +7,7 @@ const ACTIVATION: &str = include_str!("../../shaders/activation.wgsl");
 const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 const WEIGHTS_F32: &str = include_str!("../../shaders/weights_f32.wgsl");
 const WEIGHTS_F16: &str = include_str!("../../shaders/weights_f16.wgsl");
+const WEIGHTS_I8: &str = include_str!("../../shaders/weights_i8.wgsl");
 const WEIGHTS_F16_NATIVE: &str = include_str!("../../shaders/weights_f16_native.wgsl");
 const MATMUL_BODY: &str = include_str!("../../shaders/matmul.wgsl");
 
@@ -18,6 +19,8 @@ pub enum Shader {
     MatmulF16,
     /// The same f16 weights read as WGSL `f16` (adapters with `shader-f16`).
     MatmulF16Native,
+    /// The matmul kernels over int8 weights with a scale per row.
+    MatmulI8,
     Attention,
     Norm,
     Softmax,
@@ -25,13 +28,15 @@ pub enum Shader {
     Embedding,
     KvCache,
     Argmax,
+    Ssru,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 10] = [
+    pub const ALL: [Shader; 12] = [
         Shader::Matmul,
         Shader::MatmulF16,
         Shader::MatmulF16Native,
+        Shader::MatmulI8,
         Shader::Attention,
         Shader::Norm,
         Shader::Softmax,
@@ -39,6 +44,7 @@ impl Shader {
         Shader::Embedding,
         Shader::KvCache,
         Shader::Argmax,
+        Shader::Ssru,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +52,7 @@ impl Shader {
             Shader::Matmul => "matmul",
             Shader::MatmulF16 => "matmul_f16",
             Shader::MatmulF16Native => "matmul_f16_native",
+            Shader::MatmulI8 => "matmul_i8",
             Shader::Attention => "attention",
             Shader::Norm => "norm",
             Shader::Softmax => "softmax",
@@ -53,6 +60,7 @@ impl Shader {
             Shader::Embedding => "embedding",
             Shader::KvCache => "kv_cache",
             Shader::Argmax => "argmax",
+            Shader::Ssru => "ssru",
         }
     }
 
@@ -67,6 +75,7 @@ impl Shader {
             Shader::Matmul => (&[ACTIVATION, WEIGHTS_F32], MATMUL_BODY),
             Shader::MatmulF16 => (&[ACTIVATION, WEIGHTS_F16], MATMUL_BODY),
             Shader::MatmulF16Native => (&[ACTIVATION, WEIGHTS_F16_NATIVE], MATMUL_BODY),
+            Shader::MatmulI8 => (&[ACTIVATION, WEIGHTS_I8], MATMUL_BODY),
             Shader::Attention => (&[], include_str!("../../shaders/attention.wgsl")),
             Shader::Norm => (&[REDUCE], include_str!("../../shaders/norm.wgsl")),
             Shader::Softmax => (&[REDUCE], include_str!("../../shaders/softmax.wgsl")),
@@ -77,6 +86,7 @@ impl Shader {
             Shader::Embedding => (&[], include_str!("../../shaders/embedding.wgsl")),
             Shader::KvCache => (&[], include_str!("../../shaders/kv_cache.wgsl")),
             Shader::Argmax => (&[REDUCE], include_str!("../../shaders/argmax.wgsl")),
+            Shader::Ssru => (&[], include_str!("../../shaders/ssru.wgsl")),
         };
         // WGSL wants enable directives before any declaration.
         let mut source = String::from(if self.needs_shader_f16() {
@@ -160,7 +170,11 @@ pub const fn matmul_kernel(shader: Shader, form: MatmulForm) -> Kernel {
             MatmulForm::Skinny => "matvec_main",
             MatmulForm::SkinnyVec4 => "matvec_vec4_main",
         },
-        storage: &[Read, Read, Read, ReadWrite],
+        // x, weights, bias, out; int8 weights add their row scales.
+        storage: match shader {
+            Shader::MatmulI8 => &[Read, Read, Read, ReadWrite, Read],
+            _ => &[Read, Read, Read, ReadWrite],
+        },
     }
 }
 
@@ -212,7 +226,13 @@ pub const KV_APPEND: Kernel = Kernel {
 pub const ARGMAX: Kernel = Kernel {
     shader: Shader::Argmax,
     entry: "argmax_main",
-    storage: &[Read, ReadWrite],
+    storage: &[Read, ReadWrite, Read],
+};
+
+pub const SSRU: Kernel = Kernel {
+    shader: Shader::Ssru,
+    entry: "ssru_main",
+    storage: &[Read, ReadWrite, ReadWrite],
 };
 
 /// Every entry point, so tests can build each pipeline once on a real device.
@@ -232,6 +252,7 @@ pub fn all_kernels() -> Vec<Kernel> {
         EMBEDDING,
         KV_APPEND,
         ARGMAX,
+        SSRU,
     ]);
     kernels
 }

@@ -217,7 +217,7 @@ impl Model {
             logits.matrix(),
             head,
         )?;
-        ops::argmax(g.rec, &logits, &next_ids)?;
+        ops::argmax(g.rec, &logits, &next_ids, None)?;
         let plan = rec.finish()?;
         Ok(Decoder {
             gpu: gpu.clone(),

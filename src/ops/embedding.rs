@@ -45,7 +45,7 @@ pub fn embedding(
         )));
     };
     let rows = ids.len();
-    if table.packed_f16 {
+    if !matches!(table.encoding, crate::gpu::Encoding::F32) {
         return Err(Error::invalid("embedding: the table must be f32"));
     }
     if out.len() != rows * dim || vocab == 0 {

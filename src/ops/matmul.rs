@@ -3,7 +3,7 @@
 use super::activation::Activation;
 use crate::error::{Error, Result};
 use crate::gpu::shaders::{MatmulForm, Shader, matmul_kernel};
-use crate::gpu::{Recorder, Tensor, View};
+use crate::gpu::{Encoding, Recorder, Tensor, View};
 
 /// Up to this many rows (shaders/matmul.wgsl's SKINNY_ROWS), the skinny kernel beats a
 /// 64-row tile that would sit mostly idle.
@@ -45,7 +45,7 @@ struct MatmulParams {
 }
 
 /// `x` is [m, k], `weight` is [n, k] (Hugging Face's [out_features, in_features]; f32 or
-/// packed f16), `bias` is [n], `out` is [m, n]. Picks the fastest kernel for the shape.
+/// f16 or int8), `bias` is [n], `out` is [m, n]. Picks the fastest kernel for the shape.
 pub fn linear(
     rec: &mut Recorder,
     x: View,
@@ -106,17 +106,19 @@ pub fn linear_with(
     };
     let placeholder = rec.gpu().placeholder.clone();
     let bias_buffer = bias.map_or(&placeholder, |b| &b.buffer);
-    let buffers = [
+    let mut buffers = vec![
         &x.tensor.buffer,
         &weight.buffer,
         bias_buffer,
         &out.tensor.buffer,
     ];
-    let shader = match (weight.packed_f16, rec.gpu().native_f16()) {
-        (false, _) => Shader::Matmul,
-        (true, false) => Shader::MatmulF16,
-        (true, true) => Shader::MatmulF16Native,
+    let (shader, scales) = match &weight.encoding {
+        Encoding::F32 => (Shader::Matmul, None),
+        Encoding::F16 if rec.gpu().native_f16() => (Shader::MatmulF16Native, None),
+        Encoding::F16 => (Shader::MatmulF16, None),
+        Encoding::Int8 { scales } => (Shader::MatmulI8, Some(scales)),
     };
+    buffers.extend(scales);
     // vec4 loads need every row of `x` and of the weight to start on a 16-byte boundary.
     let vec4 = [k, x.offset, x.stride].iter().all(|v| v.is_multiple_of(4));
     let skinny = m <= MATVEC_MAX_ROWS;

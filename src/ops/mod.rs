@@ -8,6 +8,7 @@ pub mod kv_cache;
 pub mod matmul;
 pub mod norm;
 pub mod softmax;
+pub mod ssru;
 
 pub use crate::gpu::shaders::MatmulForm;
 pub use activation::{Activation, activation, add, gated};
@@ -17,3 +18,4 @@ pub use embedding::{Positions, embedding};
 pub use matmul::{Epilogue, linear, linear_with};
 pub use norm::{NormKind, norm};
 pub use softmax::softmax;
+pub use ssru::ssru;

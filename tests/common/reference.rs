@@ -159,3 +159,18 @@ pub fn argmax(x: &[f32], cols: usize) -> Vec<u32> {
         })
         .collect()
 }
+
+/// SSRU over `tokens` rows of one sequence, from state `c`: returns relu(c) + x per row and
+/// leaves the final state in `c`.
+pub fn ssru(gates: &[f32], x: &[f32], c: &mut [f32], tokens: usize) -> Vec<f32> {
+    let dim = c.len();
+    let mut out = vec![0.0; tokens * dim];
+    for t in 0..tokens {
+        for j in 0..dim {
+            let f = 1.0 / (1.0 + (-gates[t * 2 * dim + dim + j]).exp());
+            c[j] = f * c[j] + (1.0 - f) * gates[t * 2 * dim + j];
+            out[t * dim + j] = c[j].max(0.0) + x[t * dim + j];
+        }
+    }
+    out
+}
