@@ -3,11 +3,14 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::files::ModelFiles;
+use crate::files::{ModelData, ModelFiles};
 use crate::generate::search::Search;
 use crate::generate::{self, Generated, Generation, GenerationConfig, GenerationOptions};
 use crate::gpu::Gpu;
-use crate::model::{Checkpoint, Model, ModelSpec, WeightFormat};
+use crate::model::marian_bin::MarianBin;
+use crate::model::marian_source::MarianSource;
+use crate::model::marian_yaml::{MAX_POSITIONS, spec_from_marian_yaml};
+use crate::model::{Checkpoint, Model, ModelSpec, Shortlist, TensorSource, WeightFormat};
 use crate::tokenizer::Tokenizer;
 
 struct Inner {
@@ -24,13 +27,17 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Loads `files` onto a new GPU device. The files are parsed and checked first, so a
-    /// bad file fails before any device is created.
+    /// Loads `files` onto a new GPU device, with weights in the precision the checkpoint
+    /// stores (f32 for floating-point checkpoints, int8 for Marian's quantised models). The
+    /// files are parsed and checked first, so a bad file fails before any device is created.
     pub async fn new(files: ModelFiles) -> Result<Engine> {
-        Engine::new_with_format(files, WeightFormat::F32).await
+        let parsed = ParsedFiles::parse(files)?;
+        let format = parsed.stored_format;
+        parsed.upload(Gpu::new().await?, format)
     }
 
-    /// Like `new`, keeping linear-layer weights in `format` (f16 halves their memory).
+    /// Like `new`, keeping linear-layer weights in `format` (f16 halves their memory, int8
+    /// quarters it).
     pub async fn new_with_format(files: ModelFiles, format: WeightFormat) -> Result<Engine> {
         let parsed = ParsedFiles::parse(files)?;
         parsed.upload(Gpu::new().await?, format)
@@ -38,7 +45,9 @@ impl Engine {
 
     /// Loads `files` onto an existing device (several models can share one).
     pub fn with_gpu(gpu: Arc<Gpu>, files: ModelFiles) -> Result<Engine> {
-        Engine::with_gpu_and_format(gpu, files, WeightFormat::F32)
+        let parsed = ParsedFiles::parse(files)?;
+        let format = parsed.stored_format;
+        parsed.upload(gpu, format)
     }
 
     pub fn with_gpu_and_format(
@@ -49,7 +58,8 @@ impl Engine {
         ParsedFiles::parse(files)?.upload(gpu, format)
     }
 
-    /// Loads a model folder laid out as on the Hugging Face hub.
+    /// Loads a model folder laid out as on the Hugging Face hub, or a Firefox Translations
+    /// (Marian) model folder.
     #[cfg(not(target_arch = "wasm32"))]
     pub async fn load_dir(dir: impl AsRef<std::path::Path>) -> Result<Engine> {
         Engine::new(ModelFiles::read_dir(dir.as_ref())?).await
@@ -160,22 +170,69 @@ struct ParsedFiles {
     spec: ModelSpec,
     defaults: GenerationOptions,
     tokenizer: Tokenizer,
-    checkpoint: Checkpoint,
+    weights: Box<dyn TensorSource>,
+    shortlist: Option<Shortlist>,
+    /// The precision the checkpoint keeps its weights in.
+    stored_format: WeightFormat,
 }
 
 impl ParsedFiles {
     fn parse(files: ModelFiles) -> Result<ParsedFiles> {
-        let spec = ModelSpec::from_config_json(&files.config)?;
-        Ok(ParsedFiles {
-            defaults: GenerationConfig::model_defaults(files.generation_config.as_deref())?,
-            tokenizer: Tokenizer::from_bytes(&files.tokenizer)?,
-            checkpoint: Checkpoint::from_shards(files.weights)?,
-            spec,
-        })
+        let tokenizer = Tokenizer::from_bytes(&files.tokenizer)?;
+        match files.model {
+            ModelData::HuggingFace {
+                config,
+                generation_config,
+                weights,
+            } => Ok(ParsedFiles {
+                spec: ModelSpec::from_config_json(&config)?,
+                defaults: GenerationConfig::model_defaults(generation_config.as_deref())?,
+                tokenizer,
+                weights: Box::new(Checkpoint::from_shards(weights)?),
+                shortlist: None,
+                stored_format: WeightFormat::F32,
+            }),
+            ModelData::Marian {
+                model: (file, bytes),
+                shortlist,
+                max_length_factor,
+            } => {
+                let bin = MarianBin::parse(&file, bytes)?;
+                let vocab = bin.shape("Wemb")?.first().copied().unwrap_or(0);
+                let spec = spec_from_marian_yaml(bin.yaml(), &file, vocab)?;
+                if tokenizer.vocab_size() != vocab {
+                    return Err(Error::format(
+                        "tokenizer.json",
+                        format!(
+                            "has {} entries but the model {file} has {vocab}",
+                            tokenizer.vocab_size()
+                        ),
+                    ));
+                }
+                let shortlist = match shortlist {
+                    Some((name, bytes)) => Some(Shortlist::parse(&name, &bytes)?),
+                    None => None,
+                };
+                let defaults = GenerationOptions {
+                    max_length_factor,
+                    max_length: Some(MAX_POSITIONS),
+                    ..GenerationOptions::default()
+                };
+                Ok(ParsedFiles {
+                    tokenizer: tokenizer.with_end_of_sentence(spec.eos_token_ids[0]),
+                    spec,
+                    defaults,
+                    weights: Box::new(MarianSource::new(bin)),
+                    shortlist,
+                    stored_format: WeightFormat::Int8,
+                })
+            }
+        }
     }
 
     fn upload(self, gpu: Arc<Gpu>, format: WeightFormat) -> Result<Engine> {
-        let model = Model::load(&gpu, self.spec, &self.checkpoint, format)?;
+        let mut model = Model::load(&gpu, self.spec, self.weights.as_ref(), format)?;
+        model.shortlist = self.shortlist;
         Ok(Engine {
             inner: Arc::new(Inner {
                 gpu,

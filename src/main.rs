@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
+use seq2seq_gpu::files::ModelData;
 use seq2seq_gpu::generate::options::OPTION_KEYS;
 use seq2seq_gpu::model::WeightFormat;
 use seq2seq_gpu::{Engine, Generated, GenerationOptions, ModelFiles, Result};
@@ -20,7 +21,7 @@ fn command() -> Command {
                 .long("model")
                 .value_name("DIR")
                 .value_parser(clap::value_parser!(PathBuf))
-                .help("Folder with config.json, tokenizer.json and model.safetensors (as on the Hugging Face hub); without it the bundled default model runs"),
+                .help("Folder with config.json, tokenizer.json and model.safetensors (as on the Hugging Face hub), or a Firefox Translations folder (a bergamot config.*.yml naming a Marian .bin model and shortlist, plus tokenizer.json); without it the bundled English-to-Portuguese model runs"),
         )
         .arg(
             Arg::new("json")
@@ -29,10 +30,11 @@ fn command() -> Command {
                 .help("Print only one JSON line after generation: {\"ids\": [...], \"text\": \"...\"}, plus \"sequences\" and \"texts\" when several sequences result"),
         )
         .arg(
-            Arg::new("f16")
-                .long("f16-weights")
-                .action(ArgAction::SetTrue)
-                .help("Keep linear-layer weights in f16 on the GPU (half the memory; f32 arithmetic)"),
+            Arg::new("weights")
+                .long("weights")
+                .value_name("FORMAT")
+                .value_parser(["f32", "f16", "int8"])
+                .help("Keep linear-layer weights on the GPU in f32, f16 (half the memory) or int8 (a quarter; one scale per row); arithmetic stays f32. Default: as the checkpoint stores them (int8 for Marian .bin models, f32 otherwise)"),
         )
         .arg(
             Arg::new("prompt")
@@ -66,27 +68,27 @@ fn generation_options(matches: &ArgMatches) -> Result<GenerationOptions> {
     GenerationOptions::from_json(&map, "command line")
 }
 
-/// The model bundled into the binary, so the CLI works with no download.
+/// The model bundled into the binary, so the CLI translates with no download: Firefox
+/// Translations' English-to-Portuguese "tiny" model (models/enpt, MPL-2.0).
 fn default_model() -> ModelFiles {
     macro_rules! bundled {
         ($file:literal) => {
-            include_bytes!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/t5-tiny/",
-                $file
-            ))
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/enpt/", $file))
         };
     }
     ModelFiles {
-        config: String::from_utf8_lossy(bundled!("config.json")).into_owned(),
-        generation_config: Some(
-            String::from_utf8_lossy(bundled!("generation_config.json")).into_owned(),
-        ),
         tokenizer: bundled!("tokenizer.json").to_vec(),
-        weights: vec![(
-            "model.safetensors".into(),
-            bundled!("model.safetensors").to_vec(),
-        )],
+        model: ModelData::Marian {
+            model: (
+                "model.enpt.intgemm.alphas.bin".into(),
+                bundled!("model.enpt.intgemm.alphas.bin").to_vec(),
+            ),
+            shortlist: Some((
+                "lex.50.50.enpt.s2t.bin".into(),
+                bundled!("lex.50.50.enpt.s2t.bin").to_vec(),
+            )),
+            max_length_factor: Some(2.5),
+        },
     }
 }
 
@@ -103,12 +105,12 @@ fn run(matches: ArgMatches) -> Result<()> {
         Some(dir) => ModelFiles::read_dir(dir)?,
         None => default_model(),
     };
-    let format = if matches.get_flag("f16") {
-        WeightFormat::F16
-    } else {
-        WeightFormat::F32
+    let engine = match matches.get_one::<String>("weights") {
+        Some(format) => {
+            pollster::block_on(Engine::new_with_format(files, WeightFormat::parse(format)?))?
+        }
+        None => pollster::block_on(Engine::new(files))?,
     };
-    let engine = pollster::block_on(Engine::new_with_format(files, format))?;
     eprintln!("adapter: {}", engine.gpu().adapter_description());
     let started = Instant::now();
     let mut stdout = std::io::stdout().lock();

@@ -6,10 +6,14 @@
 // the page loads the model and runs one generation; then document.body.dataset.state is
 // "done" (or "error") and window.__result is { ids, text }. An optional
 // options=<JSON of generate options in camelCase> adds any other option (numBeams, seed...),
-// and weights=f16 loads the weights in f16.
+// and weights=f32|f16|int8 loads the weights in that format. Without model=, the bundled
+// English-to-Portuguese model loads.
 
 const $ = (id) => document.getElementById(id);
-const DEFAULT_MODEL = new URL("../tests/fixtures/t5-tiny/", location.href).href;
+const BUNDLED = {
+  enpt: new URL("../models/enpt/", location.href).href,
+  pten: new URL("../models/pten/", location.href).href,
+};
 
 const worker = new Worker(new URL("worker.js", import.meta.url), { type: "module" });
 window.__updates = 0;
@@ -39,7 +43,7 @@ function loadModel(source) {
   $("progress").value = 0;
   $("progress-text").textContent = "";
   setState("loading", "Loading model…");
-  worker.postMessage({ type: "load", ...source, weights: $("f16").checked ? "f16" : "f32" });
+  worker.postMessage({ type: "load", ...source, weights: $("weights").value || undefined });
 }
 
 function generate() {
@@ -110,13 +114,13 @@ worker.onerror = (event) => setState("error", `Error: the worker failed (${event
 
 $("load").onclick = () => {
   const source = document.querySelector('input[name="source"]:checked').value;
-  if (source === "default") loadModel({ url: DEFAULT_MODEL });
+  if (source in BUNDLED) loadModel({ url: BUNDLED[source] });
   else if (source === "url") {
     if (!$("model-url").value.trim()) return setState("error", "Error: enter a model URL or Hugging Face id.");
     loadModel({ url: resolveModel($("model-url").value) });
   } else {
     const files = [...$("folder").files];
-    if (!files.length) return setState("error", "Error: pick a folder with config.json, tokenizer.json and model.safetensors.");
+    if (!files.length) return setState("error", "Error: pick a model folder (config.json, tokenizer.json and model.safetensors, or a Firefox Translations folder).");
     loadModel({ files });
   }
 };
@@ -133,9 +137,9 @@ if (!navigator.gpu) {
     throw new Error("bad options parameter");
   }
   if (params.has("prompt")) $("prompt").value = params.get("prompt");
-  $("f16").checked = params.get("weights") === "f16";
+  $("weights").value = params.get("weights") ?? "";
   if (params.has("max_new_tokens")) $("max-new-tokens").value = params.get("max_new_tokens");
-  loadModel({ url: params.has("model") ? resolveModel(params.get("model")) : DEFAULT_MODEL });
+  loadModel({ url: params.has("model") ? resolveModel(params.get("model")) : BUNDLED.enpt });
 } else {
   setState("idle", "Pick a model and load it.");
 }

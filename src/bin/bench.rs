@@ -126,6 +126,10 @@ fn matmul_gflops(
     let w = match format {
         WeightFormat::F32 => Tensor::upload_f32(gpu, "w", &values(n * k), &[n, k])?,
         WeightFormat::F16 => Tensor::upload_f16(gpu, "w", &values(n * k), &[n, k])?,
+        WeightFormat::Int8 => {
+            let q: Vec<i8> = (0..n * k).map(|i| (i % 17) as i8 - 8).collect();
+            Tensor::upload_int8(gpu, "w", &q, &vec![0.01; n], &[n, k])?
+        }
     };
     let out = Tensor::upload_f32(gpu, "out", &vec![0.0; m * n], &[m, n])?;
     let mut rec = Recorder::new(gpu);

@@ -37,6 +37,9 @@ pub struct GenerationOptions {
     pub max_new_tokens: Option<usize>,
     /// Counts the decoder start token, as in transformers.
     pub max_length: Option<usize>,
+    /// Marian's `max-length-factor`: at most ceil(factor × input length) new tokens for each
+    /// input (within `max_new_tokens` / `max_length`).
+    pub max_length_factor: Option<f32>,
     pub min_new_tokens: Option<usize>,
     pub min_length: Option<usize>,
     pub num_beams: Option<usize>,
@@ -62,9 +65,10 @@ pub struct GenerationOptions {
 }
 
 /// The keys `from_json` reads: transformers' names for every generation option.
-pub const OPTION_KEYS: [&str; 24] = [
+pub const OPTION_KEYS: [&str; 25] = [
     "max_new_tokens",
     "max_length",
+    "max_length_factor",
     "min_new_tokens",
     "min_length",
     "num_beams",
@@ -100,6 +104,7 @@ impl GenerationOptions {
         pick!(
             max_new_tokens,
             max_length,
+            max_length_factor,
             min_new_tokens,
             min_length,
             num_beams,
@@ -207,6 +212,7 @@ impl GenerationOptions {
         Ok(GenerationOptions {
             max_new_tokens: opt_usize("max_new_tokens")?,
             max_length: opt_usize("max_length")?,
+            max_length_factor: opt_f32("max_length_factor")?,
             min_new_tokens: opt_usize("min_new_tokens")?,
             min_length: opt_usize("min_length")?,
             num_beams: opt_usize("num_beams")?,
@@ -255,6 +261,7 @@ fn parse_id_lists(v: &Value) -> Option<Vec<Vec<u32>>> {
 pub struct GenerationConfig {
     /// Longest decoder sequence, the start token included.
     pub max_length: usize,
+    pub max_length_factor: Option<f32>,
     pub min_length: usize,
     pub min_new_tokens: usize,
     pub num_beams: usize,
@@ -296,7 +303,6 @@ impl GenerationConfig {
     /// Resolves `options` for `spec`, checking every value.
     pub fn resolve(spec: &ModelSpec, options: &GenerationOptions) -> Result<GenerationConfig> {
         let o = options;
-        let vocab = spec.vocab_size as u32;
         let max_length = match (o.max_new_tokens, o.max_length) {
             (Some(n), _) => n + 1,
             (None, Some(n)) => n,
@@ -304,6 +310,7 @@ impl GenerationConfig {
         };
         let config = GenerationConfig {
             max_length: max_length.max(1),
+            max_length_factor: o.max_length_factor,
             min_length: o.min_length.unwrap_or(0),
             min_new_tokens: o.min_new_tokens.unwrap_or(0),
             num_beams: o.num_beams.unwrap_or(1),
@@ -333,12 +340,23 @@ impl GenerationConfig {
                 .unwrap_or_else(|| spec.eos_token_ids.clone()),
             pad_token_id: o.pad_token_id.unwrap_or(spec.pad_token_id),
         };
-        config.validate(vocab)?;
+        config.validate(spec)?;
         Ok(config)
     }
 
-    fn validate(&self, vocab: u32) -> Result<()> {
+    fn validate(&self, spec: &ModelSpec) -> Result<()> {
+        let vocab = spec.vocab_size as u32;
         let bad = |message: String| Err(Error::invalid(message));
+        if let Some(factor) = self.max_length_factor
+            && !(factor.is_finite() && factor > 0.0)
+        {
+            return bad(format!(
+                "max_length_factor must be a positive number, not {factor}"
+            ));
+        }
+        // A zero-embedding start sits just past the vocabulary.
+        let start_is_zero_row = spec.start_from_zero_embedding
+            && self.decoder_start_token_id == spec.decoder_start_token_id;
         if self.num_beams == 0 {
             return bad("num_beams must be at least 1".into());
         }
@@ -384,7 +402,7 @@ impl GenerationConfig {
             .chain(&self.begin_suppress_tokens)
             .chain(&self.eos_token_ids)
             .chain(self.forced_bos_token_id.iter())
-            .chain(std::iter::once(&self.decoder_start_token_id));
+            .chain(Some(&self.decoder_start_token_id).filter(|_| !start_is_zero_row));
         for &id in ids {
             if id >= vocab {
                 return bad(format!(
@@ -400,5 +418,16 @@ impl GenerationConfig {
 
     pub fn max_new_tokens(&self) -> usize {
         self.max_length - 1
+    }
+
+    /// Longest decoder sequence (start included) for an input of `input_len` tokens.
+    pub fn max_length_for(&self, input_len: usize) -> usize {
+        match self.max_length_factor {
+            Some(factor) => {
+                let by_input = (factor * input_len as f32).ceil() as usize;
+                self.max_length.min(by_input.saturating_add(1)).max(1)
+            }
+            None => self.max_length,
+        }
     }
 }

@@ -64,6 +64,7 @@ mod tests {
     fn config(temperature: f32, top_k: usize, top_p: f32) -> GenerationConfig {
         GenerationConfig {
             max_length: 20,
+            max_length_factor: None,
             min_length: 0,
             min_new_tokens: 0,
             num_beams: 1,

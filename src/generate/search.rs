@@ -34,6 +34,8 @@ pub struct Search {
     decoder: Decoder,
     _encoded: Encoded,
     config: GenerationConfig,
+    /// Longest decoder sequence of each decoded sequence (the input's length can bound it).
+    max_lengths: Vec<usize>,
     strategy: Strategy,
     vocab: usize,
     done: bool,
@@ -64,11 +66,17 @@ impl Search {
             model.encode_batch(gpu, inputs)?
         };
         let on_gpu = beams == 1 && !config.do_sample && !Processors::new(&config).any();
+        let max_lengths: Vec<usize> = encoded
+            .source_ids
+            .iter()
+            .flat_map(|input| std::iter::repeat_n(config.max_length_for(input.len()), beams))
+            .collect();
+        let longest = max_lengths.iter().copied().max().unwrap_or(1);
         let shape = DecoderShape {
             sequences: encoded.batch * beams,
             beams,
             tokens: 1,
-            capacity: config.max_new_tokens().max(1),
+            capacity: (longest - 1).max(1),
         };
         let decoder = model.decoder(gpu, &encoded, shape, on_gpu)?;
         let start = config.decoder_start_token_id;
@@ -77,7 +85,7 @@ impl Search {
             let settings = BeamSettings {
                 num_beams: beams,
                 vocab: model.spec.vocab_size,
-                max_length: config.max_length,
+                max_length: longest,
                 length_penalty: config.length_penalty,
                 early_stopping: config.early_stopping,
                 eos_count: config.eos_token_ids.len(),
@@ -100,7 +108,8 @@ impl Search {
             decoder,
             _encoded: encoded,
             vocab: model.spec.vocab_size,
-            done: config.max_length <= 1,
+            done: longest <= 1,
+            max_lengths,
             config,
             strategy,
         })
@@ -111,8 +120,13 @@ impl Search {
     }
 
     /// Whether a sequence (decoder start first) meets a stopping criterion.
-    fn stops(config: &GenerationConfig, tokenizer: &Tokenizer, sequence: &[u32]) -> bool {
-        if sequence.len() >= config.max_length {
+    fn stops(
+        config: &GenerationConfig,
+        tokenizer: &Tokenizer,
+        sequence: &[u32],
+        max_length: usize,
+    ) -> bool {
+        if sequence.len() >= max_length {
             return true;
         }
         let last = sequence[sequence.len() - 1];
@@ -168,13 +182,14 @@ impl Search {
                     .zip(unfinished.iter())
                     .map(|(&t, &open)| if open { t } else { config.pad_token_id })
                     .collect();
-                for ((sequence, open), &token) in sequences
+                for (((sequence, open), &token), &limit) in sequences
                     .iter_mut()
                     .zip(unfinished.iter_mut())
                     .zip(&appended)
+                    .zip(&self.max_lengths)
                 {
                     sequence.push(token);
-                    *open &= !Self::stops(config, tokenizer, sequence);
+                    *open &= !Self::stops(config, tokenizer, sequence, limit);
                 }
                 self.done = !unfinished.iter().any(|&u| u);
                 if !*on_gpu && !self.done {
@@ -189,7 +204,9 @@ impl Search {
                     processors::log_softmax(row);
                     processors.apply(sequence, row);
                 }
-                let sources = search.step(&log_probs, |s| Self::stops(config, tokenizer, s));
+                let longest = self.max_lengths.iter().copied().max().unwrap_or(1);
+                let sources =
+                    search.step(&log_probs, |s| Self::stops(config, tokenizer, s, longest));
                 self.done = search.is_done();
                 if !self.done {
                     self.decoder.reorder(table, &sources, pos + 1)?;

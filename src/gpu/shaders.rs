@@ -29,10 +29,11 @@ pub enum Shader {
     KvCache,
     Argmax,
     Ssru,
+    Gather,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 12] = [
+    pub const ALL: [Shader; 13] = [
         Shader::Matmul,
         Shader::MatmulF16,
         Shader::MatmulF16Native,
@@ -45,6 +46,7 @@ impl Shader {
         Shader::KvCache,
         Shader::Argmax,
         Shader::Ssru,
+        Shader::Gather,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +63,7 @@ impl Shader {
             Shader::KvCache => "kv_cache",
             Shader::Argmax => "argmax",
             Shader::Ssru => "ssru",
+            Shader::Gather => "gather",
         }
     }
 
@@ -87,6 +90,7 @@ impl Shader {
             Shader::KvCache => (&[], include_str!("../../shaders/kv_cache.wgsl")),
             Shader::Argmax => (&[REDUCE], include_str!("../../shaders/argmax.wgsl")),
             Shader::Ssru => (&[], include_str!("../../shaders/ssru.wgsl")),
+            Shader::Gather => (&[], include_str!("../../shaders/gather.wgsl")),
         };
         // WGSL wants enable directives before any declaration.
         let mut source = String::from(if self.needs_shader_f16() {
@@ -235,6 +239,12 @@ pub const SSRU: Kernel = Kernel {
     storage: &[Read, ReadWrite, ReadWrite],
 };
 
+pub const GATHER: Kernel = Kernel {
+    shader: Shader::Gather,
+    entry: "gather_main",
+    storage: &[Read, Read, ReadWrite],
+};
+
 /// Every entry point, so tests can build each pipeline once on a real device.
 pub fn all_kernels() -> Vec<Kernel> {
     let mut kernels: Vec<Kernel> = MATMUL_SHADERS
@@ -253,6 +263,7 @@ pub fn all_kernels() -> Vec<Kernel> {
         KV_APPEND,
         ARGMAX,
         SSRU,
+        GATHER,
     ]);
     kernels
 }

@@ -21,6 +21,14 @@ pub trait TensorSource {
     /// The tensor's values as f32, checking that it has `expected` shape.
     fn tensor_shaped(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>>;
 
+    /// A weight the source stores as int8, with the scale that turns it back into real values
+    /// (value = q * scale, one scale for the whole tensor), checking that it has `expected`
+    /// shape. `None` where the tensor is stored in floating point.
+    fn quantized(&self, name: &str, expected: &[usize]) -> Result<Option<(Vec<i8>, f32)>> {
+        let _ = (name, expected);
+        Ok(None)
+    }
+
     /// The first of `names` that the source holds.
     fn first_of<'n>(&self, names: &[&'n str]) -> Option<&'n str> {
         names.iter().copied().find(|n| self.contains(n))

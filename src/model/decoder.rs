@@ -8,7 +8,8 @@ use super::Model;
 use super::encoder::Encoded;
 use super::graph::{AttentionSpec, Graph, Scratch};
 use super::relative_position::bucket_table;
-use super::spec::Positions;
+use super::spec::{DecoderCell, Positions};
+use super::weights::{DecoderMixer, Linear};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Plan, Recorder, Tensor, Workspace};
 use crate::ops::{self, Epilogue, PositionBias};
@@ -49,13 +50,17 @@ pub struct Decoder {
     /// u32 [sequences * tokens]: argmax of each row's logits. The same buffer as `ids` when
     /// the decoder feeds itself (greedy generation), so the next input never visits the CPU.
     next_ids: Tensor,
-    /// [sequences * tokens, vocab]
+    /// [sequences * tokens, vocab], or [.., shortlist] with a shortlist.
     logits: Tensor,
+    /// The token id of each logits column when a shortlist narrows the output layer.
+    shortlist: Option<Vec<u32>>,
     /// u32 [sequences, capacity]: which cache row holds each sequence's token t (beams).
     row_table: Option<Tensor>,
     ids_staging: wgpu::Buffer,
     logits_staging: wgpu::Buffer,
     vocab: usize,
+    /// Rows of the embedding table: ids fed to the decoder stay below this.
+    embedding_rows: usize,
     _workspace: Workspace,
 }
 
@@ -92,6 +97,11 @@ impl Model {
                 encoded.batch
             )));
         }
+        if spec.decoder_cell == DecoderCell::Ssru && beams > 1 {
+            return Err(Error::invalid(
+                "beam search is not supported with an SSRU decoder (use num_beams 1)",
+            ));
+        }
         if feedback && tokens != 1 {
             return Err(Error::invalid(
                 "a self-feeding decoder takes one token per step",
@@ -114,12 +124,24 @@ impl Model {
         } else {
             ws.tensor(&[rows])?
         };
-        let logits = ws.tensor(&[rows, spec.vocab_size])?;
+        let output = self.output_layer(gpu, &mut ws, encoded)?;
+        let logits = ws.tensor(&[rows, output.layer.weight.shape[0]])?;
         let hidden = ws.tensor(&[rows, spec.d_model])?;
         let scratch = Scratch::new(&mut ws, spec, &stack, hidden)?;
-        let caches = (0..stack.layers)
-            .map(|_| ws.tensor(&[sequences * capacity, 2 * inner]))
+        // Per layer: the key/value cache of self-attention, or the state of an SSRU.
+        let memories = self
+            .weights
+            .decoder
+            .iter()
+            .map(|layer| match layer.mixer {
+                DecoderMixer::SelfAttention { .. } => ws.tensor(&[sequences * capacity, 2 * inner]),
+                DecoderMixer::Ssru { .. } => ws.tensor(&[sequences, spec.d_model]),
+            })
             .collect::<Result<Vec<_>>>()?;
+        let gates = match spec.decoder_cell {
+            DecoderCell::Ssru => Some(ws.tensor(&[rows, 2 * spec.d_model])?),
+            DecoderCell::SelfAttention => None,
+        };
         let row_table = if beams > 1 {
             let identity: Vec<u32> = (0..(sequences * capacity) as u32).collect();
             Some(ws.upload_u32(&identity)?)
@@ -152,32 +174,42 @@ impl Model {
         g.embed(ends, &ids, tokens, true, &scratch)?;
         let cross = encoded.cross_kv.matrix();
         for (l, layer) in self.weights.decoder.iter().enumerate() {
-            let cache = &caches[l];
-            g.sublayer(&layer.self_norm, &scratch, |g, x| {
-                g.project_qkv(&layer.qkv, x, &scratch)?;
-                let qkv = scratch.qkv.matrix();
-                ops::kv_cache::append(
-                    g.rec,
-                    qkv.columns(inner, 2 * inner),
-                    cache,
-                    tokens,
-                    capacity,
-                )?;
-                let attention = AttentionSpec {
-                    q: qkv.columns(0, inner),
-                    k: cache.matrix().columns(0, inner),
-                    v: cache.matrix().columns(inner, inner),
-                    heads: stack.heads,
-                    head_dim: stack.head_dim,
-                    causal: true,
-                    position_bias,
-                    from_step: true,
-                    batch: sequences,
-                    kv_group: 1,
-                    key_mask: None,
-                    row_table: row_table.as_ref(),
-                };
-                g.attend(attention, &layer.self_out, &scratch)
+            let memory = &memories[l];
+            g.sublayer(&layer.self_norm, &scratch, |g, x| match &layer.mixer {
+                DecoderMixer::Ssru { gates: projection } => {
+                    let gates = gates.as_ref().ok_or_else(|| {
+                        Error::invalid("an SSRU layer in a self-attention decoder")
+                    })?;
+                    g.linear(projection, x.matrix(), gates.matrix(), Epilogue::default())?;
+                    // Post-norm only (the spec refuses pre-norm SSRU models): x is the stream.
+                    ops::ssru(g.rec, gates, memory, &scratch.hidden, tokens)
+                }
+                DecoderMixer::SelfAttention { qkv, out } => {
+                    g.project_qkv(qkv, x, &scratch)?;
+                    let qkv = scratch.qkv.matrix();
+                    ops::kv_cache::append(
+                        g.rec,
+                        qkv.columns(inner, 2 * inner),
+                        memory,
+                        tokens,
+                        capacity,
+                    )?;
+                    let attention = AttentionSpec {
+                        q: qkv.columns(0, inner),
+                        k: memory.matrix().columns(0, inner),
+                        v: memory.matrix().columns(inner, inner),
+                        heads: stack.heads,
+                        head_dim: stack.head_dim,
+                        causal: true,
+                        position_bias,
+                        from_step: true,
+                        batch: sequences,
+                        kv_group: 1,
+                        key_mask: None,
+                        row_table: row_table.as_ref(),
+                    };
+                    g.attend(attention, out, &scratch)
+                }
             })?;
             g.sublayer(&layer.cross_norm, &scratch, |g, x| {
                 g.linear(
@@ -212,12 +244,12 @@ impl Model {
             ..Epilogue::default()
         };
         g.linear(
-            &self.weights.lm_head,
+            &output.layer,
             scratch.hidden.matrix(),
             logits.matrix(),
             head,
         )?;
-        ops::argmax(g.rec, &logits, &next_ids, None)?;
+        ops::argmax(g.rec, &logits, &next_ids, output.vocabulary.as_ref())?;
         let plan = rec.finish()?;
         Ok(Decoder {
             gpu: gpu.clone(),
@@ -228,9 +260,67 @@ impl Model {
             ids_staging: gpu.staging_buffer((rows * 4) as u64),
             logits_staging: gpu.staging_buffer((logits.len() * 4) as u64),
             logits,
+            shortlist: output.shortlist,
             row_table,
             vocab: spec.vocab_size,
+            embedding_rows: self.weights.decoder_ends.embedding.shape[0],
             _workspace: ws,
+        })
+    }
+}
+
+/// The output layer of one generation: the model's, or its shortlisted rows.
+struct OutputLayer {
+    layer: Linear,
+    /// u32 token id of each row, with a shortlist.
+    vocabulary: Option<Tensor>,
+    shortlist: Option<Vec<u32>>,
+}
+
+impl Model {
+    /// With a shortlist, gathers the rows (and logits biases) of the words the inputs
+    /// suggest, once per generation, so that each step computes only their logits.
+    fn output_layer(
+        &self,
+        gpu: &Arc<Gpu>,
+        ws: &mut Workspace,
+        encoded: &Encoded,
+    ) -> Result<OutputLayer> {
+        let lm_head = &self.weights.lm_head;
+        let Some(shortlist) = &self.shortlist else {
+            return Ok(OutputLayer {
+                layer: Linear {
+                    weight: lm_head.weight.clone(),
+                    bias: lm_head.bias.clone(),
+                },
+                vocabulary: None,
+                shortlist: None,
+            });
+        };
+        let source: Vec<u32> = encoded.source_ids.concat();
+        let list = shortlist.vocabulary(&source, self.spec.vocab_size)?;
+        let ids = ws.upload_u32(&list)?;
+        let mut rec = Recorder::new(gpu);
+        let weight = ops::gather_rows(&mut rec, ws, &lm_head.weight, &ids)?;
+        let bias = match &lm_head.bias {
+            Some(bias) => {
+                let column = Tensor {
+                    shape: vec![self.spec.vocab_size, 1],
+                    ..bias.clone()
+                };
+                let gathered = ops::gather_rows(&mut rec, ws, &column, &ids)?;
+                Some(Tensor {
+                    shape: vec![list.len()],
+                    ..gathered
+                })
+            }
+            None => None,
+        };
+        rec.finish()?.submit(gpu);
+        Ok(OutputLayer {
+            layer: Linear { weight, bias },
+            vocabulary: Some(ids),
+            shortlist: Some(list),
         })
     }
 }
@@ -245,7 +335,7 @@ impl Decoder {
                 ids.len()
             )));
         }
-        if let Some(bad) = ids.iter().find(|&&id| id as usize >= self.vocab) {
+        if let Some(bad) = ids.iter().find(|&&id| id as usize >= self.embedding_rows) {
             return Err(Error::invalid(format!(
                 "token id {bad} is outside the vocabulary of {}",
                 self.vocab
@@ -321,6 +411,17 @@ impl Decoder {
             .gpu
             .submit_and_read(encoder, &self.logits.buffer, &self.logits_staging, len)
             .await?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
+        let logits: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
+        let Some(list) = &self.shortlist else {
+            return Ok(logits);
+        };
+        // Words outside the shortlist cannot be chosen: -inf over the full vocabulary.
+        let mut full = vec![f32::NEG_INFINITY; self.shape.rows() * self.vocab];
+        for (row, values) in logits.chunks(list.len()).enumerate() {
+            for (&id, &value) in list.iter().zip(values) {
+                full[row * self.vocab + id as usize] = value;
+            }
+        }
+        Ok(full)
     }
 }

@@ -22,6 +22,8 @@ pub struct Encoded {
     pub mask: Option<Tensor>,
     pub batch: usize,
     pub source_len: usize,
+    /// Each input's ids (unpadded): a shortlist picks the output vocabulary from them.
+    pub source_ids: Vec<Vec<u32>>,
     _workspace: Workspace,
 }
 
@@ -137,6 +139,7 @@ impl Model {
             mask,
             batch,
             source_len: s,
+            source_ids: inputs.to_vec(),
             _workspace: kept,
         })
     }

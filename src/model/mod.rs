@@ -5,9 +5,13 @@ pub mod config_json;
 pub mod decoder;
 pub mod encoder;
 mod graph;
+pub mod marian_bin;
+pub mod marian_source;
+pub mod marian_yaml;
 pub mod names;
 pub mod random;
 pub mod relative_position;
+pub mod shortlist;
 pub mod sinusoids;
 pub mod spec;
 pub mod weights;
@@ -15,6 +19,7 @@ pub mod weights;
 pub use checkpoint::{Checkpoint, TensorSource};
 pub use decoder::{Decoder, DecoderShape};
 pub use encoder::Encoded;
+pub use shortlist::Shortlist;
 pub use spec::ModelSpec;
 
 use crate::error::Result;
@@ -25,6 +30,8 @@ use weights::Weights;
 pub struct Model {
     pub spec: ModelSpec,
     pub weights: Weights,
+    /// Restricts each generation's output layer to the words its input suggests.
+    pub shortlist: Option<Shortlist>,
 }
 
 impl Model {
@@ -42,6 +49,10 @@ impl Model {
             format,
         )?;
         gpu.check()?;
-        Ok(Model { spec, weights })
+        Ok(Model {
+            spec,
+            weights,
+            shortlist: None,
+        })
     }
 }

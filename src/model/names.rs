@@ -1,5 +1,5 @@
 //! Where each family's checkpoint keeps each weight: one table per naming scheme, with `{i}`
-//! for the layer index. Adding a family adds a table (or reuses one), not graph code.
+//! for the layer index (`{l}` for Marian's count from 1). Adding a family adds a table (or reuses one), not graph code.
 
 use super::spec::Family;
 
@@ -34,6 +34,12 @@ pub struct StackNames {
     pub relative_bias: Option<&'static str>,
 }
 
+/// Marian's SSRU decoder cell: `{prefix}.` and `{prefix}.f` are the candidate and forget
+/// projections (only the forget gate has a bias).
+pub struct SsruNames {
+    pub prefix: &'static str,
+}
+
 pub struct FamilyNames {
     /// Candidates for the shared token embedding, in order of preference: hub checkpoints
     /// store tied weights under one or several of these names.
@@ -46,6 +52,7 @@ pub struct FamilyNames {
     pub decoder: StackNames,
     pub cross_attention: AttentionNames,
     pub cross_attention_norm: &'static str,
+    pub ssru: Option<SsruNames>,
 }
 
 const fn t5_attention(prefix: &'static str) -> AttentionNames {
@@ -113,6 +120,7 @@ static T5: FamilyNames = FamilyNames {
     },
     cross_attention: t5_attention("decoder.block.{i}.layer.1.EncDecAttention"),
     cross_attention_norm: "decoder.block.{i}.layer.1.layer_norm",
+    ssru: None,
 };
 
 /// BART, mBART, Marian and M2M100 (NLLB) all name their weights this way.
@@ -155,16 +163,74 @@ static BART: FamilyNames = FamilyNames {
     },
     cross_attention: bart_attention("model.decoder.layers.{i}.encoder_attn"),
     cross_attention_norm: "model.decoder.layers.{i}.encoder_attn_layer_norm",
+    ssru: None,
+};
+
+const fn marian_attention(prefix: &'static str) -> AttentionNames {
+    AttentionNames {
+        prefix,
+        q: "q",
+        k: "k",
+        v: "v",
+        o: "o",
+    }
+}
+
+/// Marian binary models, as `marian_source` presents them: `stem.p.weight` and `stem.p.bias`
+/// stand for Marian's `stem_Wp` and `stem_bp`, `norm.weight` and `norm.bias` for
+/// `norm_scale` and `norm_bias`. One embedding (`Wemb`) serves both stacks and the output.
+static MARIAN_NATIVE: FamilyNames = FamilyNames {
+    embedding: &["Wemb"],
+    decoder_embedding: "Wemb",
+    lm_head: "Wemb",
+    logits_bias: "decoder_ff_logit_out_b",
+    encoder: StackNames {
+        self_attention: marian_attention("encoder_l{l}_self"),
+        self_attention_norm: "encoder_l{l}_self_Wo_ln",
+        feed_forward: FeedForwardNames {
+            input: "encoder_l{l}_ffn.1",
+            gated: None,
+            output: "encoder_l{l}_ffn.2",
+        },
+        feed_forward_norm: "encoder_l{l}_ffn_ffn_ln",
+        final_norm: "",
+        embedding_norm: None,
+        positions: None,
+        relative_bias: None,
+    },
+    decoder: StackNames {
+        self_attention: marian_attention("decoder_l{l}_self"),
+        // The norm after the SSRU cell.
+        self_attention_norm: "decoder_l{l}_rnn_ffn_ln",
+        feed_forward: FeedForwardNames {
+            input: "decoder_l{l}_ffn.1",
+            gated: None,
+            output: "decoder_l{l}_ffn.2",
+        },
+        feed_forward_norm: "decoder_l{l}_ffn_ffn_ln",
+        final_norm: "",
+        embedding_norm: None,
+        positions: None,
+        relative_bias: None,
+    },
+    cross_attention: marian_attention("decoder_l{l}_context"),
+    cross_attention_norm: "decoder_l{l}_context_Wo_ln",
+    ssru: Some(SsruNames {
+        prefix: "decoder_l{l}_rnn",
+    }),
 };
 
 pub fn for_family(family: Family) -> &'static FamilyNames {
     match family {
         Family::T5 => &T5,
         Family::Bart | Family::MBart | Family::Marian | Family::M2M100 => &BART,
+        Family::MarianNative => &MARIAN_NATIVE,
     }
 }
 
 /// Substitutes the layer index into a name pattern.
 pub fn layer(pattern: &str, i: usize) -> String {
-    pattern.replace("{i}", &i.to_string())
+    pattern
+        .replace("{i}", &i.to_string())
+        .replace("{l}", &(i + 1).to_string())
 }

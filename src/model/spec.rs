@@ -14,6 +14,8 @@ pub enum Family {
     MBart,
     Marian,
     M2M100,
+    /// A Marian binary model (`*.bin` with its YAML), as Firefox Translations ships them.
+    MarianNative,
 }
 
 impl Family {
@@ -34,6 +36,15 @@ impl Family {
             }
         })
     }
+}
+
+/// What mixes information across the decoder's own positions in each layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecoderCell {
+    /// Causal self-attention over a key/value cache.
+    SelfAttention,
+    /// Marian's SSRU: an element-wise recurrence with one state vector per sequence.
+    Ssru,
 }
 
 /// Sizes of one stack (encoder or decoder).
@@ -130,6 +141,10 @@ pub struct ModelSpec {
     pub logits_bias: bool,
     /// The decoder has its own token embedding (Marian without shared embeddings).
     pub separate_decoder_embedding: bool,
+    pub decoder_cell: DecoderCell,
+    /// The decoder starts from a zero embedding (plus position 0) rather than a token's:
+    /// the embedding table gets a zero row at `decoder_start_token_id` = `vocab_size`.
+    pub start_from_zero_embedding: bool,
     pub decoder_start_token_id: u32,
     pub eos_token_ids: Vec<u32>,
     pub pad_token_id: u32,
@@ -158,7 +173,7 @@ impl ModelSpec {
         Ok(spec)
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let positive = [
             ("d_model", self.d_model),
             ("vocab_size", self.vocab_size),
@@ -174,7 +189,9 @@ impl ModelSpec {
                 return Err(config_error(format!("{field} must be positive")));
             }
         }
-        if self.decoder_start_token_id as usize >= self.vocab_size {
+        if !self.start_from_zero_embedding
+            && self.decoder_start_token_id as usize >= self.vocab_size
+        {
             return Err(config_error(format!(
                 "\"decoder_start_token_id\" {} is outside the vocabulary of {}",
                 self.decoder_start_token_id, self.vocab_size
@@ -248,6 +265,8 @@ fn t5_spec(cfg: &ConfigJson) -> Result<ModelSpec> {
         },
         logits_bias: false,
         separate_decoder_embedding: false,
+        decoder_cell: DecoderCell::SelfAttention,
+        start_from_zero_embedding: false,
         decoder_start_token_id: cfg.usize_or("decoder_start_token_id", pad as usize)? as u32,
         eos_token_ids: eos_ids(cfg, 1)?,
         pad_token_id: pad,
@@ -354,6 +373,8 @@ fn bart_like_spec(cfg: &ConfigJson, family: Family) -> Result<ModelSpec> {
         lm_head_scale: 1.0,
         logits_bias,
         separate_decoder_embedding,
+        decoder_cell: DecoderCell::SelfAttention,
+        start_from_zero_embedding: false,
         decoder_start_token_id: cfg.usize_or("decoder_start_token_id", 2)? as u32,
         eos_token_ids: eos_ids(cfg, 2)?,
         pad_token_id: pad,

@@ -3,9 +3,9 @@
 //! feed-forward; the cross-attention K and V of every decoder layer).
 
 use super::checkpoint::TensorSource;
-use super::names::{self, AttentionNames, FamilyNames, StackNames};
+use super::names::{self, AttentionNames, FamilyNames, SsruNames, StackNames};
 use super::sinusoids;
-use super::spec::{ModelSpec, Positions, StackSpec};
+use super::spec::{DecoderCell, ModelSpec, Positions, StackSpec};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::ops::NormKind;
@@ -32,10 +32,22 @@ pub struct EncoderLayer {
     pub ffn_out: Linear,
 }
 
+/// What mixes a decoder layer's own positions (see `DecoderCell`).
+pub enum DecoderMixer {
+    SelfAttention {
+        /// [3 * inner, d_model]: Q, K, V stacked.
+        qkv: Linear,
+        out: Linear,
+    },
+    /// [2 * d_model, d_model]: the candidate projection W, then the forget gate Wf (whose
+    /// bias is the only one: the bias is [0; bf]).
+    Ssru { gates: Linear },
+}
+
 pub struct DecoderLayer {
+    /// The norm of the mixer's sublayer.
     pub self_norm: Norm,
-    pub qkv: Linear,
-    pub self_out: Linear,
+    pub mixer: DecoderMixer,
     pub cross_norm: Norm,
     pub cross_q: Linear,
     pub cross_out: Linear,
@@ -77,6 +89,38 @@ pub enum WeightFormat {
     /// Embeddings and norms stay f32; activations never leave f32, so T5's large
     /// feed-forward activations cannot overflow.
     F16,
+    /// int8 with one scale per row: a quarter of the memory. Weights a checkpoint stores as
+    /// int8 (Marian's intgemm8) are kept exactly; others are quantised per row (absmax).
+    Int8,
+}
+
+impl WeightFormat {
+    pub fn parse(name: &str) -> Result<WeightFormat> {
+        match name {
+            "f32" => Ok(WeightFormat::F32),
+            "f16" => Ok(WeightFormat::F16),
+            "int8" => Ok(WeightFormat::Int8),
+            other => Err(Error::invalid(format!(
+                "unknown weight format \"{other}\" (use f32, f16 or int8)"
+            ))),
+        }
+    }
+}
+
+/// Per-row symmetric int8 quantisation of a [rows, cols] matrix: (values, row scales).
+fn quantize_rows(data: &[f32], cols: usize) -> (Vec<i8>, Vec<f32>) {
+    let mut values = Vec::with_capacity(data.len());
+    let mut scales = Vec::with_capacity(data.len() / cols.max(1));
+    for row in data.chunks(cols.max(1)) {
+        let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        values.extend(
+            row.iter()
+                .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8),
+        );
+        scales.push(scale);
+    }
+    (values, scales)
 }
 
 struct Loader<'a> {
@@ -95,36 +139,73 @@ impl Loader<'_> {
         self.upload(name, &self.ckpt.tensor_shaped(name, shape)?, shape)
     }
 
-    /// A linear layer's weight matrix, in the chosen format.
-    fn weight(&self, label: &str, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+    /// Weight matrices [rows_i, cols] (full tensor names) stacked into one, in the chosen
+    /// format.
+    fn matrix(&self, parts: &[(String, usize)], cols: usize) -> Result<Tensor> {
+        let rows: usize = parts.iter().map(|(_, r)| r).sum();
+        let label = parts.first().map_or("weights", |(name, _)| name.as_str());
+        if self.format == WeightFormat::Int8 {
+            let mut values = Vec::with_capacity(rows * cols);
+            let mut scales = Vec::with_capacity(rows);
+            for (name, part_rows) in parts {
+                let shape = [*part_rows, cols];
+                let (q, s) = match self.ckpt.quantized(name, &shape)? {
+                    Some((q, scale)) => (q, vec![scale; *part_rows]),
+                    None => quantize_rows(&self.ckpt.tensor_shaped(name, &shape)?, cols),
+                };
+                values.extend(q);
+                scales.extend(s);
+            }
+            return Tensor::upload_int8(self.gpu, label, &values, &scales, &[rows, cols]);
+        }
+        let mut data = Vec::with_capacity(rows * cols);
+        for (name, part_rows) in parts {
+            data.extend(self.ckpt.tensor_shaped(name, &[*part_rows, cols])?);
+        }
         match self.format {
-            WeightFormat::F32 => self.upload(label, data, shape),
-            WeightFormat::F16 => Tensor::upload_f16(self.gpu, label, data, shape),
+            WeightFormat::F16 => Tensor::upload_f16(self.gpu, label, &data, &[rows, cols]),
+            _ => self.upload(label, &data, &[rows, cols]),
         }
     }
 
     /// Several [rows_i, cols] weights (and their biases) stacked into one Linear.
     fn stacked(&self, parts: &[(String, usize)], cols: usize) -> Result<Linear> {
-        let mut weight = Vec::new();
-        let mut bias = Vec::new();
-        for (name, rows) in parts {
-            weight.extend(
-                self.ckpt
-                    .tensor_shaped(&format!("{name}.weight"), &[*rows, cols])?,
-            );
-            if self.spec.biases {
+        let weights: Vec<(String, usize)> = parts
+            .iter()
+            .map(|(name, rows)| (format!("{name}.weight"), *rows))
+            .collect();
+        let bias = if self.spec.biases {
+            let mut bias = Vec::new();
+            for (name, rows) in parts {
                 bias.extend(self.ckpt.tensor_shaped(&format!("{name}.bias"), &[*rows])?);
             }
-        }
-        let rows: usize = parts.iter().map(|(_, r)| r).sum();
-        let label = &parts[0].0;
+            Some(self.upload(&parts[0].0, &bias, &[bias.len()])?)
+        } else {
+            None
+        };
         Ok(Linear {
-            weight: self.weight(label, &weight, &[rows, cols])?,
-            bias: if self.spec.biases {
-                Some(self.upload(label, &bias, &[rows])?)
-            } else {
-                None
-            },
+            weight: self.matrix(&weights, cols)?,
+            bias,
+        })
+    }
+
+    /// An SSRU cell's candidate and forget projections, stacked; only the forget gate has
+    /// a bias.
+    fn ssru_gates(&self, names: &SsruNames, i: usize) -> Result<Linear> {
+        let d = self.spec.d_model;
+        let prefix = names::layer(names.prefix, i);
+        let weight = self.matrix(
+            &[
+                (format!("{prefix}..weight"), d),
+                (format!("{prefix}.f.weight"), d),
+            ],
+            d,
+        )?;
+        let mut bias = vec![0.0; d];
+        bias.extend(self.ckpt.tensor_shaped(&format!("{prefix}.f.bias"), &[d])?);
+        Ok(Linear {
+            weight,
+            bias: Some(self.upload(&prefix, &bias, &[2 * d])?),
         })
     }
 
@@ -194,10 +275,23 @@ impl Loader<'_> {
         let d = self.spec.d_model;
         let attn = &names.self_attention;
         let cross = &family.cross_attention;
+        let mixer = match (self.spec.decoder_cell, &family.ssru) {
+            (DecoderCell::SelfAttention, _) => DecoderMixer::SelfAttention {
+                qkv: self.qkv(attn, i, stack)?,
+                out: self.linear(Self::attention_part(attn, i, attn.o), d, stack.inner_dim())?,
+            },
+            (DecoderCell::Ssru, Some(ssru)) => DecoderMixer::Ssru {
+                gates: self.ssru_gates(ssru, i)?,
+            },
+            (DecoderCell::Ssru, None) => {
+                return Err(Error::invalid(
+                    "this checkpoint's family has no SSRU decoder",
+                ));
+            }
+        };
         Ok(DecoderLayer {
             self_norm: self.norm(&names::layer(names.self_attention_norm, i))?,
-            qkv: self.qkv(attn, i, stack)?,
-            self_out: self.linear(Self::attention_part(attn, i, attn.o), d, stack.inner_dim())?,
+            mixer,
             cross_norm: self.norm(&names::layer(family.cross_attention_norm, i))?,
             cross_q: self.linear(
                 Self::attention_part(cross, i, cross.q),
@@ -286,12 +380,7 @@ impl Loader<'_> {
         let weight = if self.spec.tied_lm_head {
             decoder_embedding.clone()
         } else {
-            let shape = [v, self.spec.d_model];
-            self.weight(
-                names.lm_head,
-                &self.ckpt.tensor_shaped(names.lm_head, &shape)?,
-                &shape,
-            )?
+            self.matrix(&[(names.lm_head.to_string(), v)], self.spec.d_model)?
         };
         // Stored as [1, vocab]; checkpoints that never trained it may leave it out (zeros).
         let bias = match self.spec.logits_bias && self.ckpt.contains(names.logits_bias) {
@@ -324,7 +413,14 @@ impl Weights {
                 name: names.embedding.join("\" or \""),
             })?;
         let encoder_vocab = ckpt.shape(shared_name)?.first().copied().unwrap_or(0);
-        let embedding = loader.tensor(shared_name, &[encoder_vocab, d])?;
+        let embedding = if spec.start_from_zero_embedding {
+            // The decoder's start "token" is a zero row after the vocabulary.
+            let mut table = ckpt.tensor_shaped(shared_name, &[encoder_vocab, d])?;
+            table.extend(std::iter::repeat_n(0.0, d));
+            loader.upload(shared_name, &table, &[encoder_vocab + 1, d])?
+        } else {
+            loader.tensor(shared_name, &[encoder_vocab, d])?
+        };
         let decoder_embedding = if spec.separate_decoder_embedding {
             loader.tensor(names.decoder_embedding, &[spec.vocab_size, d])?
         } else {

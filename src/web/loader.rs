@@ -8,7 +8,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{Cache, Response};
 
 use super::js::{await_promise, set};
-use crate::files::{ModelFiles, shard_names};
+use crate::files::{BERGAMOT_CONFIGS, ModelData, ModelFiles, bergamot_manifest, shard_names};
 
 const CACHE_NAME: &str = "seq2seq-gpu-models";
 
@@ -198,9 +198,13 @@ impl UrlLoader {
     }
 
     /// Every file of a model folder: config, tokenizer, optional generation config, and
-    /// the weights as one file or as the shards of an index.
+    /// the weights as one file or as the shards of an index; or, for a Firefox Translations
+    /// folder, the bergamot config and the model and shortlist it names.
     pub async fn model_files(&mut self) -> Result<ModelFiles, String> {
-        let config = text("config.json", self.required("config.json").await?)?;
+        let Some(config) = self.get("config.json").await? else {
+            return self.marian_files().await;
+        };
+        let config = text("config.json", config)?;
         let generation_config = match self.get("generation_config.json").await? {
             Some(bytes) => Some(text("generation_config.json", bytes)?),
             None => None,
@@ -222,11 +226,40 @@ impl UrlLoader {
             }
         };
         Ok(ModelFiles {
-            config,
-            generation_config,
             tokenizer,
-            weights,
+            model: ModelData::HuggingFace {
+                config,
+                generation_config,
+                weights,
+            },
         })
+    }
+
+    async fn marian_files(&mut self) -> Result<ModelFiles, String> {
+        for config in BERGAMOT_CONFIGS {
+            if let Some(bytes) = self.get(config).await? {
+                let manifest =
+                    bergamot_manifest(config, &text(config, bytes)?).map_err(|e| e.to_string())?;
+                let model = self.required(&manifest.model).await?;
+                let shortlist = match &manifest.shortlist {
+                    Some(name) => Some((name.clone(), self.required(name).await?)),
+                    None => None,
+                };
+                return Ok(ModelFiles {
+                    tokenizer: self.required("tokenizer.json").await?,
+                    model: ModelData::Marian {
+                        model: (manifest.model, model),
+                        shortlist,
+                        max_length_factor: manifest.max_length_factor,
+                    },
+                });
+            }
+        }
+        Err(format!(
+            "{}: neither config.json nor a bergamot config ({}) was found",
+            self.base,
+            BERGAMOT_CONFIGS.join(", ")
+        ))
     }
 }
 
@@ -257,9 +290,37 @@ pub async fn from_files(
             .position(|(n, _)| n == name)
             .map(|i| read.swap_remove(i).1)
     };
-    let config = take("config.json").ok_or("config.json was not among the files")?;
-    let generation_config = take("generation_config.json");
     let tokenizer = take("tokenizer.json").ok_or("tokenizer.json was not among the files")?;
+    let Some(config) = take("config.json") else {
+        let Some((config, yml)) = BERGAMOT_CONFIGS
+            .iter()
+            .find_map(|name| take(name).map(|bytes| (*name, bytes)))
+        else {
+            return Err(format!(
+                "neither config.json nor a bergamot config ({}) was among the files",
+                BERGAMOT_CONFIGS.join(", ")
+            ));
+        };
+        let manifest = bergamot_manifest(config, &text(config, yml)?).map_err(|e| e.to_string())?;
+        let model = take(&manifest.model)
+            .ok_or_else(|| format!("{} was not among the files", manifest.model))?;
+        let shortlist = match &manifest.shortlist {
+            Some(name) => Some((
+                name.clone(),
+                take(name).ok_or_else(|| format!("{name} was not among the files"))?,
+            )),
+            None => None,
+        };
+        return Ok(ModelFiles {
+            tokenizer,
+            model: ModelData::Marian {
+                model: (manifest.model, model),
+                shortlist,
+                max_length_factor: manifest.max_length_factor,
+            },
+        });
+    };
+    let generation_config = take("generation_config.json");
     let weights = match take("model.safetensors") {
         Some(bytes) => vec![("model.safetensors".to_string(), bytes)],
         None => {
@@ -278,11 +339,13 @@ pub async fn from_files(
         }
     };
     Ok(ModelFiles {
-        config: text("config.json", config)?,
-        generation_config: generation_config
-            .map(|b| text("generation_config.json", b))
-            .transpose()?,
         tokenizer,
-        weights,
+        model: ModelData::HuggingFace {
+            config: text("config.json", config)?,
+            generation_config: generation_config
+                .map(|b| text("generation_config.json", b))
+                .transpose()?,
+            weights,
+        },
     })
 }

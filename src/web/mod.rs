@@ -20,6 +20,7 @@ use js_sys::{Object, Promise};
 use wasm_bindgen::prelude::*;
 
 use crate::engine::Engine;
+use crate::files::ModelFiles;
 use crate::generate::{Generated, Generation};
 use crate::model::WeightFormat;
 use js::{field, function_field, set};
@@ -39,13 +40,17 @@ export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
   /** Keep downloaded files in the Cache API (default true). */
   cache?: boolean;
-  /** "f16" keeps linear-layer weights in f16 on the GPU (half the memory; f32 arithmetic). */
-  weights?: "f32" | "f16";
+  /** Linear-layer weights on the GPU: "f16" halves their memory, "int8" quarters it (one
+   * scale per row); arithmetic stays f32. Default: as the checkpoint stores them (int8 for
+   * Firefox Translations models, f32 otherwise). */
+  weights?: "f32" | "f16" | "int8";
 }
 export interface GenerateOptions {
   /** Most tokens to generate (default: the model's generation_config.json). */
   maxNewTokens?: number;
   maxLength?: number;
+  /** At most ceil(factor × input tokens) new tokens (Marian's max-length-factor). */
+  maxLengthFactor?: number;
   minNewTokens?: number;
   minLength?: number;
   numBeams?: number;
@@ -82,14 +87,23 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
-/// The `weights` load option.
-fn weight_format(options: &JsValue) -> Result<WeightFormat, JsError> {
+/// The `weights` load option; `None` keeps the checkpoint's own precision.
+fn weight_format(options: &JsValue) -> Result<Option<WeightFormat>, JsError> {
     match field(options, "weights").map(|v| v.as_string()) {
-        None => Ok(WeightFormat::F32),
-        Some(Some(s)) if s == "f32" => Ok(WeightFormat::F32),
-        Some(Some(s)) if s == "f16" => Ok(WeightFormat::F16),
-        Some(_) => Err(js_error("option weights must be \"f32\" or \"f16\"")),
+        None => Ok(None),
+        Some(Some(s)) => WeightFormat::parse(&s).map(Some).map_err(js_error),
+        Some(None) => Err(js_error(
+            "option weights must be \"f32\", \"f16\" or \"int8\"",
+        )),
     }
+}
+
+async fn create_engine(files: ModelFiles, format: Option<WeightFormat>) -> Result<Engine, JsError> {
+    match format {
+        Some(format) => Engine::new_with_format(files, format).await,
+        None => Engine::new(files).await,
+    }
+    .map_err(js_error)
 }
 
 fn js_error(message: impl std::fmt::Display) -> JsError {
@@ -120,9 +134,7 @@ impl JsEngine {
             .await
             .map_err(js_error)?;
         let files = loader.model_files().await.map_err(js_error)?;
-        let engine = Engine::new_with_format(files, weight_format(&options)?)
-            .await
-            .map_err(js_error)?;
+        let engine = create_engine(files, weight_format(&options)?).await?;
         Ok(JsEngine {
             engine: RefCell::new(Some(engine)),
             loaded: loader.fetched,
@@ -144,9 +156,7 @@ impl JsEngine {
         let files = loader::from_files(files, &mut progress)
             .await
             .map_err(js_error)?;
-        let engine = Engine::new_with_format(files, weight_format(&options)?)
-            .await
-            .map_err(js_error)?;
+        let engine = create_engine(files, weight_format(&options)?).await?;
         Ok(JsEngine {
             engine: RefCell::new(Some(engine)),
             loaded,

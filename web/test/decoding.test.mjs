@@ -69,7 +69,7 @@ test("f16 weights generate in the browser what they generate natively", async ()
     const prompt = expected(family).cases[0].text;
     const native = JSON.parse(
       execFileSync(cli, [
-        "--model", join(ROOT, "tests", "fixtures", family), "--json", "--max-new-tokens", "48", "--f16-weights", prompt,
+        "--model", join(ROOT, "tests", "fixtures", family), "--json", "--max-new-tokens", "48", "--weights", "f16", prompt,
       ], { stdio: ["ignore", "pipe", "ignore"] }).toString(),
     );
     const page = await run(family, prompt, 48, undefined, "f16");
