@@ -1,7 +1,9 @@
 //! The project's benchmark: models of real shapes with deterministic random weights (no
 //! download), greedy decoding at batch 1 and 8, per-token time as the sequence grows, and
 //! f32 matmul throughput. `--quick` uses small shapes for CI machines; `--json` adds one
-//! JSON line with every figure.
+//! JSON line with every figure; `--translation` times the bundled translation models instead.
+
+mod translation;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -305,12 +307,19 @@ fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let unknown: Vec<&String> = args
         .iter()
-        .filter(|a| *a != "--quick" && *a != "--json")
+        .filter(|a| !["--quick", "--json", "--translation"].contains(&a.as_str()))
         .collect();
+    let as_json = args.iter().any(|a| a == "--json");
     let result = if let Some(bad) = unknown.first() {
         Err(Error::InvalidArgument(format!(
-            "unknown option {bad} (use --quick and/or --json)"
+            "unknown option {bad} (use --quick, --json, --translation)"
         )))
+    } else if args.iter().any(|a| a == "--translation") {
+        translation::run().map(|lines| {
+            if as_json {
+                println!("{}", Value::Array(lines));
+            }
+        })
     } else {
         run(
             args.iter().any(|a| a == "--quick"),

