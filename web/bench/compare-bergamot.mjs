@@ -1,0 +1,215 @@
+// Compares seq2seq-gpu with @browsermt/bergamot-translator (the wasm engine of Firefox
+// Translations) on the bundled Firefox Translations models, in one headless Chromium.
+//
+//   npm ci && npm run build && npm run bench:bergamot      (in web/)
+//   node bench/compare-bergamot.mjs [--directions enpt,pten] [--limit N] [--out FILE]
+//   env: CHROMIUM (default /usr/bin/chromium)
+//
+// For each direction, three engines, each in its own page of the same browser and one after the
+// other: bergamot-translator as shipped (its worker forces max-length-factor 2.0, as in Firefox),
+// bergamot-translator with the models' own max-length-factor (2.5, from
+// config.intgemm8bitalpha.yml, by serving a copy of its worker with that one value changed), and
+// seq2seq-gpu through its npm package API (pkg/). Each translates one warm-up sentence (the
+// first), then every sentence of tests/fixtures/bergamot/sentences.json one at a time. Timings
+// are taken in the page (performance.now()). Writes bench/results.json and prints a table.
+import { createServer } from "node:http";
+import { createReadStream, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, extname, join, normalize, relative, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import { cpus, loadavg } from "node:os";
+import { chromium } from "playwright-core";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const WEB = resolve(HERE, "..");
+const ROOT = resolve(WEB, "..");
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i < 0 ? dflt : args.splice(i, 2)[1];
+};
+const directions = opt("--directions", "enpt,pten").split(",");
+const limit = Number(opt("--limit", "0")) || Infinity;
+const outPath = resolve(opt("--out", join(HERE, "results.json")));
+if (args.length) {
+  console.error(`unknown arguments: ${args.join(" ")}`);
+  process.exit(2);
+}
+
+// --- inputs ---------------------------------------------------------------------------------------
+const sentences = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/bergamot/sentences.json"), "utf8"));
+const reference = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/bergamot/reference.json"), "utf8"));
+if (!existsSync(join(ROOT, "pkg/seq2seq_gpu.js"))) {
+  console.error("pkg/seq2seq_gpu.js is missing: run `npm run build` in web/ first");
+  process.exit(1);
+}
+const pkgDir = dirname(createRequire(join(WEB, "package.json")).resolve("@browsermt/bergamot-translator/package.json"));
+const bergamotVersion = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")).version;
+const workerFile = join(pkgDir, "worker", "translator-worker.js");
+const SHIPPED_FACTOR = "max-length-factor: 2.0";
+if (!readFileSync(workerFile, "utf8").includes(SHIPPED_FACTOR))
+  throw new Error(`${workerFile} no longer says "${SHIPPED_FACTOR}"`);
+const ymlFactor = (dir) => {
+  const m = readFileSync(join(ROOT, "models", dir, "config.intgemm8bitalpha.yml"), "utf8").match(/^max-length-factor:\s*([0-9.]+)/m);
+  if (!m) throw new Error(`models/${dir}: no max-length-factor in the yml`);
+  return m[1];
+};
+
+// --- static server --------------------------------------------------------------------------------
+// /bergamot/           the npm package as shipped (from node_modules)
+// /bergamot-mlf-<X>/   the same files, but worker/translator-worker.js says max-length-factor: X
+// /                    the repository: pkg/, models/, web/bench/
+const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript", ".json": "application/json", ".wasm": "application/wasm", ".yml": "text/plain; charset=utf-8", ".css": "text/css" };
+const inside = (root, file) => file === root || file.startsWith(root + sep);
+const server = createServer((req, res) => {
+  const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+  let root = ROOT, rest = path, factor = null, m;
+  if (path.startsWith("/bergamot/")) [root, rest] = [pkgDir, path.slice("/bergamot/".length)];
+  else if ((m = path.match(/^\/bergamot-mlf-([0-9.]+)\/(.*)$/))) [root, rest, factor] = [pkgDir, m[2], m[1]];
+  let file = normalize(join(root, rest));
+  if (!inside(resolve(root), file)) return res.writeHead(403).end();
+  try {
+    if (statSync(file).isDirectory()) file = join(file, "index.html");
+    const headers = { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-store" };
+    if (factor && file === workerFile) {
+      const body = readFileSync(file, "utf8").replace(SHIPPED_FACTOR, `max-length-factor: ${factor}`);
+      return res.writeHead(200, headers).end(body);
+    }
+    res.writeHead(200, { ...headers, "content-length": statSync(file).size });
+    createReadStream(file).pipe(res);
+  } catch {
+    res.writeHead(404, { "content-type": "text/plain" }).end("not found");
+  }
+});
+await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+const url = `http://127.0.0.1:${server.address().port}`;
+
+// --- helpers --------------------------------------------------------------------------------------
+const median = (xs) => {
+  const v = [...xs].sort((a, b) => a - b), h = v.length >> 1;
+  return v.length % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
+};
+const r1 = (x) => Math.round(x * 10) / 10;
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+function agreement(a, b) {
+  const same = a.filter((x, i) => x === b[i]).length;
+  return { exact_match: same, compared: a.length, agreement: a.length ? same / a.length : null };
+}
+
+/** One engine on one direction in a fresh page; returns its record. */
+async function runEngine(context, { name, page: pageFile, query, dir, texts }) {
+  const page = await context.newPage();
+  const problems = [];
+  page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
+  page.on("pageerror", (e) => problems.push(e.message));
+  page.on("response", (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`); });
+  try {
+    await page.goto(`${url}/web/bench/${pageFile}?${new URLSearchParams(query)}`);
+    await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 60_000 });
+    const load = await page.evaluate(() => window.bench.load());
+    const warm = await page.evaluate((t) => window.bench.translate(t), texts[0]);
+    const outputs = [], ms = [];
+    for (const [i, text] of texts.entries()) {
+      const r = await page.evaluate((t) => window.bench.translate(t), text);
+      outputs.push(r.out);
+      ms.push(r.ms);
+      process.stderr.write(`\r${dir} ${name}: ${i + 1}/${texts.length}   `);
+    }
+    process.stderr.write("\n");
+    const info = await page.evaluate(() => window.bench.info());
+    await page.evaluate(() => window.bench.close());
+    const { load_ms, ...loadRest } = load;
+    return {
+      engine: name,
+      outputs,
+      ms_per_sentence: ms.map(r1),
+      ms_per_sentence_median: r1(median(ms)),
+      ms_total: r1(sum(ms)),
+      load_ms: r1(load_ms),
+      warmup_ms: r1(warm.ms),
+      ...loadRest,
+      ...(loadRest.breakdown_ms && { breakdown_ms: Object.fromEntries(Object.entries(loadRest.breakdown_ms).map(([k, v]) => [k, r1(v)])) }),
+      page: info,
+      ...(problems.length && { page_errors: problems }),
+    };
+  } catch (e) {
+    throw new Error(`${dir} ${name}: ${e.message}${problems.length ? `\npage: ${problems.join("\n")}` : ""}`);
+  } finally {
+    await page.close();
+  }
+}
+
+// --- run ------------------------------------------------------------------------------------------
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--headless=new", "--no-sandbox", "--disable-gpu-sandbox", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-quic", "--enable-unsafe-webgpu", "--enable-features=Vulkan",
+    "--use-webgpu-adapter=swiftshader", "--enable-unsafe-swiftshader",
+  ],
+});
+const results = {
+  generated: new Date().toISOString(),
+  browser: `Chromium ${browser.version()}`,
+  bergamot_translator: bergamotVersion,
+  host: { cpu: cpus()[0]?.model, cores: cpus().length, loadavg_at_start: loadavg().map(r1) },
+  protocol: "per direction and engine: a fresh page; load; one warm-up translation (the first sentence); then each sentence alone, in order. ms measured in the page with performance.now(); medians are the mean of the two middle values for even counts.",
+  directions: {},
+};
+try {
+  const context = await browser.newContext();
+  for (const dir of directions) {
+    const lang = dir.slice(0, 2);
+    const texts = sentences[lang].slice(0, limit);
+    const refBySrc = new Map(reference[dir].map((r) => [r.src, r.out]));
+    const refOut = texts.map((t) => refBySrc.get(t));
+    if (refOut.some((x) => x === undefined)) throw new Error(`${dir}: reference.json lacks some sentences`);
+    const factor = ymlFactor(dir);
+    const model = `/models/${dir}/`;
+    const engines = [
+      { key: "bergamot", name: `bergamot-translator ${bergamotVersion} (as shipped, max-length-factor 2.0)`, page: "bergamot.html", query: { pkg: "/bergamot/", model }, max_length_factor: 2.0 },
+      { key: `bergamot_mlf${factor}`, name: `bergamot-translator ${bergamotVersion} (worker patched: yml max-length-factor ${factor})`, page: "bergamot.html", query: { pkg: `/bergamot-mlf-${factor}/`, model }, max_length_factor: Number(factor) },
+      { key: "ours", name: "seq2seq-gpu (pkg/, WebGPU)", page: "ours.html", query: { model } },
+    ];
+    const record = { sentences: texts.length, engines: {} };
+    for (const e of engines) {
+      const r = await runEngine(context, { ...e, dir, texts });
+      if (e.max_length_factor !== undefined) r.max_length_factor = e.max_length_factor;
+      r.reference = agreement(r.outputs, refOut);
+      r.reference.diffs = texts.flatMap((src, i) => (r.outputs[i] === refOut[i] ? [] : [{ i, src, out: r.outputs[i], reference: refOut[i] }]));
+      record.engines[e.key] = r;
+      console.error(`${dir} ${e.key}: ${r.reference.exact_match}/${texts.length} = reference, median ${r.ms_per_sentence_median} ms, load ${r.load_ms} ms`);
+    }
+    const ours = record.engines.ours;
+    for (const e of engines.filter((e) => e.key !== "ours")) {
+      const other = record.engines[e.key];
+      const a = agreement(ours.outputs, other.outputs);
+      a.diffs = texts.flatMap((src, i) => (ours.outputs[i] === other.outputs[i] ? [] : [{ i, src, ours: ours.outputs[i], [e.key]: other.outputs[i] }]));
+      ours[`vs_${e.key}`] = a;
+    }
+    results.directions[dir] = record;
+    results.adapter ??= ours.adapter;
+  }
+  results.host.loadavg_at_end = loadavg().map(r1);
+} finally {
+  await browser.close();
+  server.close();
+}
+
+writeFileSync(outPath, JSON.stringify(results, null, 2) + "\n");
+
+// --- table ----------------------------------------------------------------------------------------
+console.log(`${results.browser}; bergamot-translator ${bergamotVersion}; our adapter: ${results.adapter}`);
+console.log(`host: ${results.host.cpu} x${results.host.cores}, load average ${results.host.loadavg_at_start.join(" ")} -> ${results.host.loadavg_at_end.join(" ")}`);
+const rows = [["dir", "engine", "=ref", "=ours", "median ms", "total ms", "load ms", "warm-up ms"]];
+for (const [dir, { sentences: n, engines }] of Object.entries(results.directions)) {
+  for (const [key, r] of Object.entries(engines)) {
+    const vsOurs = key === "ours" ? "-" : `${engines.ours[`vs_${key}`].exact_match}/${n}`;
+    rows.push([dir, key, `${r.reference.exact_match}/${n}`, vsOurs, r.ms_per_sentence_median.toFixed(1), r.ms_total.toFixed(0), r.load_ms.toFixed(0), r.warmup_ms.toFixed(0)]);
+  }
+}
+const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+for (const row of rows) console.log(row.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  "));
+console.log(`wrote ${relative(process.cwd(), outPath) || outPath}`);
