@@ -98,7 +98,7 @@ function agreement(a, b) {
 }
 
 /** One engine on one direction in a fresh page; returns its record. */
-async function runEngine(context, { name, page: pageFile, query, dir, texts }) {
+async function runEngine(context, { key, name, page: pageFile, query, dir, texts }) {
   const page = await context.newPage();
   const problems = [];
   page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
@@ -114,9 +114,9 @@ async function runEngine(context, { name, page: pageFile, query, dir, texts }) {
       const r = await page.evaluate((t) => window.bench.translate(t), text);
       outputs.push(r.out);
       ms.push(r.ms);
-      process.stderr.write(`\r${dir} ${name}: ${i + 1}/${texts.length}   `);
+      if (process.stderr.isTTY) process.stderr.write(`\r${dir} ${key}: ${i + 1}/${texts.length} `);
     }
-    process.stderr.write("\n");
+    if (process.stderr.isTTY) process.stderr.write("\n");
     const info = await page.evaluate(() => window.bench.info());
     await page.evaluate(() => window.bench.close());
     const { load_ms, ...loadRest } = load;
