@@ -106,6 +106,25 @@ impl Gpu {
         }))
     }
 
+    /// Bytes of work buffers the pool has ever created (they are reused, never freed while
+    /// the device lives): flat once every shape in use has been seen.
+    pub fn pool_bytes(&self) -> u64 {
+        self.pool.allocated_bytes()
+    }
+
+    /// (buffers alive, their bytes) on the device after finishing submitted work, from
+    /// wgpu's internal counters: zero unless wgpu's `counters` feature is on (the tests
+    /// turn it on to check that nothing leaks).
+    pub fn live_buffers(&self) -> (isize, isize) {
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+        let counters = self.device.get_internal_counters();
+        (
+            counters.hal.buffers.read(),
+            counters.hal.buffer_memory.read(),
+        )
+    }
+
     /// Whether f16 weights are read as WGSL `f16` (the device has `shader-f16`) rather than
     /// unpacked from u32 pairs.
     pub fn native_f16(&self) -> bool {
