@@ -90,17 +90,31 @@ impl Engine {
         )
     }
 
-    fn check_ids(&self, input_ids: &[u32]) -> Result<()> {
+    /// Checks an input, and with `truncation` cuts one longer than the model can place to
+    /// its limit, keeping the last token (the end-of-sentence mark tokenizers append), as
+    /// transformers' tokenizers truncate.
+    fn prepared_input(&self, input_ids: &[u32], truncation: bool) -> Result<Vec<u32>> {
         let vocab = self.model().spec.vocab_size;
         if let Some(bad) = input_ids.iter().find(|&&id| id as usize >= vocab) {
             return Err(Error::invalid(format!(
                 "input token id {bad} is outside the vocabulary of {vocab}"
             )));
         }
-        if input_ids.is_empty() {
+        let Some(&last) = input_ids.last() else {
             return Err(Error::invalid("the input has no tokens"));
+        };
+        match self.model().spec.positions.limit() {
+            Some(limit) if input_ids.len() > limit && truncation => {
+                let mut kept = input_ids[..limit - 1].to_vec();
+                kept.push(last);
+                Ok(kept)
+            }
+            Some(limit) if input_ids.len() > limit => Err(Error::invalid(format!(
+                "the input has {} tokens; this model places at most {limit} (pass truncation: true to cut it)",
+                input_ids.len()
+            ))),
+            _ => Ok(input_ids.to_vec()),
         }
-        Ok(())
     }
 
     /// Starts generating from `prompt`; poll the result for text.
@@ -115,10 +129,10 @@ impl Engine {
         input_ids: &[u32],
         options: &GenerationOptions,
     ) -> Result<Generation> {
-        self.check_ids(input_ids)?;
         let config = self.resolve(options)?;
+        let input = self.prepared_input(input_ids, config.truncation)?;
         let streamed = config.num_beams == 1 && config.num_return_sequences == 1;
-        let search = Search::new(self.gpu(), self.model(), &[input_ids.to_vec()], config)?;
+        let search = Search::new(self.gpu(), self.model(), &[input], config)?;
         Ok(Generation::new(self.clone(), search, streamed))
     }
 
@@ -156,11 +170,12 @@ impl Engine {
         if inputs.is_empty() {
             return Err(Error::invalid("no prompts to generate from"));
         }
-        for input in inputs {
-            self.check_ids(input)?;
-        }
         let config = self.resolve(options)?;
-        let search = Search::new(self.gpu(), self.model(), inputs, config)?;
+        let inputs = inputs
+            .iter()
+            .map(|input| self.prepared_input(input, config.truncation))
+            .collect::<Result<Vec<_>>>()?;
+        let search = Search::new(self.gpu(), self.model(), &inputs, config)?;
         generate::run_batch(self, search).await
     }
 }

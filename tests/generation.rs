@@ -93,3 +93,38 @@ fn max_new_tokens_bounds_the_output() {
         assert_eq!(out[0].ids, greedy[..=n], "max_new_tokens {n}");
     }
 }
+
+/// An input longer than the model's positions is refused with a message, or, with
+/// `truncation`, cut to the limit keeping its final end-of-sentence token; an empty prompt
+/// still generates (from the end-of-sentence token alone).
+#[test]
+fn long_inputs_are_refused_or_truncated_and_empty_prompts_work() {
+    let engine = engine("bart-tiny");
+    let long = "word ".repeat(400);
+    let error = pollster::block_on(engine.generate(&long, &GenerationOptions::default(), |_| {}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("places at most 256") && error.contains("truncation"),
+        "{error}"
+    );
+
+    let ids = engine.tokenizer().encode(&long).unwrap();
+    let mut cut = ids[..255].to_vec();
+    cut.push(*ids.last().unwrap());
+    let options = GenerationOptions {
+        max_new_tokens: Some(8),
+        truncation: Some(true),
+        ..Default::default()
+    };
+    let truncated = pollster::block_on(engine.generate(&long, &options, |_| {})).unwrap();
+    let explicit = pollster::block_on(engine.generate_batch_from_ids(&[cut], &options)).unwrap();
+    assert_eq!(truncated[0].ids, explicit[0].ids);
+
+    let empty = pollster::block_on(engine.generate("", &options, |_| {})).unwrap();
+    assert!(
+        empty[0].ids.len() > 1 && empty[0].ids.len() <= 9,
+        "{:?}",
+        empty[0].ids
+    );
+}

@@ -40,6 +40,9 @@ pub struct GenerationOptions {
     /// Marian's `max-length-factor`: at most ceil(factor × input length) new tokens for each
     /// input (within `max_new_tokens` / `max_length`).
     pub max_length_factor: Option<f32>,
+    /// Cut an input longer than the model's position limit (keeping its last token) instead
+    /// of refusing it, like transformers' `truncation=True`.
+    pub truncation: Option<bool>,
     pub min_new_tokens: Option<usize>,
     pub min_length: Option<usize>,
     pub num_beams: Option<usize>,
@@ -65,10 +68,11 @@ pub struct GenerationOptions {
 }
 
 /// The keys `from_json` reads: transformers' names for every generation option.
-pub const OPTION_KEYS: [&str; 25] = [
+pub const OPTION_KEYS: [&str; 26] = [
     "max_new_tokens",
     "max_length",
     "max_length_factor",
+    "truncation",
     "min_new_tokens",
     "min_length",
     "num_beams",
@@ -105,6 +109,7 @@ impl GenerationOptions {
             max_new_tokens,
             max_length,
             max_length_factor,
+            truncation,
             min_new_tokens,
             min_length,
             num_beams,
@@ -213,6 +218,11 @@ impl GenerationOptions {
             max_new_tokens: opt_usize("max_new_tokens")?,
             max_length: opt_usize("max_length")?,
             max_length_factor: opt_f32("max_length_factor")?,
+            truncation: if cfg.is_set("truncation") {
+                Some(cfg.bool_or("truncation", false)?)
+            } else {
+                None
+            },
             min_new_tokens: opt_usize("min_new_tokens")?,
             min_length: opt_usize("min_length")?,
             num_beams: opt_usize("num_beams")?,
@@ -262,6 +272,7 @@ pub struct GenerationConfig {
     /// Longest decoder sequence, the start token included.
     pub max_length: usize,
     pub max_length_factor: Option<f32>,
+    pub truncation: bool,
     pub min_length: usize,
     pub min_new_tokens: usize,
     pub num_beams: usize,
@@ -311,6 +322,7 @@ impl GenerationConfig {
         let config = GenerationConfig {
             max_length: max_length.max(1),
             max_length_factor: o.max_length_factor,
+            truncation: o.truncation.unwrap_or(false),
             min_length: o.min_length.unwrap_or(0),
             min_new_tokens: o.min_new_tokens.unwrap_or(0),
             num_beams: o.num_beams.unwrap_or(1),

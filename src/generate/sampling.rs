@@ -65,6 +65,7 @@ mod tests {
         GenerationConfig {
             max_length: 20,
             max_length_factor: None,
+            truncation: false,
             min_length: 0,
             min_new_tokens: 0,
             num_beams: 1,

@@ -51,6 +51,8 @@ export interface GenerateOptions {
   maxLength?: number;
   /** At most ceil(factor × input tokens) new tokens (Marian's max-length-factor). */
   maxLengthFactor?: number;
+  /** Cut an input longer than the model can place (keeping its last token) instead of failing. */
+  truncation?: boolean;
   minNewTokens?: number;
   minLength?: number;
   numBeams?: number;
