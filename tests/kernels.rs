@@ -66,7 +66,10 @@ fn matmul_matches_reference_at_awkward_sizes() {
 fn matmul_reads_f16_weights_natively_and_packed() {
     let native = gpu();
     let packed = pollster::block_on(seq2seq_gpu::gpu::Gpu::with_options(
-        seq2seq_gpu::gpu::GpuOptions { shader_f16: false },
+        seq2seq_gpu::gpu::GpuOptions {
+            shader_f16: false,
+            ..Default::default()
+        },
     ))
     .unwrap();
     assert!(!packed.native_f16());

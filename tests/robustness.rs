@@ -256,3 +256,61 @@ fn bad_marian_models_fail_naming_the_file_and_problem() {
         .to_string();
     assert!(message.contains("dim-vocabs"), "{message}");
 }
+
+fn t5_files() -> seq2seq_gpu::ModelFiles {
+    seq2seq_gpu::ModelFiles::read_dir(&common::fixture::dir("t5-tiny")).unwrap()
+}
+
+fn gpu_with(options: seq2seq_gpu::gpu::GpuOptions) -> std::sync::Arc<seq2seq_gpu::gpu::Gpu> {
+    pollster::block_on(seq2seq_gpu::gpu::Gpu::with_options(options)).unwrap()
+}
+
+/// A device whose buffers are smaller than a model's embedding refuses the model, naming
+/// the limit and the tensor, instead of failing inside wgpu.
+#[test]
+fn a_model_larger_than_the_device_allows_is_refused_naming_the_limit() {
+    let small = gpu_with(seq2seq_gpu::gpu::GpuOptions {
+        max_buffer_bytes: Some(1 << 16),
+        ..Default::default()
+    });
+    let message = match seq2seq_gpu::Engine::with_gpu(small, t5_files()) {
+        Ok(_) => panic!("a model with a 4 MiB embedding loaded into 1 MiB buffers"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        message.contains("maxStorageBufferBindingSize") && message.contains("65536"),
+        "{message}"
+    );
+}
+
+/// Engines can be dropped and made again on fresh devices; a destroyed device makes the next
+/// generation fail with a message, promptly, instead of hanging.
+#[test]
+fn engines_are_recreated_and_a_lost_device_is_an_error() {
+    let options = seq2seq_gpu::GenerationOptions {
+        max_new_tokens: Some(4),
+        ..Default::default()
+    };
+    let mut first = None;
+    for _ in 0..3 {
+        let engine =
+            seq2seq_gpu::Engine::with_gpu(gpu_with(Default::default()), t5_files()).unwrap();
+        let out =
+            pollster::block_on(engine.generate("Grant of Copyright License.", &options, |_| {}))
+                .unwrap();
+        assert_eq!(*first.get_or_insert(out[0].ids.clone()), out[0].ids);
+    }
+    let engine = seq2seq_gpu::Engine::with_gpu(gpu_with(Default::default()), t5_files()).unwrap();
+    engine.gpu().destroy();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result =
+            pollster::block_on(engine.generate("Grant of Copyright License.", &options, |_| {}));
+        let _ = sender.send(result.map(|_| ()).map_err(|e| e.to_string()));
+    });
+    let outcome = receiver
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("generation on a destroyed device hung");
+    let message = outcome.expect_err("generation on a destroyed device succeeded");
+    assert!(message.contains("lost"), "{message}");
+}

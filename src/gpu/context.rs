@@ -27,11 +27,18 @@ pub struct GpuOptions {
     /// Read f16 weights natively where the adapter has `shader-f16` (on by default; off
     /// tests the packed path that adapters without it use).
     pub shader_f16: bool,
+    /// Ask for at most this many bytes per buffer (maxBufferSize and
+    /// maxStorageBufferBindingSize), as a smaller device would allow: checks that a model
+    /// fits one.
+    pub max_buffer_bytes: Option<u64>,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { shader_f16: true }
+        GpuOptions {
+            shader_f16: true,
+            max_buffer_bytes: None,
+        }
     }
 }
 
@@ -59,7 +66,12 @@ impl Gpu {
             .await
             .map_err(|e| Error::NoAdapter(e.to_string()))?;
         let info = adapter.get_info();
-        let limits = adapter.limits();
+        let mut limits = adapter.limits();
+        if let Some(bytes) = options.max_buffer_bytes {
+            limits.max_buffer_size = limits.max_buffer_size.min(bytes);
+            limits.max_storage_buffer_binding_size =
+                limits.max_storage_buffer_binding_size.min(bytes);
+        }
         let native_f16 =
             options.shader_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
         let required_features = if native_f16 {
@@ -87,6 +99,15 @@ impl Gpu {
             slot.get_or_insert_with(|| error.to_string());
         }));
 
+        // A lost device (driver reset, destroy(), a browser reclaiming the GPU) fails every
+        // later call with this message instead of leaving readbacks waiting.
+        let lost = errors.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            // The root cause replaces whatever validation error the loss triggered first.
+            let mut slot = lost.lock().unwrap_or_else(|p| p.into_inner());
+            *slot = Some(format!("the GPU device was lost ({reason:?}): {message}"));
+        });
+
         let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("placeholder"),
             size: 16,
@@ -104,6 +125,14 @@ impl Gpu {
             native_f16,
             errors,
         }))
+    }
+
+    /// Releases the device at once (its buffers with it): every later use fails with an
+    /// error saying the device was lost.
+    pub fn destroy(&self) {
+        *self.errors.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some("the GPU device was lost: it was destroyed".into());
+        self.device.destroy();
     }
 
     /// Bytes of work buffers the pool has ever created (they are reused, never freed while
@@ -196,6 +225,7 @@ impl Gpu {
         staging: &wgpu::Buffer,
         len_bytes: u64,
     ) -> Result<Vec<u8>> {
+        self.check()?;
         encoder.copy_buffer_to_buffer(src, 0, staging, 0, len_bytes);
         self.queue.submit([encoder.finish()]);
         let slice = staging.slice(..len_bytes);

@@ -178,6 +178,13 @@ impl JsEngine {
         Ok(self.engine()?.gpu().adapter_description())
     }
 
+    /// Bytes of GPU work buffers the engine's pool has created: it stops growing once every
+    /// shape in use has been seen (generations reuse its buffers).
+    #[wasm_bindgen(getter, js_name = poolBytes)]
+    pub fn pool_bytes(&self) -> Result<f64, JsError> {
+        Ok(self.engine()?.gpu().pool_bytes() as f64)
+    }
+
     /// The files this engine was loaded from, and whether each came from the cache.
     #[wasm_bindgen(getter, js_name = loadedFiles, unchecked_return_type = "LoadedFile[]")]
     pub fn loaded_files(&self) -> JsValue {

@@ -1,0 +1,61 @@
+// The npm package's API under long and careless use, in headless Chromium: generations
+// running at once on one engine, a hundred in a row with the buffer pool flat, and calls
+// after dispose() failing with an Error that says so.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { open, expected } from "./browser.mjs";
+
+let browser;
+before(async () => {
+  browser = await open();
+});
+after(async () => {
+  await browser?.close();
+});
+
+test("concurrent and repeated generations, then calls after dispose", async () => {
+  const cases = expected("t5-tiny").cases;
+  const page = await browser.context.newPage();
+  await page.goto(`${browser.site.url}/web/index.html`);
+  const outcome = await page.evaluate(async (texts) => {
+    const { default: init, Engine } = await import("/pkg/seq2seq_gpu.js");
+    await init();
+    const engine = await Engine.load("/tests/fixtures/t5-tiny/", { cache: false });
+    const run = async (text, maxNewTokens) => {
+      const stream = engine.generate(text, { maxNewTokens });
+      for await (const _ of stream);
+      return Array.from(stream.ids);
+    };
+    const together = await Promise.all(texts.map((t) => run(t, 8)));
+    const alone = [];
+    for (const t of texts) alone.push(await run(t, 8));
+    let settled = 0;
+    for (let i = 0; i < 100; i++) {
+      await run(texts[i % texts.length], 4);
+      if (i === 9) settled = engine.poolBytes;
+    }
+    const final = engine.poolBytes;
+    engine.dispose();
+    const errors = [];
+    for (const call of [() => engine.generate("hi"), () => engine.adapter, () => engine.poolBytes]) {
+      try {
+        call();
+        errors.push(null);
+      } catch (e) {
+        errors.push({ isError: e instanceof Error, message: e.message });
+      }
+    }
+    return { together, alone, settled, final, errors };
+  }, cases.slice(0, 3).map((c) => c.text));
+  cases.slice(0, 3).forEach((c, i) => {
+    assert.deepEqual(outcome.together[i], c.greedy_ids.slice(0, 9), `concurrent ${i}`);
+    assert.deepEqual(outcome.alone[i], outcome.together[i], `alone ${i}`);
+  });
+  assert.ok(outcome.settled > 0);
+  assert.equal(outcome.final, outcome.settled, "the pool grew after warm-up");
+  for (const error of outcome.errors) {
+    assert.ok(error?.isError, "a call after dispose() must throw an Error");
+    assert.match(error.message, /disposed/);
+  }
+  await page.close();
+});
