@@ -181,52 +181,166 @@ fn default_model_translates_and_names_the_adapter() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("adapter: "));
 }
 
+/// Bad input of every kind: each gets one line on stderr starting with "error:" that names
+/// the problem, and a non-zero exit, never a panic. docs/cli-errors.md lists these cases.
 #[test]
 fn errors_are_one_line_with_a_nonzero_exit() {
+    let t5 = fixture::dir("t5-tiny");
+    let t5 = t5.to_str().unwrap();
+    let bart = fixture::dir("bart-tiny");
+    let long_input = "word ".repeat(400);
     let bad_type =
         tempdir_with_config(|c| c.replace("\"model_type\": \"t5\"", "\"model_type\": \"gpt2\""));
     let no_heads = tempdir_with_config(|c| c.replace("\"num_heads\": 4,", ""));
-    let cases: Vec<(Vec<&str>, &str)> = vec![
+    let not_json = tempdir_with_config(|_| "{ not json".to_string());
+    let bad_tokenizer = tempdir_with_file("tokenizer.json", b"{\"model\": 3}");
+    let cut_weights = tempdir_with_file("model.safetensors", &[200, 0, 0, 0, 0, 0, 0, 0, b'{']);
+    let empty = tempdir_with_config(|c| c.to_string());
+    std::fs::remove_file(empty.join("model.safetensors")).unwrap();
+    let path = |p: &std::path::PathBuf| p.to_str().unwrap().to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
         (
-            vec!["--model", "/nonexistent/model", "hi"],
+            vec!["--model".into(), "/nonexistent/model".into(), "hi".into()],
             "/nonexistent/model",
         ),
         (
-            vec!["--model", bad_type.to_str().unwrap(), "hi"],
+            vec!["--model".into(), path(&empty), "hi".into()],
+            "no model.safetensors",
+        ),
+        (
+            vec!["--model".into(), path(&bad_type), "hi".into()],
             "model_type \"gpt2\"",
         ),
         (
-            vec!["--model", no_heads.to_str().unwrap(), "hi"],
+            vec!["--model".into(), path(&no_heads), "hi".into()],
             "\"num_heads\"",
         ),
-        (vec!["--bogus-option", "hi"], "--bogus-option"),
-        (vec!["--max-new-tokens", "many", "hi"], "many"),
-        (vec![], "required"),
-        (vec!["--num-beams", "0", "hi"], "num_beams"),
-        (vec!["--do-sample", "true", "--top-p", "1.5", "hi"], "top_p"),
         (
-            vec!["--do-sample", "true", "--temperature", "-1", "hi"],
+            vec!["--model".into(), path(&not_json), "hi".into()],
+            "config.json",
+        ),
+        (
+            vec!["--model".into(), path(&bad_tokenizer), "hi".into()],
+            "tokenizer.json",
+        ),
+        (
+            vec!["--model".into(), path(&cut_weights), "hi".into()],
+            "model.safetensors",
+        ),
+        (
+            vec!["--model".into(), path(&bart), long_input],
+            "places at most 256",
+        ),
+        (vec!["--bogus-option".into(), "hi".into()], "--bogus-option"),
+        (
+            vec!["--max-new-tokens".into(), "many".into(), "hi".into()],
+            "many",
+        ),
+        (
+            vec![
+                "--max-new-tokens".into(),
+                "18446744073709551615".into(),
+                "hi".into(),
+            ],
+            "too large",
+        ),
+        (
+            vec![
+                "--model".into(),
+                t5.into(),
+                "--max-new-tokens".into(),
+                "9223372036854775807".into(),
+                "--num-beams".into(),
+                "4".into(),
+                "hi".into(),
+            ],
+            "more than a decoder can hold",
+        ),
+        (vec![], "required"),
+        (
+            vec!["--num-beams".into(), "0".into(), "hi".into()],
+            "num_beams",
+        ),
+        (
+            vec![
+                "--model".into(),
+                t5.into(),
+                "--num-beams".into(),
+                "100000".into(),
+                "hi".into(),
+            ],
+            "num_beams",
+        ),
+        (
+            vec![
+                "--do-sample".into(),
+                "true".into(),
+                "--top-p".into(),
+                "1.5".into(),
+                "hi".into(),
+            ],
+            "top_p",
+        ),
+        (
+            vec![
+                "--do-sample".into(),
+                "true".into(),
+                "--temperature".into(),
+                "-1".into(),
+                "hi".into(),
+            ],
             "temperature",
         ),
-        (vec!["--bad-words-ids", "[5]", "hi"], "bad_words_ids"),
-        (vec!["--weights", "f64", "hi"], "f64"),
         (
-            vec!["--num-beams", "2", "hi"],
+            vec!["--bad-words-ids".into(), "[5]".into(), "hi".into()],
+            "bad_words_ids",
+        ),
+        (vec!["--seed".into(), "-1".into(), "hi".into()], "seed"),
+        (
+            vec!["--stop-strings".into(), "[1]".into(), "hi".into()],
+            "stop_strings",
+        ),
+        (
+            vec!["--eos-token-id".into(), "99999999".into(), "hi".into()],
+            "outside the vocabulary",
+        ),
+        (vec!["--weights".into(), "f64".into(), "hi".into()], "f64"),
+        (
+            vec!["--num-beams".into(), "2".into(), "hi".into()],
             "beam search is not supported",
         ),
-        (vec!["--max-length-factor", "-1", "hi"], "max_length_factor"),
+        (
+            vec!["--max-length-factor".into(), "-1".into(), "hi".into()],
+            "max_length_factor",
+        ),
+        (
+            vec!["--truncation".into(), "maybe".into(), "hi".into()],
+            "truncation",
+        ),
     ];
     for (args, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = cli(&args);
-        assert!(!out.status.success(), "{args:?} succeeded");
+        let shown: Vec<&str> = args
+            .iter()
+            .map(|a| if a.len() > 40 { "<long input>" } else { a })
+            .collect();
+        assert!(!out.status.success(), "{shown:?} succeeded");
         let lines = stderr_errors(&out);
-        assert_eq!(lines.len(), 1, "{args:?}: {lines:?}");
+        assert_eq!(lines.len(), 1, "{shown:?}: {lines:?}");
         assert!(
             lines[0].starts_with("error: ") && lines[0].contains(needle),
-            "{args:?}: {lines:?}"
+            "{shown:?}: {lines:?}"
         );
         assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     }
+}
+
+/// A copy of the t5-tiny fixture with one file replaced.
+fn tempdir_with_file(name: &str, contents: &[u8]) -> std::path::PathBuf {
+    let dir = tempdir_with_config(|c| c.to_string());
+    std::fs::write(dir.join(name), contents).unwrap();
+    dir
 }
 
 /// A copy of the t5-tiny fixture with an edited config.json.

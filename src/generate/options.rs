@@ -315,7 +315,9 @@ impl GenerationConfig {
     pub fn resolve(spec: &ModelSpec, options: &GenerationOptions) -> Result<GenerationConfig> {
         let o = options;
         let max_length = match (o.max_new_tokens, o.max_length) {
-            (Some(n), _) => n + 1,
+            (Some(n), _) => n
+                .checked_add(1)
+                .ok_or_else(|| Error::invalid(format!("max_new_tokens {n} is too large")))?,
             (None, Some(n)) => n,
             (None, None) => 20,
         };
@@ -369,8 +371,19 @@ impl GenerationConfig {
         // A zero-embedding start sits just past the vocabulary.
         let start_is_zero_row = spec.start_from_zero_embedding
             && self.decoder_start_token_id == spec.decoder_start_token_id;
-        if self.num_beams == 0 {
-            return bad("num_beams must be at least 1".into());
+        // Far beyond any useful search, and it keeps sizes derived from them from overflowing.
+        const MAX_SEQUENCES: usize = 4096;
+        if self.num_beams == 0 || self.num_beams > MAX_SEQUENCES {
+            return bad(format!(
+                "num_beams must be between 1 and {MAX_SEQUENCES}, not {}",
+                self.num_beams
+            ));
+        }
+        if self.num_return_sequences > MAX_SEQUENCES {
+            return bad(format!(
+                "num_return_sequences must be at most {MAX_SEQUENCES}, not {}",
+                self.num_return_sequences
+            ));
         }
         if self.num_return_sequences == 0 {
             return bad("num_return_sequences must be at least 1".into());

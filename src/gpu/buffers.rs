@@ -246,7 +246,12 @@ impl Workspace {
     }
 
     pub fn tensor(&mut self, shape: &[usize]) -> Result<Tensor> {
-        let bytes = (shape.iter().product::<usize>() * 4) as u64;
+        let bytes = shape
+            .iter()
+            .try_fold(4u64, |bytes, &d| bytes.checked_mul(d as u64))
+            .ok_or_else(|| {
+                Error::invalid(format!("a work buffer of shape {shape:?} is too large"))
+            })?;
         let buffer = self.gpu.pool.take(&self.gpu, bytes)?;
         self.held.push(buffer.clone());
         Ok(Tensor {

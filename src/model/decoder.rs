@@ -97,6 +97,15 @@ impl Model {
                 encoded.batch
             )));
         }
+        // Cache rows are indexed with u32 on the GPU.
+        if sequences
+            .checked_mul(capacity)
+            .is_none_or(|rows| rows > u32::MAX as usize)
+        {
+            return Err(Error::invalid(format!(
+                "{sequences} sequences of up to {capacity} tokens are more than a decoder can hold"
+            )));
+        }
         if spec.decoder_cell == DecoderCell::Ssru && beams > 1 {
             return Err(Error::invalid(
                 "beam search is not supported with an SSRU decoder (use num_beams 1)",
