@@ -206,7 +206,7 @@ fn kernel_comparison(
         best.insert(n.to_string(), json!(rate));
     }
     let width = *sizes.last().unwrap_or(&512);
-    for format in [WeightFormat::F32, WeightFormat::F16] {
+    for format in [WeightFormat::F32, WeightFormat::F16, WeightFormat::Int8] {
         compare(
             &[MatmulForm::Skinny, MatmulForm::SkinnyVec4],
             format,
