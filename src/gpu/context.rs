@@ -162,9 +162,14 @@ impl Gpu {
 
     /// "name (backend, device type)", for the CLI and the benchmark.
     pub fn adapter_description(&self) -> String {
+        // Browsers may hide the adapter's name.
+        let name = match self.info.name.trim() {
+            "" => "unnamed adapter",
+            name => name,
+        };
         format!(
-            "{} ({:?}, {:?})",
-            self.info.name, self.info.backend, self.info.device_type
+            "{name} ({:?}, {:?})",
+            self.info.backend, self.info.device_type
         )
     }
 
