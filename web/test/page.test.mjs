@@ -100,7 +100,7 @@ test("a bad model URL shows an error", async () => {
   });
   assert.equal(await page.evaluate(() => document.body.dataset.state), "error");
   const status = await page.locator("#status").textContent();
-  assert.match(status, /Error: .*config\.json.*not found/);
+  assert.match(status, /Error: .*\/no\/such\/model\/.*neither config\.json nor a bergamot config/);
   await page.close();
 });
 

@@ -219,7 +219,7 @@ fn kernel_comparison(
 fn run(quick: bool, as_json: bool) -> Result<()> {
     let gpu = pollster::block_on(Gpu::new())?;
     let adapter = gpu.adapter_description();
-    let (input_len, new_tokens, long) = if quick { (16, 16, 64) } else { (64, 128, 512) };
+    let (input_len, new_tokens, long) = if quick { (16, 16, 512) } else { (64, 128, 512) };
     println!(
         "adapter: {adapter}; f16 weights read {}",
         if gpu.native_f16() {
