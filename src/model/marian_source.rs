@@ -15,10 +15,6 @@ impl MarianSource {
         MarianSource { bin }
     }
 
-    pub fn bin(&self) -> &MarianBin {
-        &self.bin
-    }
-
     /// The shape the loader sees: Marian states linear weights as [in, out] but stores them
     /// transposed, which is the loader's [out, in]; the embedding is stored as stated.
     fn logical_shape(&self, marian: &str) -> Result<Vec<usize>> {

@@ -55,7 +55,8 @@ pub struct FamilyNames {
     pub ssru: Option<SsruNames>,
 }
 
-const fn t5_attention(prefix: &'static str) -> AttentionNames {
+/// T5 and Marian name the projections q, k, v and o.
+const fn qkvo_attention(prefix: &'static str) -> AttentionNames {
     AttentionNames {
         prefix,
         q: "q",
@@ -85,7 +86,7 @@ static T5: FamilyNames = FamilyNames {
     lm_head: "lm_head.weight",
     logits_bias: "final_logits_bias",
     encoder: StackNames {
-        self_attention: t5_attention("encoder.block.{i}.layer.0.SelfAttention"),
+        self_attention: qkvo_attention("encoder.block.{i}.layer.0.SelfAttention"),
         self_attention_norm: "encoder.block.{i}.layer.0.layer_norm",
         feed_forward: FeedForwardNames {
             input: "encoder.block.{i}.layer.1.DenseReluDense.wi",
@@ -102,7 +103,7 @@ static T5: FamilyNames = FamilyNames {
         relative_bias: Some("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"),
     },
     decoder: StackNames {
-        self_attention: t5_attention("decoder.block.{i}.layer.0.SelfAttention"),
+        self_attention: qkvo_attention("decoder.block.{i}.layer.0.SelfAttention"),
         self_attention_norm: "decoder.block.{i}.layer.0.layer_norm",
         feed_forward: FeedForwardNames {
             input: "decoder.block.{i}.layer.2.DenseReluDense.wi",
@@ -118,7 +119,7 @@ static T5: FamilyNames = FamilyNames {
         positions: None,
         relative_bias: Some("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"),
     },
-    cross_attention: t5_attention("decoder.block.{i}.layer.1.EncDecAttention"),
+    cross_attention: qkvo_attention("decoder.block.{i}.layer.1.EncDecAttention"),
     cross_attention_norm: "decoder.block.{i}.layer.1.layer_norm",
     ssru: None,
 };
@@ -166,16 +167,6 @@ static BART: FamilyNames = FamilyNames {
     ssru: None,
 };
 
-const fn marian_attention(prefix: &'static str) -> AttentionNames {
-    AttentionNames {
-        prefix,
-        q: "q",
-        k: "k",
-        v: "v",
-        o: "o",
-    }
-}
-
 /// Marian binary models, as `marian_source` presents them: `stem.p.weight` and `stem.p.bias`
 /// stand for Marian's `stem_Wp` and `stem_bp`, `norm.weight` and `norm.bias` for
 /// `norm_scale` and `norm_bias`. One embedding (`Wemb`) serves both stacks and the output.
@@ -185,7 +176,7 @@ static MARIAN_NATIVE: FamilyNames = FamilyNames {
     lm_head: "Wemb",
     logits_bias: "decoder_ff_logit_out_b",
     encoder: StackNames {
-        self_attention: marian_attention("encoder_l{l}_self"),
+        self_attention: qkvo_attention("encoder_l{l}_self"),
         self_attention_norm: "encoder_l{l}_self_Wo_ln",
         feed_forward: FeedForwardNames {
             input: "encoder_l{l}_ffn.1",
@@ -199,7 +190,7 @@ static MARIAN_NATIVE: FamilyNames = FamilyNames {
         relative_bias: None,
     },
     decoder: StackNames {
-        self_attention: marian_attention("decoder_l{l}_self"),
+        self_attention: qkvo_attention("decoder_l{l}_self"),
         // The norm after the SSRU cell.
         self_attention_norm: "decoder_l{l}_rnn_ffn_ln",
         feed_forward: FeedForwardNames {
@@ -213,7 +204,7 @@ static MARIAN_NATIVE: FamilyNames = FamilyNames {
         positions: None,
         relative_bias: None,
     },
-    cross_attention: marian_attention("decoder_l{l}_context"),
+    cross_attention: qkvo_attention("decoder_l{l}_context"),
     cross_attention_norm: "decoder_l{l}_context_Wo_ln",
     ssru: Some(SsruNames {
         prefix: "decoder_l{l}_rnn",
