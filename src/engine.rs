@@ -3,20 +3,18 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::files::{ModelData, ModelFiles};
+use crate::formats::FileSource;
 use crate::generate::search::Search;
 use crate::generate::{self, Generated, Generation, GenerationConfig, GenerationOptions};
 use crate::gpu::Gpu;
-use crate::model::marian_bin::MarianBin;
-use crate::model::marian_source::MarianSource;
-use crate::model::marian_yaml::{MAX_POSITIONS, spec_from_marian_yaml};
-use crate::model::{Checkpoint, Model, ModelSpec, Shortlist, TensorSource, WeightFormat};
+use crate::load::{LoadedFiles, load_files};
+use crate::model::{Model, WeightFormat};
 use crate::tokenizer::Tokenizer;
 
 struct Inner {
     gpu: Arc<Gpu>,
     model: Model,
-    tokenizer: Tokenizer,
+    tokenizer: Arc<Tokenizer>,
     defaults: GenerationOptions,
 }
 
@@ -26,43 +24,49 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
+/// How to load a model.
+#[derive(Clone, Default)]
+pub struct LoadOptions {
+    /// How linear-layer weights are kept on the GPU (f16 halves their memory, int8 quarters
+    /// it); `None` keeps the checkpoint's precision (f32 for floating-point checkpoints, int8
+    /// for Marian's quantised models).
+    pub weights: Option<WeightFormat>,
+    /// The device to load onto (several models can share one); `None` creates one.
+    pub gpu: Option<Arc<Gpu>>,
+}
+
 impl Engine {
-    /// Loads `files` onto a new GPU device, with weights in the precision the checkpoint
-    /// stores (f32 for floating-point checkpoints, int8 for Marian's quantised models). The
-    /// files are parsed and checked first, so a bad file fails before any device is created.
-    pub async fn new(files: ModelFiles) -> Result<Engine> {
-        let parsed = ParsedFiles::parse(files)?;
-        let format = parsed.stored_format;
-        parsed.upload(Gpu::new().await?, format)
+    /// Loads a model folder from any source: a Hugging Face hub layout or a Firefox
+    /// Translations (Marian) folder. Every file is read and checked before a device is
+    /// created, and the description and tokenizer before the weights are read.
+    pub async fn load(source: &impl FileSource, options: &LoadOptions) -> Result<Engine> {
+        let files = load_files(source).await?;
+        let gpu = match &options.gpu {
+            Some(gpu) => gpu.clone(),
+            None => Gpu::new().await?,
+        };
+        let format = options.weights.unwrap_or(files.stored_format);
+        Engine::upload(files, gpu, format)
     }
 
-    /// Like `new`, keeping linear-layer weights in `format` (f16 halves their memory, int8
-    /// quarters it).
-    pub async fn new_with_format(files: ModelFiles, format: WeightFormat) -> Result<Engine> {
-        let parsed = ParsedFiles::parse(files)?;
-        parsed.upload(Gpu::new().await?, format)
-    }
-
-    /// Loads `files` onto an existing device (several models can share one).
-    pub fn with_gpu(gpu: Arc<Gpu>, files: ModelFiles) -> Result<Engine> {
-        let parsed = ParsedFiles::parse(files)?;
-        let format = parsed.stored_format;
-        parsed.upload(gpu, format)
-    }
-
-    pub fn with_gpu_and_format(
-        gpu: Arc<Gpu>,
-        files: ModelFiles,
-        format: WeightFormat,
-    ) -> Result<Engine> {
-        ParsedFiles::parse(files)?.upload(gpu, format)
-    }
-
-    /// Loads a model folder laid out as on the Hugging Face hub, or a Firefox Translations
-    /// (Marian) model folder.
+    /// Loads a model folder on disk onto a new device.
     #[cfg(not(target_arch = "wasm32"))]
     pub async fn load_dir(dir: impl AsRef<std::path::Path>) -> Result<Engine> {
-        Engine::new(ModelFiles::read_dir(dir.as_ref())?).await
+        let source = crate::formats::DirSource::new(dir.as_ref())?;
+        Engine::load(&source, &LoadOptions::default()).await
+    }
+
+    fn upload(files: LoadedFiles, gpu: Arc<Gpu>, format: WeightFormat) -> Result<Engine> {
+        let mut model = Model::load(&gpu, files.spec, files.weights.as_ref(), format)?;
+        model.shortlist = files.shortlist;
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                gpu,
+                model,
+                tokenizer: Arc::new(files.tokenizer),
+                defaults: files.defaults,
+            }),
+        })
     }
 
     pub fn gpu(&self) -> &Arc<Gpu> {
@@ -84,10 +88,7 @@ impl Engine {
 
     /// The settings a generation with `options` would use, checked.
     pub fn resolve(&self, options: &GenerationOptions) -> Result<GenerationConfig> {
-        GenerationConfig::resolve(
-            &self.model().spec,
-            &self.inner.defaults.overridden_by(options),
-        )
+        GenerationConfig::resolve(&self.model().spec, &[options, &self.inner.defaults])
     }
 
     /// Checks an input, and with `truncation` cuts one longer than the model can place to
@@ -133,7 +134,11 @@ impl Engine {
         let input = self.prepared_input(input_ids, config.truncation)?;
         let streamed = config.num_beams == 1 && config.num_return_sequences == 1;
         let search = Search::new(self.gpu(), self.model(), &[input], config)?;
-        Ok(Generation::new(self.clone(), search, streamed))
+        Ok(Generation::new(
+            self.inner.tokenizer.clone(),
+            search,
+            streamed,
+        ))
     }
 
     /// Generates to the end, passing each text piece to `on_text` as it is produced; returns
@@ -176,85 +181,6 @@ impl Engine {
             .map(|input| self.prepared_input(input, config.truncation))
             .collect::<Result<Vec<_>>>()?;
         let search = Search::new(self.gpu(), self.model(), &inputs, config)?;
-        generate::run_batch(self, search).await
-    }
-}
-
-/// Model files parsed and checked, not yet on a device.
-struct ParsedFiles {
-    spec: ModelSpec,
-    defaults: GenerationOptions,
-    tokenizer: Tokenizer,
-    weights: Box<dyn TensorSource>,
-    shortlist: Option<Shortlist>,
-    /// The precision the checkpoint keeps its weights in.
-    stored_format: WeightFormat,
-}
-
-impl ParsedFiles {
-    fn parse(files: ModelFiles) -> Result<ParsedFiles> {
-        let tokenizer = Tokenizer::from_bytes(&files.tokenizer)?;
-        match files.model {
-            ModelData::HuggingFace {
-                config,
-                generation_config,
-                weights,
-            } => Ok(ParsedFiles {
-                spec: ModelSpec::from_config_json(&config)?,
-                defaults: GenerationConfig::model_defaults(generation_config.as_deref())?,
-                tokenizer,
-                weights: Box::new(Checkpoint::from_shards(weights)?),
-                shortlist: None,
-                stored_format: WeightFormat::F32,
-            }),
-            ModelData::Marian {
-                model: (file, bytes),
-                shortlist,
-                max_length_factor,
-            } => {
-                let bin = MarianBin::parse(&file, bytes)?;
-                let vocab = bin.shape("Wemb")?.first().copied().unwrap_or(0);
-                let spec = spec_from_marian_yaml(bin.yaml(), &file, vocab)?;
-                if tokenizer.vocab_size() != vocab {
-                    return Err(Error::format(
-                        "tokenizer.json",
-                        format!(
-                            "has {} entries but the model {file} has {vocab}",
-                            tokenizer.vocab_size()
-                        ),
-                    ));
-                }
-                let shortlist = match shortlist {
-                    Some((name, bytes)) => Some(Shortlist::parse(&name, &bytes)?),
-                    None => None,
-                };
-                let defaults = GenerationOptions {
-                    max_length_factor,
-                    max_length: Some(MAX_POSITIONS),
-                    ..GenerationOptions::default()
-                };
-                Ok(ParsedFiles {
-                    tokenizer: tokenizer.with_end_of_sentence(spec.eos_token_ids[0]),
-                    spec,
-                    defaults,
-                    weights: Box::new(MarianSource::new(bin)),
-                    shortlist,
-                    stored_format: WeightFormat::Int8,
-                })
-            }
-        }
-    }
-
-    fn upload(self, gpu: Arc<Gpu>, format: WeightFormat) -> Result<Engine> {
-        let mut model = Model::load(&gpu, self.spec, self.weights.as_ref(), format)?;
-        model.shortlist = self.shortlist;
-        Ok(Engine {
-            inner: Arc::new(Inner {
-                gpu,
-                model,
-                tokenizer: self.tokenizer,
-                defaults: self.defaults,
-            }),
-        })
+        generate::run_batch(self.tokenizer(), search).await
     }
 }

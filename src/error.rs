@@ -1,11 +1,15 @@
 //! The one error type of the library: every fallible path returns it, so callers (the CLI,
-//! the browser layer) can show a one-line message instead of panicking.
+//! the browser layer) can show a one-line message instead of panicking. Variants are split
+//! where a caller may branch on them (a missing file, a fetch status, a shape).
 
 use std::path::PathBuf;
 
+/// What a person without a GPU driver can install to get an adapter.
+const HOW_TO_GET_AN_ADAPTER: &str = "install your GPU's Vulkan, Metal or DX12 driver, or a software one: on Debian or Ubuntu, `apt-get install mesa-vulkan-drivers` (Mesa's lavapipe)";
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("no usable GPU adapter: {0}")]
+    #[error("no usable GPU adapter: {0}; {HOW_TO_GET_AN_ADAPTER}")]
     NoAdapter(String),
     #[error("GPU device request failed: {0}")]
     DeviceRequest(String),
@@ -23,15 +27,34 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A file a model folder must hold is not in `location` (a folder, a URL base, the
+    /// files a person picked).
+    #[error("{location}: no {file}")]
+    MissingFile { file: String, location: String },
+    /// An HTTP request failed: `status` is the HTTP status when the server answered.
+    #[error("{url}: {}", match status { Some(code) => format!("HTTP {code} {message}"), None => format!("could not fetch: {message}") })]
+    Fetch {
+        url: String,
+        status: Option<u16>,
+        message: String,
+    },
     #[error("{file}: {message}")]
     Format { file: String, message: String },
     #[error("{file}: missing tensor \"{name}\"")]
     MissingTensor { file: String, name: String },
-    #[error("tensor \"{name}\" has shape {found:?}, expected {expected:?}")]
+    #[error("{file}: tensor \"{name}\" has shape {found:?}, expected {expected:?}")]
     TensorShape {
+        file: String,
         name: String,
         expected: Vec<usize>,
         found: Vec<usize>,
+    },
+    /// An op was given operands that do not fit each other.
+    #[error("{op}: expected {expected}, found {found}")]
+    Shape {
+        op: &'static str,
+        expected: String,
+        found: String,
     },
     #[error("tokenizer: {0}")]
     Tokenizer(String),
@@ -51,5 +74,17 @@ impl Error {
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Error::InvalidArgument(message.into())
+    }
+
+    pub(crate) fn shape(
+        op: &'static str,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Self {
+        Error::Shape {
+            op,
+            expected: expected.into(),
+            found: found.into(),
+        }
     }
 }

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use seq2seq_gpu::files::ModelData;
-use seq2seq_gpu::generate::options::OPTION_KEYS;
 use seq2seq_gpu::model::WeightFormat;
-use seq2seq_gpu::{Engine, Generated, GenerationOptions, ModelFiles, Result};
+use seq2seq_gpu::{
+    DirSource, Engine, Generated, GenerationOptions, LoadOptions, MemorySource, Result,
+};
 use serde_json::{Map, Value};
 
 fn command() -> Command {
@@ -42,7 +42,7 @@ fn command() -> Command {
                 .num_args(1..)
                 .help("The input text; several prompts form one batch"),
         );
-    for key in OPTION_KEYS {
+    for &key in GenerationOptions::names() {
         let flag = key.replace('_', "-");
         command = command.arg(
             Arg::new(key)
@@ -59,7 +59,7 @@ fn command() -> Command {
 /// same code that reads generation_config.json.
 fn generation_options(matches: &ArgMatches) -> Result<GenerationOptions> {
     let mut map = Map::new();
-    for key in OPTION_KEYS {
+    for &key in GenerationOptions::names() {
         if let Some(raw) = matches.get_one::<String>(key) {
             let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.clone()));
             map.insert(key.to_string(), value);
@@ -69,27 +69,20 @@ fn generation_options(matches: &ArgMatches) -> Result<GenerationOptions> {
 }
 
 /// The model bundled into the binary, so the CLI translates with no download: Firefox
-/// Translations' English-to-Portuguese "tiny" model (models/enpt, MPL-2.0).
-fn default_model() -> ModelFiles {
+/// Translations' English-to-Portuguese "tiny" model (models/enpt, MPL-2.0), as its folder.
+fn bundled_model() -> MemorySource {
     macro_rules! bundled {
-        ($file:literal) => {
-            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/enpt/", $file))
+        ($($file:literal),*) => {
+            MemorySource::new("the bundled model (models/enpt)")
+                $(.with($file, &include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/enpt/", $file))[..]))*
         };
     }
-    ModelFiles {
-        tokenizer: bundled!("tokenizer.json").to_vec(),
-        model: ModelData::Marian {
-            model: (
-                "model.enpt.intgemm.alphas.bin".into(),
-                bundled!("model.enpt.intgemm.alphas.bin").to_vec(),
-            ),
-            shortlist: Some((
-                "lex.50.50.enpt.s2t.bin".into(),
-                bundled!("lex.50.50.enpt.s2t.bin").to_vec(),
-            )),
-            max_length_factor: Some(2.5),
-        },
-    }
+    bundled!(
+        "config.intgemm8bitalpha.yml",
+        "tokenizer.json",
+        "model.enpt.intgemm.alphas.bin",
+        "lex.50.50.enpt.s2t.bin"
+    )
 }
 
 fn run(matches: ArgMatches) -> Result<()> {
@@ -101,15 +94,16 @@ fn run(matches: ArgMatches) -> Result<()> {
         .map(String::as_str)
         .collect();
     let json = matches.get_flag("json");
-    let files = match matches.get_one::<PathBuf>("model") {
-        Some(dir) => ModelFiles::read_dir(dir)?,
-        None => default_model(),
+    let load = LoadOptions {
+        weights: match matches.get_one::<String>("weights") {
+            Some(format) => Some(WeightFormat::parse(format)?),
+            None => None,
+        },
+        gpu: None,
     };
-    let engine = match matches.get_one::<String>("weights") {
-        Some(format) => {
-            pollster::block_on(Engine::new_with_format(files, WeightFormat::parse(format)?))?
-        }
-        None => pollster::block_on(Engine::new(files))?,
+    let engine = match matches.get_one::<PathBuf>("model") {
+        Some(dir) => pollster::block_on(Engine::load(&DirSource::new(dir)?, &load))?,
+        None => pollster::block_on(Engine::load(&bundled_model(), &load))?,
     };
     eprintln!("adapter: {}", engine.gpu().adapter_description());
     let started = Instant::now();
@@ -155,6 +149,8 @@ fn run(matches: ArgMatches) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    // SAFETY: the first thing main does, before any thread exists.
+    unsafe { seq2seq_gpu::gpu::context::quiet_headless_vulkan() };
     // Errors are values; this only keeps an unforeseen bug to one line without a backtrace.
     std::panic::set_hook(Box::new(|info| {
         let message = info

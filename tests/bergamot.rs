@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use seq2seq_gpu::formats::marian::bin::MarianBin;
+use seq2seq_gpu::formats::marian::tensors::MarianSource;
+use seq2seq_gpu::formats::marian::yaml::spec_from_marian_yaml;
 use seq2seq_gpu::gpu::Gpu;
-use seq2seq_gpu::model::marian_bin::MarianBin;
-use seq2seq_gpu::model::marian_source::MarianSource;
-use seq2seq_gpu::model::marian_yaml::spec_from_marian_yaml;
 use seq2seq_gpu::model::{DecoderShape, Model, WeightFormat};
-use seq2seq_gpu::{Engine, GenerationOptions, ModelFiles};
+use seq2seq_gpu::{Engine, GenerationOptions};
 use serde_json::Value;
 
 fn model_dir(direction: &str) -> PathBuf {
@@ -30,11 +30,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn engine(direction: &str, format: Option<WeightFormat>) -> Engine {
-    let files = ModelFiles::read_dir(&model_dir(direction)).unwrap();
-    match format {
-        Some(format) => Engine::with_gpu_and_format(common::gpu(), files, format).unwrap(),
-        None => Engine::with_gpu(common::gpu(), files).unwrap(),
-    }
+    common::load_on(common::gpu(), &model_dir(direction), format).unwrap()
 }
 
 /// The model alone, without its shortlist: the numpy reference uses the full vocabulary.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::fixture::{self, FAMILIES};
 use safetensors::Dtype;
-use seq2seq_gpu::{Engine, ModelFiles};
+use seq2seq_gpu::Engine;
 
 type Tensors = BTreeMap<String, (Vec<f32>, Vec<usize>)>;
 
@@ -88,7 +88,7 @@ fn model_dir(
 }
 
 fn engine(dir: &Path) -> Engine {
-    Engine::with_gpu(common::gpu(), ModelFiles::read_dir(dir).unwrap()).unwrap()
+    common::load(dir)
 }
 
 /// Every case generates the fixture's greedy ids.

@@ -6,21 +6,58 @@ use std::process::{Command, Output};
 
 use common::fixture::{self, FAMILIES};
 
-fn cli(args: &[&str]) -> Output {
+/// The CLI as a newcomer on a headless machine runs it: no display session.
+fn cli_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_seq2seq-gpu"))
         .args(args)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("NODEVICE_SELECT")
+        .envs(env.iter().copied())
         .output()
         .unwrap()
+}
+
+fn cli(args: &[&str]) -> Output {
+    cli_with_env(args, &[])
 }
 
 fn stderr_errors(out: &Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stderr)
         .lines()
-        // Mesa's device-select layer complains on headless machines; not ours.
-        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
         .filter(|l| !l.starts_with("adapter:"))
         .map(str::to_string)
         .collect()
+}
+
+/// A first run prints the adapter and the speed on stderr and nothing else: no lines from
+/// Mesa's Vulkan layers before ours.
+#[test]
+fn a_headless_first_run_reads_clean() {
+    let out = cli(&["Hello."]);
+    assert!(out.status.success(), "{:?}", stderr_errors(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("adapter: "), "{lines:?}");
+    assert!(lines[1].contains("tokens in"), "{lines:?}");
+}
+
+/// Without a GPU driver the one error line says how to get an adapter.
+#[test]
+fn no_adapter_says_how_to_get_one() {
+    let nothing = "/nonexistent/icd.json";
+    let out = cli_with_env(
+        &["Hello."],
+        &[("VK_DRIVER_FILES", nothing), ("VK_ICD_FILENAMES", nothing)],
+    );
+    assert!(!out.status.success());
+    let lines = stderr_errors(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("error: no usable GPU adapter")
+            && lines[0].contains("apt-get install mesa-vulkan-drivers"),
+        "{lines:?}"
+    );
 }
 
 #[test]

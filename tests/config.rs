@@ -2,6 +2,7 @@
 
 mod common;
 
+use seq2seq_gpu::formats::config_json::spec_from_config_json;
 use seq2seq_gpu::model::ModelSpec;
 use seq2seq_gpu::model::spec::{Family, Positions, Sinusoids};
 use seq2seq_gpu::ops::{Activation, NormKind};
@@ -14,7 +15,7 @@ fn config(name: &str) -> serde_json::Value {
 }
 
 fn spec(name: &str) -> ModelSpec {
-    ModelSpec::from_config_json(&config(name).to_string()).unwrap()
+    spec_from_config_json(&config(name).to_string()).unwrap()
 }
 
 #[test]
@@ -114,7 +115,7 @@ fn assert_config_error(
 ) {
     let mut value = config(name);
     edit(value.as_object_mut().unwrap());
-    let message = ModelSpec::from_config_json(&value.to_string())
+    let message = spec_from_config_json(&value.to_string())
         .unwrap_err()
         .to_string();
     assert!(
@@ -195,9 +196,7 @@ fn bad_configs_fail_naming_the_field() {
         },
         "d_model",
     );
-    let not_json = ModelSpec::from_config_json("{ not json")
-        .unwrap_err()
-        .to_string();
+    let not_json = spec_from_config_json("{ not json").unwrap_err().to_string();
     assert!(
         not_json.starts_with("config.json: not valid JSON"),
         "{not_json}"

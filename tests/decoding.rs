@@ -4,15 +4,11 @@
 mod common;
 
 use common::fixture::{self, FAMILIES};
-use seq2seq_gpu::{Engine, GenerationOptions, ModelFiles};
+use seq2seq_gpu::{Engine, GenerationOptions};
 use serde_json::{Map, Value, json};
 
 fn engine(name: &str) -> Engine {
-    Engine::with_gpu(
-        common::gpu(),
-        ModelFiles::read_dir(&fixture::dir(name)).unwrap(),
-    )
-    .unwrap()
+    common::load(&fixture::dir(name))
 }
 
 fn options(map: &Map<String, Value>) -> GenerationOptions {
@@ -181,7 +177,7 @@ fn generation_config_gives_defaults_that_options_override() {
     }
     let defaults = json!({ "decoder_start_token_id": 0, "eos_token_id": 1, "num_beams": 4, "early_stopping": true, "max_new_tokens": 48 });
     std::fs::write(dir.join("generation_config.json"), defaults.to_string()).unwrap();
-    let engine = Engine::with_gpu(common::gpu(), ModelFiles::read_dir(&dir).unwrap()).unwrap();
+    let engine = common::load(&dir);
     let expected = fixture::expected_json(name);
     for case in fixture::cases(&expected) {
         let input = fixture::ids(&case["input_ids"]);

@@ -4,13 +4,14 @@ mod common;
 
 use common::fixture::{self, FAMILIES};
 use common::*;
-use seq2seq_gpu::model::{Checkpoint, DecoderShape, Model, ModelSpec, WeightFormat};
+use seq2seq_gpu::formats::Checkpoint;
+use seq2seq_gpu::formats::config_json::spec_from_config_json;
+use seq2seq_gpu::model::{DecoderShape, Model, WeightFormat};
 
 fn load_model(name: &str) -> Model {
     let dir = fixture::dir(name);
     let spec =
-        ModelSpec::from_config_json(&std::fs::read_to_string(dir.join("config.json")).unwrap())
-            .unwrap();
+        spec_from_config_json(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     let ckpt = Checkpoint::from_shards(vec![("model.safetensors".into(), bytes)]).unwrap();
     Model::load(&gpu(), spec, &ckpt, WeightFormat::F32).unwrap()
@@ -81,10 +82,8 @@ fn teacher_forced_logits_match_transformers_and_stepwise_decoding() {
 #[test]
 fn f16_weights_stay_close_to_transformers() {
     use common::rounding::{F16_EPSILON, assert_close_to_reference};
-    use seq2seq_gpu::{Engine, ModelFiles};
     for name in FAMILIES {
-        let files = ModelFiles::read_dir(&fixture::dir(name)).unwrap();
-        let engine = Engine::with_gpu_and_format(gpu(), files, WeightFormat::F16).unwrap();
+        let engine = load_on(gpu(), &fixture::dir(name), Some(WeightFormat::F16)).unwrap();
         assert!(matches!(
             engine.model().weights.cross_kv.weight.encoding,
             seq2seq_gpu::gpu::Encoding::F16

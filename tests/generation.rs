@@ -3,11 +3,10 @@
 mod common;
 
 use common::fixture::{self, FAMILIES};
-use seq2seq_gpu::{Engine, GenerationOptions, ModelFiles};
+use seq2seq_gpu::{Engine, GenerationOptions};
 
 fn engine(name: &str) -> Engine {
-    let files = ModelFiles::read_dir(&fixture::dir(name)).unwrap();
-    Engine::with_gpu(common::gpu(), files).unwrap()
+    common::load(&fixture::dir(name))
 }
 
 fn max_new_tokens(expected: &serde_json::Value) -> GenerationOptions {

@@ -6,10 +6,14 @@ mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use seq2seq_gpu::files::bergamot_manifest;
-use seq2seq_gpu::model::marian_bin::MarianBin;
-use seq2seq_gpu::model::marian_yaml::spec_from_marian_yaml;
-use seq2seq_gpu::model::{Checkpoint, ModelSpec, Shortlist, TensorSource};
+use seq2seq_gpu::GenerationOptions;
+use seq2seq_gpu::formats::config_json::spec_from_config_json;
+use seq2seq_gpu::formats::layout::shard_names;
+use seq2seq_gpu::formats::marian::bergamot::bergamot_manifest;
+use seq2seq_gpu::formats::marian::bin::MarianBin;
+use seq2seq_gpu::formats::marian::shortlist::Shortlist;
+use seq2seq_gpu::formats::marian::yaml::spec_from_marian_yaml;
+use seq2seq_gpu::formats::{Checkpoint, TensorSource};
 use seq2seq_gpu::tokenizer::Tokenizer;
 
 /// xorshift64*: a fixed, dependency-free stream of pseudo-random numbers.
@@ -171,9 +175,27 @@ fn every_parser_survives_random_and_mutated_bytes() {
     );
     for name in ["t5-tiny", "bart-tiny", "marian-tiny"] {
         never_panics("config.json", &fixture(name, "config.json"), 300, |bytes| {
-            let _ = ModelSpec::from_config_json(&String::from_utf8_lossy(&bytes));
+            let _ = spec_from_config_json(&String::from_utf8_lossy(&bytes));
         });
     }
+    never_panics(
+        "generation_config.json",
+        &fixture("t5-tiny", "generation_config.json"),
+        300,
+        |bytes| {
+            let _ = GenerationOptions::from_generation_config(&String::from_utf8_lossy(&bytes));
+        },
+    );
+    let index = r#"{"metadata": {"total_size": 96}, "weight_map": {"a.weight": "model-00001-of-00002.safetensors", "b.weight": "model-00002-of-00002.safetensors"}}"#;
+    assert_eq!(shard_names(index).unwrap().len(), 2);
+    never_panics(
+        "model.safetensors.index.json",
+        index.as_bytes(),
+        300,
+        |bytes| {
+            let _ = shard_names(&String::from_utf8_lossy(&bytes));
+        },
+    );
     never_panics(
         "tokenizer.json",
         &fixture("t5-tiny", "tokenizer.json"),
@@ -257,8 +279,8 @@ fn bad_marian_models_fail_naming_the_file_and_problem() {
     assert!(message.contains("dim-vocabs"), "{message}");
 }
 
-fn t5_files() -> seq2seq_gpu::ModelFiles {
-    seq2seq_gpu::ModelFiles::read_dir(&common::fixture::dir("t5-tiny")).unwrap()
+fn t5_on(gpu: std::sync::Arc<seq2seq_gpu::gpu::Gpu>) -> seq2seq_gpu::Result<seq2seq_gpu::Engine> {
+    common::load_on(gpu, &common::fixture::dir("t5-tiny"), None)
 }
 
 fn gpu_with(options: seq2seq_gpu::gpu::GpuOptions) -> std::sync::Arc<seq2seq_gpu::gpu::Gpu> {
@@ -273,7 +295,7 @@ fn a_model_larger_than_the_device_allows_is_refused_naming_the_limit() {
         max_buffer_bytes: Some(1 << 16),
         ..Default::default()
     });
-    let message = match seq2seq_gpu::Engine::with_gpu(small, t5_files()) {
+    let message = match t5_on(small) {
         Ok(_) => panic!("a model with a 4 MiB embedding loaded into 1 MiB buffers"),
         Err(e) => e.to_string(),
     };
@@ -293,14 +315,13 @@ fn engines_are_recreated_and_a_lost_device_is_an_error() {
     };
     let mut first = None;
     for _ in 0..3 {
-        let engine =
-            seq2seq_gpu::Engine::with_gpu(gpu_with(Default::default()), t5_files()).unwrap();
+        let engine = t5_on(gpu_with(Default::default())).unwrap();
         let out =
             pollster::block_on(engine.generate("Grant of Copyright License.", &options, |_| {}))
                 .unwrap();
         assert_eq!(*first.get_or_insert(out[0].ids.clone()), out[0].ids);
     }
-    let engine = seq2seq_gpu::Engine::with_gpu(gpu_with(Default::default()), t5_files()).unwrap();
+    let engine = t5_on(gpu_with(Default::default())).unwrap();
     engine.gpu().destroy();
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

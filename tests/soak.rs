@@ -4,7 +4,7 @@
 
 mod common;
 
-use seq2seq_gpu::{Engine, GenerationOptions, ModelFiles};
+use seq2seq_gpu::{Engine, GenerationOptions};
 
 const ROUNDS: usize = 500;
 
@@ -20,8 +20,7 @@ fn footprint(engine: &Engine) -> (u64, isize, isize) {
 
 #[test]
 fn memory_stays_flat_over_hundreds_of_generations() {
-    let files = ModelFiles::read_dir(&common::fixture::dir("t5-tiny")).unwrap();
-    let engine = Engine::with_gpu(common::gpu(), files).unwrap();
+    let engine = common::load(&common::fixture::dir("t5-tiny"));
     let prompts = [
         "Grant of Copyright License.",
         "This License applies to any program or other work.",

@@ -1,7 +1,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use seq2seq_gpu::generate::GenerationConfig;
+use seq2seq_gpu::GenerationOptions;
 
 fuzz_target!(|text: &str| {
-    let _ = GenerationConfig::model_defaults(Some(text));
+    let _ = GenerationOptions::from_generation_config(text);
 });

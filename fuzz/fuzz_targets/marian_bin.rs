@@ -1,6 +1,6 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use seq2seq_gpu::model::marian_bin::MarianBin;
+use seq2seq_gpu::formats::marian::bin::MarianBin;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(bin) = MarianBin::parse("model.bin", data.to_vec()) {

@@ -1,6 +1,6 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use seq2seq_gpu::model::{Checkpoint, TensorSource};
+use seq2seq_gpu::formats::{Checkpoint, TensorSource};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(ckpt) = Checkpoint::from_shards(vec![("model.safetensors".into(), data.to_vec())]) {

@@ -1,6 +1,6 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use seq2seq_gpu::model::Shortlist;
+use seq2seq_gpu::formats::marian::shortlist::Shortlist;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(shortlist) = Shortlist::parse("lex.bin", data) {

@@ -2,16 +2,21 @@
 //! for one prompt (streamed as whole-character text pieces) or a batch.
 
 mod beam;
+pub mod config;
+mod option_values;
 pub mod options;
 pub mod processors;
 mod sampling;
 pub(crate) mod search;
+mod stopping;
 pub mod stream;
 
-pub use options::{EarlyStopping, GenerationConfig, GenerationOptions};
+pub use config::GenerationConfig;
+pub use options::{EarlyStopping, GenerationOptions};
 pub use stream::TextStreamer;
 
-use crate::engine::Engine;
+use std::sync::Arc;
+
 use crate::error::Result;
 use crate::tokenizer::Tokenizer;
 use search::Search;
@@ -31,7 +36,7 @@ pub struct Generated {
 /// Greedy and sampled text streams token by token; beam search (whose best sequence is
 /// only known at the end) and several returned sequences deliver their text at the end.
 pub struct Generation {
-    engine: Engine,
+    tokenizer: Arc<Tokenizer>,
     search: Option<Search>,
     streamed: bool,
     streamer: TextStreamer,
@@ -41,9 +46,9 @@ pub struct Generation {
 }
 
 impl Generation {
-    pub(crate) fn new(engine: Engine, search: Search, streamed: bool) -> Self {
+    pub(crate) fn new(tokenizer: Arc<Tokenizer>, search: Search, streamed: bool) -> Self {
         Generation {
-            engine,
+            tokenizer,
             search: Some(search),
             streamed,
             streamer: TextStreamer::new(),
@@ -76,7 +81,7 @@ impl Generation {
     }
 
     async fn step(&mut self) -> Result<Option<String>> {
-        let tokenizer = self.engine.tokenizer();
+        let tokenizer = &*self.tokenizer;
         let Some(search) = &mut self.search else {
             self.done = true;
             return Ok(None);
@@ -129,9 +134,7 @@ impl Generation {
 }
 
 /// Generates for a batch of encoder inputs at once (no streaming).
-pub(crate) async fn run_batch(engine: &Engine, search: Search) -> Result<Vec<Generated>> {
-    let mut search = search;
-    let tokenizer = engine.tokenizer();
+pub(crate) async fn run_batch(tokenizer: &Tokenizer, mut search: Search) -> Result<Vec<Generated>> {
     while !search.is_done() {
         search.step(tokenizer).await?;
     }

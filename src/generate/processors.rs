@@ -1,88 +1,212 @@
-//! Logits processors and sampling warpers, each a small function over one row of scores
-//! and that row's decoder sequence, applied in transformers' order with its arithmetic
-//! (f32, -inf for banned tokens), so that outputs match `generate()` exactly.
+//! Logits processors and sampling warpers, as transformers builds them: a list made once per
+//! generation from its settings, holding only the processors those settings switch on, in
+//! transformers' order and with its arithmetic (f32, -inf for banned tokens), so that outputs
+//! match `generate()` exactly. Each processor edits one row of scores given that row's
+//! decoder sequence (decoder start token first).
 
-use super::options::GenerationConfig;
+use super::config::GenerationConfig;
 
-/// Everything that edits scores before a token is chosen.
-pub struct Processors<'c> {
-    config: &'c GenerationConfig,
+/// One edit of a row's scores.
+trait Processor {
+    fn process(&self, ids: &[u32], scores: &mut [f32]);
 }
 
-impl<'c> Processors<'c> {
-    pub fn new(config: &'c GenerationConfig) -> Self {
-        Processors { config }
-    }
+/// Tokens already in the sequence: negative scores multiplied, positive divided.
+struct RepetitionPenalty(f32);
 
-    /// Whether any processor (besides sampling) is active; without them greedy decoding
-    /// can pick tokens on the GPU.
-    pub fn any(&self) -> bool {
-        let c = self.config;
-        c.repetition_penalty != 1.0
-            || c.no_repeat_ngram_size > 0
-            || !c.bad_words_ids.is_empty()
-            || c.min_length > 0
-            || c.min_new_tokens > 0
-            || c.forced_bos_token_id.is_some()
-            || !c.forced_eos_token_id.is_empty()
-            || !c.suppress_tokens.is_empty()
-            || !c.begin_suppress_tokens.is_empty()
+impl Processor for RepetitionPenalty {
+    fn process(&self, ids: &[u32], scores: &mut [f32]) {
+        repetition_penalty(ids, scores, self.0);
     }
+}
 
-    /// Applies the processors to `scores` for a row whose decoder sequence is `ids`
-    /// (decoder start token first), in the order transformers builds them.
-    pub fn apply(&self, ids: &[u32], scores: &mut [f32]) {
-        let c = self.config;
-        let cur_len = ids.len();
+/// Bans tokens that would repeat an n-gram of this size.
+struct NoRepeatNgram(usize);
+
+impl Processor for NoRepeatNgram {
+    fn process(&self, ids: &[u32], scores: &mut [f32]) {
+        ban(scores, &no_repeat_ngram(ids, self.0));
+    }
+}
+
+struct BadWords {
+    words: Vec<Vec<u32>>,
+    eos: Vec<u32>,
+}
+
+impl Processor for BadWords {
+    fn process(&self, ids: &[u32], scores: &mut [f32]) {
+        bad_words(ids, scores, &self.words, &self.eos);
+    }
+}
+
+/// Bans EOS while the sequence has fewer than `length` tokens, counting from token
+/// `counted_from` (0: the whole sequence, for min_length; 1: new tokens after the decoder
+/// start, for min_new_tokens).
+struct MinLength {
+    length: usize,
+    counted_from: usize,
+    eos: Vec<u32>,
+}
+
+impl Processor for MinLength {
+    fn process(&self, ids: &[u32], scores: &mut [f32]) {
+        if ids.len() - self.counted_from < self.length {
+            ban(scores, &self.eos);
+        }
+    }
+}
+
+/// Forces `tokens` (any one of them) at sequence length `at`.
+struct Force {
+    at: usize,
+    tokens: Vec<u32>,
+}
+
+impl Processor for Force {
+    fn process(&self, ids: &[u32], scores: &mut [f32]) {
+        if ids.len() == self.at {
+            force(scores, &self.tokens);
+        }
+    }
+}
+
+/// Bans `tokens` always, or only at sequence length `at`.
+struct Suppress {
+    at: Option<usize>,
+    tokens: Vec<u32>,
+}
+
+impl Processor for Suppress {
+    fn process(&self, ids: &[u32], scores: &mut [f32]) {
+        if self.at.is_none_or(|at| ids.len() == at) {
+            ban(scores, &self.tokens);
+        }
+    }
+}
+
+struct Temperature(f32);
+
+impl Processor for Temperature {
+    fn process(&self, _: &[u32], scores: &mut [f32]) {
+        for s in scores.iter_mut() {
+            *s /= self.0;
+        }
+    }
+}
+
+struct TopK(usize);
+
+impl Processor for TopK {
+    fn process(&self, _: &[u32], scores: &mut [f32]) {
+        top_k(scores, self.0);
+    }
+}
+
+struct TopP(f32);
+
+impl Processor for TopP {
+    fn process(&self, _: &[u32], scores: &mut [f32]) {
+        top_p(scores, self.0);
+    }
+}
+
+/// The processors and sampling warpers one generation's settings switch on.
+pub struct Processors {
+    processors: Vec<Box<dyn Processor>>,
+    warpers: Vec<Box<dyn Processor>>,
+}
+
+impl Processors {
+    /// Builds the lists in the order transformers applies them.
+    pub fn new(c: &GenerationConfig) -> Self {
+        let mut processors: Vec<Box<dyn Processor>> = Vec::new();
         if c.repetition_penalty != 1.0 {
-            repetition_penalty(ids, scores, c.repetition_penalty);
+            processors.push(Box::new(RepetitionPenalty(c.repetition_penalty)));
         }
         if c.no_repeat_ngram_size > 0 {
-            ban(scores, &no_repeat_ngram(ids, c.no_repeat_ngram_size));
+            processors.push(Box::new(NoRepeatNgram(c.no_repeat_ngram_size)));
         }
         if !c.bad_words_ids.is_empty() {
-            bad_words(ids, scores, &c.bad_words_ids, &c.eos_token_ids);
+            processors.push(Box::new(BadWords {
+                words: c.bad_words_ids.clone(),
+                eos: c.eos_token_ids.clone(),
+            }));
         }
-        if cur_len < c.min_length {
-            ban(scores, &c.eos_token_ids);
+        for (length, counted_from) in [(c.min_length, 0), (c.min_new_tokens, 1)] {
+            if length > 0 {
+                processors.push(Box::new(MinLength {
+                    length,
+                    counted_from,
+                    eos: c.eos_token_ids.clone(),
+                }));
+            }
         }
-        // transformers counts new tokens after the decoder prompt (the start token).
-        if cur_len - 1 < c.min_new_tokens {
-            ban(scores, &c.eos_token_ids);
+        if let Some(bos) = c.forced_bos_token_id {
+            processors.push(Box::new(Force {
+                at: 1,
+                tokens: vec![bos],
+            }));
         }
-        if let Some(bos) = c.forced_bos_token_id
-            && cur_len == 1
-        {
-            force(scores, &[bos]);
+        if !c.forced_eos_token_id.is_empty() {
+            processors.push(Box::new(Force {
+                at: c.max_length - 1,
+                tokens: c.forced_eos_token_id.clone(),
+            }));
         }
-        if !c.forced_eos_token_id.is_empty() && cur_len == c.max_length - 1 {
-            force(scores, &c.forced_eos_token_id);
+        if !c.suppress_tokens.is_empty() {
+            processors.push(Box::new(Suppress {
+                at: None,
+                tokens: c.suppress_tokens.clone(),
+            }));
         }
-        ban(scores, &c.suppress_tokens);
-        // begin_index is the decoder prompt length, or one more after a forced BOS token.
-        let begin_index = if c.forced_bos_token_id.is_some() {
-            2
-        } else {
-            1
-        };
-        if cur_len == begin_index {
-            ban(scores, &c.begin_suppress_tokens);
+        if !c.begin_suppress_tokens.is_empty() {
+            // The begin index is the decoder prompt's length, one more after a forced BOS.
+            let at = if c.forced_bos_token_id.is_some() {
+                2
+            } else {
+                1
+            };
+            processors.push(Box::new(Suppress {
+                at: Some(at),
+                tokens: c.begin_suppress_tokens.clone(),
+            }));
+        }
+        let mut warpers: Vec<Box<dyn Processor>> = Vec::new();
+        if c.do_sample {
+            if c.temperature != 1.0 {
+                warpers.push(Box::new(Temperature(c.temperature)));
+            }
+            if c.top_k != 0 {
+                warpers.push(Box::new(TopK(c.top_k)));
+            }
+            if c.top_p < 1.0 {
+                warpers.push(Box::new(TopP(c.top_p)));
+            }
+        }
+        Processors {
+            processors,
+            warpers,
+        }
+    }
+
+    /// Whether no processor is on (sampling warpers aside): greedy decoding can then pick
+    /// tokens on the GPU.
+    pub fn is_empty(&self) -> bool {
+        self.processors.is_empty()
+    }
+
+    /// Applies the processors to `scores` for a row whose decoder sequence is `ids`.
+    pub fn apply(&self, ids: &[u32], scores: &mut [f32]) {
+        for processor in &self.processors {
+            processor.process(ids, scores);
         }
     }
 
     /// Sampling warpers: temperature, then top-k, then top-p.
     pub fn warp(&self, scores: &mut [f32]) {
-        let c = self.config;
-        if c.temperature != 1.0 {
-            for s in scores.iter_mut() {
-                *s /= c.temperature;
-            }
-        }
-        if c.top_k != 0 {
-            top_k(scores, c.top_k);
-        }
-        if c.top_p < 1.0 {
-            top_p(scores, c.top_p);
+        for warper in &self.warpers {
+            warper.process(&[], scores);
         }
     }
 }
@@ -105,7 +229,6 @@ fn force(scores: &mut [f32], ids: &[u32]) {
     }
 }
 
-/// Tokens already in the sequence: negative scores multiplied, positive divided.
 fn repetition_penalty(ids: &[u32], scores: &mut [f32], penalty: f32) {
     let mut seen = ids.to_vec();
     seen.sort_unstable();
@@ -219,6 +342,72 @@ pub fn argmax(scores: &[f32]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::config_json::spec_from_config_json;
+    use crate::generate::GenerationOptions;
+    use serde_json::json;
+
+    fn config(options: serde_json::Value) -> GenerationConfig {
+        let spec = spec_from_config_json(
+            r#"{"model_type": "t5", "d_model": 8, "d_kv": 2, "num_heads": 4, "d_ff": 16,
+                "num_layers": 1, "vocab_size": 32, "eos_token_id": 1}"#,
+        )
+        .unwrap();
+        let options = GenerationOptions::from_json(options.as_object().unwrap(), "test").unwrap();
+        GenerationConfig::resolve(&spec, &[&options]).unwrap()
+    }
+
+    #[test]
+    fn each_option_switches_on_a_processor_and_the_defaults_none() {
+        assert!(Processors::new(&config(json!({}))).is_empty());
+        let sampling = json!({ "do_sample": true, "temperature": 0.5, "top_k": 5, "top_p": 0.5 });
+        assert!(Processors::new(&config(sampling)).is_empty());
+        for option in [
+            json!({ "repetition_penalty": 1.2 }),
+            json!({ "no_repeat_ngram_size": 2 }),
+            json!({ "bad_words_ids": [[3]] }),
+            json!({ "min_length": 2 }),
+            json!({ "min_new_tokens": 1 }),
+            json!({ "forced_bos_token_id": 3 }),
+            json!({ "forced_eos_token_id": 1 }),
+            json!({ "suppress_tokens": [4] }),
+            json!({ "begin_suppress_tokens": [4] }),
+        ] {
+            assert!(
+                !Processors::new(&config(option.clone())).is_empty(),
+                "{option}"
+            );
+        }
+    }
+
+    /// Which of `ids`' scores the processors leave finite.
+    fn allowed(processors: &Processors, ids: &[u32]) -> Vec<u32> {
+        let mut scores = vec![0.0f32; 8];
+        processors.apply(ids, &mut scores);
+        (0..8).filter(|&t| scores[t as usize].is_finite()).collect()
+    }
+
+    #[test]
+    fn lengths_count_as_transformers_counts_them() {
+        // min_length counts the decoder start; min_new_tokens counts after it.
+        let min_length = Processors::new(&config(json!({ "min_length": 2 })));
+        assert!(!allowed(&min_length, &[0]).contains(&1));
+        assert!(allowed(&min_length, &[0, 5]).contains(&1));
+        let min_new = Processors::new(&config(json!({ "min_new_tokens": 2 })));
+        assert!(!allowed(&min_new, &[0, 5]).contains(&1));
+        assert!(allowed(&min_new, &[0, 5, 6]).contains(&1));
+        // After a forced BOS, begin_suppress_tokens applies one step later.
+        let begin = Processors::new(&config(
+            json!({ "forced_bos_token_id": 3, "begin_suppress_tokens": [4] }),
+        ));
+        assert_eq!(allowed(&begin, &[0]), vec![3]);
+        assert!(!allowed(&begin, &[0, 3]).contains(&4));
+        assert!(allowed(&begin, &[0, 3, 5]).contains(&4));
+        let forced_eos = Processors::new(&config(
+            json!({ "forced_eos_token_id": [1, 2], "max_new_tokens": 3 }),
+        ));
+        assert_eq!(allowed(&forced_eos, &[0, 5, 6]), vec![1, 2]);
+        assert_eq!(allowed(&forced_eos, &[0, 5]).len(), 8);
+    }
 
     #[test]
     fn no_repeat_ngram_bans_completions_of_seen_ngrams() {

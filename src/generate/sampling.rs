@@ -6,6 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use super::processors::softmax;
+use crate::platform::entropy_seed;
 
 pub struct Sampler {
     rng: ChaCha8Rng,
@@ -42,23 +43,10 @@ impl Sampler {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
-fn entropy_seed() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    nanos ^ (std::process::id() as u64).rotate_left(32)
-}
-
-#[cfg(target_arch = "wasm32")]
-fn entropy_seed() -> u64 {
-    (js_sys::Math::random() * (1u64 << 53) as f64) as u64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generate::options::GenerationConfig;
+    use crate::generate::config::GenerationConfig;
     use crate::generate::processors::Processors;
 
     fn config(temperature: f32, top_k: usize, top_p: f32) -> GenerationConfig {

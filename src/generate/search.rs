@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use super::beam::{BeamSearch, BeamSettings};
-use super::options::GenerationConfig;
+use super::config::GenerationConfig;
 use super::processors::{self, Processors};
 use super::sampling::Sampler;
+use super::stopping::StoppingCriteria;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::model::{Decoder, DecoderShape, Encoded, Model};
@@ -34,6 +35,8 @@ pub struct Search {
     decoder: Decoder,
     _encoded: Encoded,
     config: GenerationConfig,
+    processors: Processors,
+    stopping: StoppingCriteria,
     /// Longest decoder sequence of each decoded sequence (the input's length can bound it).
     max_lengths: Vec<usize>,
     strategy: Strategy,
@@ -65,7 +68,8 @@ impl Search {
         } else {
             model.encode_batch(gpu, inputs)?
         };
-        let on_gpu = beams == 1 && !config.do_sample && !Processors::new(&config).any();
+        let processors = Processors::new(&config);
+        let on_gpu = beams == 1 && !config.do_sample && processors.is_empty();
         let max_lengths: Vec<usize> = encoded
             .source_ids
             .iter()
@@ -110,6 +114,8 @@ impl Search {
             vocab: model.spec.vocab_size,
             done: longest <= 1,
             max_lengths,
+            processors,
+            stopping: StoppingCriteria::new(&config),
             config,
             strategy,
         })
@@ -119,29 +125,6 @@ impl Search {
         self.done
     }
 
-    /// Whether a sequence (decoder start first) meets a stopping criterion.
-    fn stops(
-        config: &GenerationConfig,
-        tokenizer: &Tokenizer,
-        sequence: &[u32],
-        max_length: usize,
-    ) -> bool {
-        if sequence.len() >= max_length {
-            return true;
-        }
-        let last = sequence[sequence.len() - 1];
-        if sequence.len() > 1 && config.eos_token_ids.contains(&last) {
-            return true;
-        }
-        !config.stop_strings.is_empty()
-            && tokenizer.decode(&sequence[1..]).is_ok_and(|text| {
-                config
-                    .stop_strings
-                    .iter()
-                    .any(|s| text.ends_with(s.as_str()))
-            })
-    }
-
     /// One decode step. Returns the token appended to each sequence (greedy or sampled), or
     /// nothing for beam search, whose sequences are only known at the end.
     pub async fn step(&mut self, tokenizer: &Tokenizer) -> Result<Option<Vec<u32>>> {
@@ -149,7 +132,8 @@ impl Search {
             return Ok(None);
         }
         let config = &self.config;
-        let processors = Processors::new(config);
+        let processors = &self.processors;
+        let stopping = &self.stopping;
         let vocab = self.vocab;
         match &mut self.strategy {
             Strategy::Single {
@@ -189,7 +173,7 @@ impl Search {
                     .zip(&self.max_lengths)
                 {
                     sequence.push(token);
-                    *open &= !Self::stops(config, tokenizer, sequence, limit);
+                    *open &= !stopping.stops(tokenizer, sequence, limit);
                 }
                 self.done = !unfinished.iter().any(|&u| u);
                 if !*on_gpu && !self.done {
@@ -205,8 +189,7 @@ impl Search {
                     processors.apply(sequence, row);
                 }
                 let longest = self.max_lengths.iter().copied().max().unwrap_or(1);
-                let sources =
-                    search.step(&log_probs, |s| Self::stops(config, tokenizer, s, longest));
+                let sources = search.step(&log_probs, |s| stopping.stops(tokenizer, s, longest));
                 self.done = search.is_done();
                 if !self.done {
                     self.decoder.reorder(table, &sources, pos + 1)?;

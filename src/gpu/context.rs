@@ -4,9 +4,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::buffers::BufferPool;
 use super::pipelines::PipelineCache;
+use super::pool::BufferPool;
 use crate::error::{Error, Result};
+use crate::platform::drive_callbacks;
 
 pub struct Gpu {
     pub(crate) device: wgpu::Device,
@@ -39,6 +40,23 @@ impl Default for GpuOptions {
             shader_f16: true,
             max_buffer_bytes: None,
         }
+    }
+}
+
+/// Switches off Mesa's device-select Vulkan layer where there is no display session (no
+/// usable `XDG_RUNTIME_DIR`): there it cannot reach a display server and prints
+/// "XDG_RUNTIME_DIR is invalid" for every instance. wgpu picks the adapter itself, so the
+/// layer's reordering of devices is not needed.
+///
+/// # Safety
+/// It sets an environment variable, so it must run before any other thread exists (first
+/// thing in `main`).
+pub unsafe fn quiet_headless_vulkan() {
+    let display_session =
+        std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|dir| std::path::Path::new(&dir).is_dir());
+    if !display_session && std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: the caller guarantees no other thread reads the environment meanwhile.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
 }
 
@@ -114,13 +132,16 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
+        let max_buffer = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
         Ok(Arc::new(Gpu {
+            pool: BufferPool::new(device.clone(), max_buffer),
             device,
             queue,
             limits,
             info,
             pipelines: PipelineCache::default(),
-            pool: BufferPool::default(),
             placeholder,
             native_f16,
             errors,
@@ -145,8 +166,7 @@ impl Gpu {
     /// wgpu's internal counters: zero unless wgpu's `counters` feature is on (the tests
     /// turn it on to check that nothing leaks).
     pub fn live_buffers(&self) -> (isize, isize) {
-        #[cfg(not(target_arch = "wasm32"))]
-        let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+        let _ = drive_callbacks(&self.device);
         let counters = self.device.get_internal_counters();
         (
             counters.hal.buffers.read(),
@@ -238,10 +258,7 @@ impl Gpu {
         slice.map_async(wgpu::MapMode::Read, move |result| {
             let _ = sender.send(result);
         });
-        #[cfg(not(target_arch = "wasm32"))]
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(e.to_string()))?;
+        drive_callbacks(&self.device).map_err(|e| Error::Gpu(e.to_string()))?;
         let mapped = receiver
             .await
             .map_err(|_| Error::Gpu("the device was lost before the readback finished".into()))?;

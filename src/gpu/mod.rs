@@ -1,11 +1,14 @@
-//! Everything that talks to wgpu: device, kernels, pipelines, buffers, recorded plans.
+//! Everything that talks to wgpu: the device, kernel descriptions, pipelines, the buffer
+//! pool, tensors and recorded plans.
 
-pub mod buffers;
 pub mod context;
+pub mod kernel;
 pub mod pipelines;
 pub mod plan;
-pub mod shaders;
+pub mod pool;
+pub mod tensor;
 
-pub use buffers::{Encoding, Tensor, View, Workspace};
 pub use context::{Gpu, GpuOptions};
+pub use kernel::{Access, Kernel, Module, Uniform, UniformLayout};
 pub use plan::{Plan, Recorder};
+pub use tensor::{Encoding, Tensor, View, Workspace};

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::shaders::{Access, Kernel, Shader};
+use super::kernel::{Access, Kernel, Module};
 use crate::error::{Error, Result};
+use crate::platform::{scope_error, validation_scope};
 
 #[derive(Clone)]
 pub struct Pipeline {
@@ -12,18 +13,20 @@ pub struct Pipeline {
     pub layout: wgpu::BindGroupLayout,
 }
 
+/// Modules by name; pipelines by (module name, entry point).
 #[derive(Default)]
 pub struct PipelineCache {
-    modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
-    pipelines: Mutex<HashMap<Kernel, Pipeline>>,
+    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<(&'static str, &'static str), Pipeline>>,
 }
 
 impl PipelineCache {
     pub fn get(&self, device: &wgpu::Device, kernel: &Kernel) -> Result<Pipeline> {
-        if let Some(found) = lock(&self.pipelines).get(kernel) {
+        let key = (kernel.module.name, kernel.entry);
+        if let Some(found) = lock(&self.pipelines).get(&key) {
             return Ok(found.clone());
         }
-        let module = self.module(device, kernel.shader)?;
+        let module = self.module(device, kernel.module)?;
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some(kernel.entry),
             entries: &layout_entries(kernel),
@@ -33,7 +36,7 @@ impl PipelineCache {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let scope = error_scope(device);
+        let scope = validation_scope(device);
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(kernel.entry),
             layout: Some(&pipeline_layout),
@@ -42,60 +45,33 @@ impl PipelineCache {
             compilation_options: wgpu::PipelineCompilationOptions::default(),
             cache: None,
         });
-        if let Some(error) = pop_ready_error(scope) {
+        if let Some(error) = scope_error(scope) {
             return Err(Error::Gpu(format!("pipeline {}: {error}", kernel.entry)));
         }
         let built = Pipeline { pipeline, layout };
-        lock(&self.pipelines).insert(*kernel, built.clone());
+        lock(&self.pipelines).insert(key, built.clone());
         Ok(built)
     }
 
-    fn module(&self, device: &wgpu::Device, shader: Shader) -> Result<wgpu::ShaderModule> {
-        if let Some(found) = lock(&self.modules).get(&shader) {
+    fn module(&self, device: &wgpu::Device, module: &'static Module) -> Result<wgpu::ShaderModule> {
+        if let Some(found) = lock(&self.modules).get(module.name) {
             return Ok(found.clone());
         }
-        let scope = error_scope(device);
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(shader.name()),
-            source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+        let scope = validation_scope(device);
+        let compiled = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(module.name),
+            source: wgpu::ShaderSource::Wgsl(module.source().into()),
         });
-        if let Some(error) = pop_ready_error(scope) {
-            return Err(Error::Gpu(format!("shader {}: {error}", shader.name())));
+        if let Some(error) = scope_error(scope) {
+            return Err(Error::Gpu(format!("shader {}: {error}", module.name)));
         }
-        lock(&self.modules).insert(shader, module.clone());
-        Ok(module)
+        lock(&self.modules).insert(module.name, compiled.clone());
+        Ok(compiled)
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Opens an error scope around pipeline creation on native backends, where scopes resolve
-/// synchronously. In the browser they resolve later, so no scope is opened there and errors
-/// reach the device's uncaptured-error handler (`Gpu::check`) with their full message.
-#[cfg(not(target_arch = "wasm32"))]
-fn error_scope(device: &wgpu::Device) -> Option<wgpu::ErrorScopeGuard> {
-    Some(device.push_error_scope(wgpu::ErrorFilter::Validation))
-}
-
-#[cfg(target_arch = "wasm32")]
-fn error_scope(_: &wgpu::Device) -> Option<wgpu::ErrorScopeGuard> {
-    None
-}
-
-/// The error a native scope captured (ready at once there).
-fn pop_ready_error(scope: Option<wgpu::ErrorScopeGuard>) -> Option<wgpu::Error> {
-    use std::future::Future;
-    use std::task::{Context, Poll, Waker};
-    let mut future = std::pin::pin!(scope?.pop());
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(error) => error,
-        Poll::Pending => None,
-    }
 }
 
 fn layout_entries(kernel: &Kernel) -> Vec<wgpu::BindGroupLayoutEntry> {

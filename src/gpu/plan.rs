@@ -6,8 +6,8 @@
 //! Each plan owns its step uniform, so generations on one device never share a position.
 
 use super::context::Gpu;
+use super::kernel::{Kernel, Step, Uniform};
 use super::pipelines::Pipeline;
-use super::shaders::Kernel;
 use crate::error::{Error, Result};
 
 struct Pending {
@@ -38,19 +38,41 @@ impl<'g> Recorder<'g> {
     }
 
     /// Adds one dispatch of `kernel` with `params` at binding 0 and `storage` from binding 2.
-    pub fn dispatch<P: bytemuck::Pod>(
+    pub fn dispatch<P: Uniform>(
         &mut self,
         kernel: &Kernel,
         params: &P,
         storage: &[&wgpu::Buffer],
         workgroups: [u32; 3],
     ) -> Result<()> {
-        if storage.len() != kernel.storage.len() {
+        if P::LAYOUT != *kernel.params {
             return Err(Error::Gpu(format!(
-                "{} takes {} storage buffers, got {}",
+                "{} takes {} parameters, got {}",
+                kernel.entry,
+                kernel.params.name,
+                P::LAYOUT.name
+            )));
+        }
+        self.dispatch_bytes(kernel, bytemuck::bytes_of(params), storage, workgroups)
+    }
+
+    /// [`Recorder::dispatch`] with the parameters as raw bytes (a test that builds every
+    /// kernel's pipeline passes zeros of the declared size).
+    pub fn dispatch_bytes(
+        &mut self,
+        kernel: &Kernel,
+        params: &[u8],
+        storage: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Result<()> {
+        if storage.len() != kernel.storage.len() || params.len() != kernel.params.size {
+            return Err(Error::Gpu(format!(
+                "{} takes {} storage buffers and {} bytes of parameters, got {} and {}",
                 kernel.entry,
                 kernel.storage.len(),
-                storage.len()
+                kernel.params.size,
+                storage.len(),
+                params.len()
             )));
         }
         let max = self.gpu.limits.max_compute_workgroups_per_dimension;
@@ -68,10 +90,9 @@ impl<'g> Recorder<'g> {
         let pipeline = self.gpu.pipelines.get(&self.gpu.device, kernel)?;
         let align = self.gpu.limits.min_uniform_buffer_offset_alignment as usize;
         let offset = self.params.len().next_multiple_of(align);
-        let bytes = bytemuck::bytes_of(params);
-        let size = bytes.len().next_multiple_of(16);
+        let size = params.len().next_multiple_of(16);
         self.params.resize(offset, 0);
-        self.params.extend_from_slice(bytes);
+        self.params.extend_from_slice(params);
         self.params.resize(offset + size, 0);
         self.pending.push(Pending {
             pipeline,
@@ -94,7 +115,7 @@ impl<'g> Recorder<'g> {
         gpu.queue.write_buffer(&params, 0, &self.params);
         let step = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("plan step"),
-            size: std::mem::size_of::<StepUniform>() as u64,
+            size: std::mem::size_of::<Step>() as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -146,14 +167,6 @@ struct Dispatch {
     workgroups: [u32; 3],
 }
 
-/// The decode position (see `shaders/common.wgsl`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct StepUniform {
-    pos: u32,
-    _pad: [u32; 3],
-}
-
 /// Recorded dispatches, ready to be encoded into a compute pass as often as needed.
 pub struct Plan {
     _params: wgpu::Buffer,
@@ -164,9 +177,8 @@ pub struct Plan {
 impl Plan {
     /// Sets the decode position the next submission of this plan reads.
     pub fn set_step(&self, gpu: &Gpu, pos: u32) {
-        let value = StepUniform { pos, _pad: [0; 3] };
         gpu.queue
-            .write_buffer(&self.step, 0, bytemuck::bytes_of(&value));
+            .write_buffer(&self.step, 0, bytemuck::bytes_of(&Step::at(pos)));
     }
 
     pub fn encode(&self, encoder: &mut wgpu::CommandEncoder) {

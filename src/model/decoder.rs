@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use super::Model;
 use super::encoder::Encoded;
 use super::graph::{AttentionSpec, Graph, Scratch};
+use super::loaded::Model;
 use super::relative_position::bucket_table;
 use super::spec::{DecoderCell, Positions};
 use super::weights::{DecoderMixer, Linear};

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use super::Model;
 use super::graph::{AttentionSpec, Graph, Scratch};
+use super::loaded::Model;
 use super::relative_position::bucket_table;
 use super::spec::Positions;
 use crate::error::{Error, Result};

@@ -4,9 +4,9 @@
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use super::checkpoint::TensorSource;
 use super::spec::ModelSpec;
 use crate::error::Result;
+use crate::formats::TensorSource;
 
 pub struct RandomWeights {
     vocab: usize,
@@ -25,6 +25,10 @@ impl RandomWeights {
 }
 
 impl TensorSource for RandomWeights {
+    fn files(&self) -> String {
+        format!("random weights (seed {})", self.seed)
+    }
+
     fn contains(&self, _: &str) -> bool {
         true
     }

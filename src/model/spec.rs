@@ -1,9 +1,7 @@
 //! One normalised description of an encoder-decoder model, built from Hugging Face's
-//! `config.json`. The graph reads only this: families differ here, in data, not in code.
+//! `config.json` or a Marian model's YAML (see `formats`). The graph reads only this:
+//! families differ here, in data, not in code.
 
-use serde_json::Value;
-
-use super::config_json::ConfigJson;
 use crate::error::{Error, Result};
 use crate::ops::{Activation, NormKind};
 
@@ -16,26 +14,6 @@ pub enum Family {
     M2M100,
     /// A Marian binary model (`*.bin` with its YAML), as Firefox Translations ships them.
     MarianNative,
-}
-
-impl Family {
-    const SUPPORTED: &str = "t5, mt5, bart, mbart, marian, m2m_100 (also NLLB)";
-
-    pub fn from_model_type(model_type: &str) -> Result<Family> {
-        Ok(match model_type {
-            "t5" | "mt5" => Family::T5,
-            "bart" => Family::Bart,
-            "mbart" => Family::MBart,
-            "marian" => Family::Marian,
-            "m2m_100" => Family::M2M100,
-            other => {
-                return Err(config_error(format!(
-                    "unsupported model_type \"{other}\" (supported: {})",
-                    Self::SUPPORTED
-                )));
-            }
-        })
-    }
 }
 
 /// What mixes information across the decoder's own positions in each layer.
@@ -151,29 +129,8 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    pub fn from_config_json(text: &str) -> Result<ModelSpec> {
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| config_error(format!("not valid JSON: {e}")))?;
-        let Value::Object(map) = value else {
-            return Err(config_error("expected a JSON object"));
-        };
-        let cfg = ConfigJson {
-            map: &map,
-            file: "config.json",
-        };
-        let model_type = cfg.str_or("model_type", "")?;
-        if model_type.is_empty() {
-            return Err(config_error("missing field \"model_type\""));
-        }
-        let spec = match Family::from_model_type(model_type)? {
-            Family::T5 => t5_spec(&cfg)?,
-            family => bart_like_spec(&cfg, family)?,
-        };
-        spec.validate()?;
-        Ok(spec)
-    }
-
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Checks what every graph needs; errors name `file`, the description read.
+    pub(crate) fn validate(&self, file: &str) -> Result<()> {
         let positive = [
             ("d_model", self.d_model),
             ("vocab_size", self.vocab_size),
@@ -186,197 +143,20 @@ impl ModelSpec {
         ];
         for (field, value) in positive {
             if value == 0 {
-                return Err(config_error(format!("{field} must be positive")));
+                return Err(Error::format(file, format!("{field} must be positive")));
             }
         }
         if !self.start_from_zero_embedding
             && self.decoder_start_token_id as usize >= self.vocab_size
         {
-            return Err(config_error(format!(
-                "\"decoder_start_token_id\" {} is outside the vocabulary of {}",
-                self.decoder_start_token_id, self.vocab_size
-            )));
+            return Err(Error::format(
+                file,
+                format!(
+                    "\"decoder_start_token_id\" {} is outside the vocabulary of {}",
+                    self.decoder_start_token_id, self.vocab_size
+                ),
+            ));
         }
         Ok(())
     }
-}
-
-fn config_error(message: impl Into<String>) -> Error {
-    Error::format("config.json", message.into())
-}
-
-/// Defaults shared by every family; each parser overrides what its config says.
-fn eos_ids(cfg: &ConfigJson, default: u32) -> Result<Vec<u32>> {
-    let ids = cfg.token_ids("eos_token_id")?;
-    Ok(if ids.is_empty() { vec![default] } else { ids })
-}
-
-fn t5_spec(cfg: &ConfigJson) -> Result<ModelSpec> {
-    let d_model = cfg.usize("d_model")?;
-    let heads = cfg.usize("num_heads")?;
-    let head_dim = cfg.usize("d_kv")?;
-    let ffn_dim = cfg.usize("d_ff")?;
-    let encoder_layers = cfg.usize("num_layers")?;
-    let stack = |layers| StackSpec {
-        layers,
-        heads,
-        head_dim,
-        ffn_dim,
-    };
-    // "gated-gelu" (T5 v1.1, Flan-T5) or "relu" (original T5). transformers derives the
-    // activation from this field alone, and maps the legacy "gated-gelu" to the tanh form.
-    let proj = cfg.str_or("feed_forward_proj", "relu")?;
-    let (gated_ffn, act_name) = match proj.strip_prefix("gated-") {
-        Some("gelu") => (true, "gelu_new"),
-        Some(act) => (true, act),
-        None => (false, proj),
-    };
-    let activation = Activation::from_hf_name(act_name)
-        .map_err(|_| config_error(format!("unsupported \"feed_forward_proj\" \"{proj}\"")))?;
-    let tied = cfg.bool_or("tie_word_embeddings", true)?;
-    // transformers 5 names the d_model^-0.5 rescaling of tied T5 models; older configs imply it.
-    let scaled = cfg.bool_or("scale_decoder_outputs", tied)?;
-    let pad = cfg.usize_or("pad_token_id", 0)? as u32;
-    Ok(ModelSpec {
-        family: Family::T5,
-        d_model,
-        vocab_size: cfg.usize("vocab_size")?,
-        encoder: stack(encoder_layers),
-        decoder: stack(cfg.usize_or("num_decoder_layers", encoder_layers)?),
-        norm: NormKind::RmsNorm,
-        norm_eps: cfg.f32_or("layer_norm_epsilon", 1e-6)?,
-        pre_norm: true,
-        final_norm: true,
-        embedding_norm: false,
-        positions: Positions::RelativeBuckets {
-            num_buckets: cfg.usize_or("relative_attention_num_buckets", 32)?,
-            max_distance: cfg.usize_or("relative_attention_max_distance", 128)?,
-        },
-        embed_scale: 1.0,
-        activation,
-        gated_ffn,
-        biases: false,
-        scaled_attention: false,
-        tied_lm_head: tied,
-        lm_head_scale: if scaled {
-            (d_model as f32).powf(-0.5)
-        } else {
-            1.0
-        },
-        logits_bias: false,
-        separate_decoder_embedding: false,
-        decoder_cell: DecoderCell::SelfAttention,
-        start_from_zero_embedding: false,
-        decoder_start_token_id: cfg.usize_or("decoder_start_token_id", pad as usize)? as u32,
-        eos_token_ids: eos_ids(cfg, 1)?,
-        pad_token_id: pad,
-    })
-}
-
-/// BART, mBART, Marian and M2M100 share one config layout and one graph; they differ in
-/// norm placement, embedding norm, final norms, positions and the logits bias.
-fn bart_like_spec(cfg: &ConfigJson, family: Family) -> Result<ModelSpec> {
-    let d_model = cfg.usize("d_model")?;
-    let stack = |prefix: &str| -> Result<StackSpec> {
-        let heads_key = format!("{prefix}_attention_heads");
-        let heads = cfg.usize(&heads_key)?;
-        if heads == 0 || !d_model.is_multiple_of(heads) {
-            return Err(config_error(format!(
-                "\"d_model\" {d_model} is not divisible by \"{heads_key}\" {heads}"
-            )));
-        }
-        Ok(StackSpec {
-            layers: cfg.usize(&format!("{prefix}_layers"))?,
-            heads,
-            head_dim: d_model / heads,
-            ffn_dim: cfg.usize(&format!("{prefix}_ffn_dim"))?,
-        })
-    };
-    let encoder = stack("encoder")?;
-    let decoder = stack("decoder")?;
-    let limit = cfg.usize("max_position_embeddings")?;
-    let (pre_norm, embedding_norm, final_norm, logits_bias, positions) = match family {
-        Family::Bart => (
-            false,
-            true,
-            false,
-            true,
-            Positions::Learned { offset: 2, limit },
-        ),
-        Family::MBart => (
-            true,
-            true,
-            true,
-            true,
-            Positions::Learned { offset: 2, limit },
-        ),
-        Family::Marian => {
-            let layout = Sinusoids::Marian;
-            (
-                false,
-                false,
-                false,
-                true,
-                Positions::Sinusoidal {
-                    offset: 0,
-                    limit,
-                    layout,
-                },
-            )
-        }
-        _ => {
-            let layout = Sinusoids::Fairseq;
-            (
-                true,
-                false,
-                true,
-                false,
-                Positions::Sinusoidal {
-                    offset: 2,
-                    limit,
-                    layout,
-                },
-            )
-        }
-    };
-    let vocab_size = cfg.usize("vocab_size")?;
-    let separate_decoder_embedding =
-        family == Family::Marian && !cfg.bool_or("share_encoder_decoder_embeddings", true)?;
-    let decoder_vocab = if separate_decoder_embedding {
-        cfg.usize_or("decoder_vocab_size", vocab_size)?
-    } else {
-        vocab_size
-    };
-    let pad = cfg.usize_or("pad_token_id", 1)? as u32;
-    Ok(ModelSpec {
-        family,
-        d_model,
-        vocab_size: decoder_vocab,
-        encoder,
-        decoder,
-        norm: NormKind::LayerNorm,
-        norm_eps: 1e-5,
-        pre_norm,
-        final_norm,
-        embedding_norm,
-        positions,
-        embed_scale: if cfg.bool_or("scale_embedding", false)? {
-            (d_model as f32).sqrt()
-        } else {
-            1.0
-        },
-        activation: Activation::from_hf_name(cfg.str_or("activation_function", "gelu")?)?,
-        gated_ffn: false,
-        biases: true,
-        scaled_attention: true,
-        tied_lm_head: cfg.bool_or("tie_word_embeddings", true)?,
-        lm_head_scale: 1.0,
-        logits_bias,
-        separate_decoder_embedding,
-        decoder_cell: DecoderCell::SelfAttention,
-        start_from_zero_embedding: false,
-        decoder_start_token_id: cfg.usize_or("decoder_start_token_id", 2)? as u32,
-        eos_token_ids: eos_ids(cfg, 2)?,
-        pad_token_id: pad,
-    })
 }

@@ -2,11 +2,11 @@
 //! input are fused into one matrix (Q, K and V; the gate and linear halves of a gated
 //! feed-forward; the cross-attention K and V of every decoder layer).
 
-use super::checkpoint::TensorSource;
 use super::names::{self, AttentionNames, FamilyNames, SsruNames, StackNames};
 use super::sinusoids;
 use super::spec::{DecoderCell, ModelSpec, Positions, StackSpec};
 use crate::error::{Error, Result};
+use crate::formats::TensorSource;
 use crate::gpu::{Gpu, Tensor};
 use crate::ops::NormKind;
 
@@ -409,7 +409,7 @@ impl Weights {
         let shared_name = ckpt
             .first_of(names.embedding)
             .ok_or_else(|| Error::MissingTensor {
-                file: "model.safetensors".into(),
+                file: ckpt.files(),
                 name: names.embedding.join("\" or \""),
             })?;
         let encoder_vocab = ckpt.shape(shared_name)?.first().copied().unwrap_or(0);
@@ -426,6 +426,7 @@ impl Weights {
         } else {
             if encoder_vocab != spec.vocab_size {
                 return Err(Error::TensorShape {
+                    file: ckpt.files(),
                     name: shared_name.to_string(),
                     expected: vec![spec.vocab_size, d],
                     found: vec![encoder_vocab, d],

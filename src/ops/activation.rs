@@ -1,10 +1,36 @@
 //! Activations (in place or fused into a matmul), the gated feed-forward product and the
-//! residual add.
+//! residual add: the element-wise kernels of shaders/elementwise.wgsl.
 
 use crate::error::{Error, Result};
+use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
 use crate::gpu::plan::grid_1d;
-use crate::gpu::shaders::{ACTIVATION_KERNEL, ADD, GATED};
 use crate::gpu::{Recorder, Tensor};
+
+/// The activation functions by id, for every module that applies one (matmul epilogues too).
+pub(crate) const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
+
+static ELEMENTWISE: Module = Module {
+    name: "elementwise",
+    sources: &[
+        ACTIVATION_WGSL,
+        include_str!("../../shaders/elementwise.wgsl"),
+    ],
+    needs_shader_f16: false,
+};
+
+const fn elementwise(entry: &'static str) -> Kernel {
+    Kernel {
+        module: &ELEMENTWISE,
+        entry,
+        params: &ElementwiseParams::LAYOUT,
+        storage: &[Read, ReadWrite],
+    }
+}
+
+const ACTIVATE: Kernel = elementwise("activation_main");
+const GATED: Kernel = elementwise("gated_main");
+const ADD: Kernel = elementwise("add_main");
+pub(crate) const KERNELS: &[Kernel] = &[ACTIVATE, GATED, ADD];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
@@ -19,23 +45,6 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// Parses Hugging Face's `activation_function` / `dense_act_fn` names.
-    pub fn from_hf_name(name: &str) -> Result<Activation> {
-        Ok(match name {
-            "relu" => Activation::Relu,
-            "gelu" => Activation::Gelu,
-            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
-            "silu" | "swish" => Activation::Silu,
-            "linear" | "identity" => Activation::Identity,
-            other => {
-                return Err(Error::format(
-                    "config.json",
-                    format!("unsupported activation function \"{other}\""),
-                ));
-            }
-        })
-    }
-
     /// Must match the ACT_* constants of shaders/activation.wgsl.
     pub(crate) fn shader_id(self) -> u32 {
         match self {
@@ -48,21 +57,23 @@ impl Activation {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ElementwiseParams {
-    count: u32,
-    width: u32,
-    activation: u32,
-    _pad: u32,
+uniform! {
+    struct ElementwiseParams {
+        count: u32,
+        width: u32,
+        activation: u32,
+        _pad: u32,
+    }
 }
 
 /// WebGPU forbids one buffer in a read-only and a writable binding of one dispatch.
-fn distinct(op: &str, x: &Tensor, y: &Tensor) -> Result<()> {
+fn distinct(op: &'static str, x: &Tensor, y: &Tensor) -> Result<()> {
     if x.buffer == y.buffer {
-        return Err(Error::invalid(format!(
-            "{op}: input and output must be different tensors"
-        )));
+        return Err(Error::shape(
+            op,
+            "an output in another buffer than the input",
+            "one buffer for both",
+        ));
     }
     Ok(())
 }
@@ -78,10 +89,11 @@ fn groups(rec: &Recorder, elements: usize) -> [u32; 3] {
 pub fn activation(rec: &mut Recorder, x: &Tensor, y: &Tensor, act: Activation) -> Result<()> {
     distinct("activation", x, y)?;
     if x.len() != y.len() {
-        return Err(Error::invalid(format!(
-            "activation: input {:?} and output {:?} differ in size",
-            x.shape, y.shape
-        )));
+        return Err(Error::shape(
+            "activation",
+            format!("an output of {} elements like input {:?}", x.len(), x.shape),
+            format!("{:?}", y.shape),
+        ));
     }
     let params = ElementwiseParams {
         count: x.len() as u32,
@@ -90,7 +102,7 @@ pub fn activation(rec: &mut Recorder, x: &Tensor, y: &Tensor, act: Activation) -
         _pad: 0,
     };
     let g = groups(rec, x.len());
-    rec.dispatch(&ACTIVATION_KERNEL, &params, &[&x.buffer, &y.buffer], g)
+    rec.dispatch(&ACTIVATE, &params, &[&x.buffer, &y.buffer], g)
 }
 
 /// y[r, c] = act(x[r, c]) * x[r, width + c] for x of shape [rows, 2 * width].
@@ -99,10 +111,11 @@ pub fn gated(rec: &mut Recorder, x: &Tensor, y: &Tensor, act: Activation) -> Res
     let width = *y.shape.last().unwrap_or(&0);
     let rows = y.len().checked_div(width).unwrap_or(0);
     if x.len() != rows * 2 * width || x.shape.last() != Some(&(2 * width)) {
-        return Err(Error::invalid(format!(
-            "gated: input {:?} must be [rows, 2 * {width}] for output {:?}",
-            x.shape, y.shape
-        )));
+        return Err(Error::shape(
+            "gated",
+            format!("input [{rows}, {}] for output {:?}", 2 * width, y.shape),
+            format!("{:?}", x.shape),
+        ));
     }
     let params = ElementwiseParams {
         count: rows as u32,
@@ -118,10 +131,11 @@ pub fn gated(rec: &mut Recorder, x: &Tensor, y: &Tensor, act: Activation) -> Res
 pub fn add(rec: &mut Recorder, x: &Tensor, y: &Tensor) -> Result<()> {
     distinct("add", x, y)?;
     if x.len() != y.len() {
-        return Err(Error::invalid(format!(
-            "add: shapes {:?} and {:?} differ in size",
-            x.shape, y.shape
-        )));
+        return Err(Error::shape(
+            "add",
+            format!("two tensors of one size, like {:?}", y.shape),
+            format!("{:?}", x.shape),
+        ));
     }
     let params = ElementwiseParams {
         count: x.len() as u32,

@@ -1,16 +1,32 @@
 //! Greedy token choice on the GPU.
 
+use super::REDUCE_WGSL;
 use crate::error::{Error, Result};
-use crate::gpu::shaders::ARGMAX;
+use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
 use crate::gpu::{Recorder, Tensor};
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ArgmaxParams {
-    rows: u32,
-    cols: u32,
-    mapped: u32,
-    _pad: u32,
+static ARGMAX_MODULE: Module = Module {
+    name: "argmax",
+    sources: &[REDUCE_WGSL, include_str!("../../shaders/argmax.wgsl")],
+    needs_shader_f16: false,
+};
+
+const ARGMAX: Kernel = Kernel {
+    module: &ARGMAX_MODULE,
+    entry: "argmax_main",
+    params: &ArgmaxParams::LAYOUT,
+    // logits, ids, the shortlist's vocabulary
+    storage: &[Read, ReadWrite, Read],
+};
+pub(crate) const KERNELS: &[Kernel] = &[ARGMAX];
+
+uniform! {
+    struct ArgmaxParams {
+        rows: u32,
+        cols: u32,
+        mapped: u32,
+        _pad: u32,
+    }
 }
 
 /// ids[r] = argmax(logits[r, :]) (lowest index on ties); `ids` holds u32. With a
@@ -24,20 +40,20 @@ pub fn argmax(
 ) -> Result<()> {
     let view = logits.matrix();
     if ids.len() != view.rows || view.cols == 0 {
-        return Err(Error::invalid(format!(
-            "argmax: {} ids for logits {:?}",
-            ids.len(),
-            logits.shape
-        )));
+        return Err(Error::shape(
+            "argmax",
+            format!("one id per row of logits {:?}", logits.shape),
+            format!("{} ids", ids.len()),
+        ));
     }
     if let Some(v) = vocabulary
         && v.len() != view.cols
     {
-        return Err(Error::invalid(format!(
-            "argmax: a vocabulary of {} ids for {} logits columns",
-            v.len(),
-            view.cols
-        )));
+        return Err(Error::shape(
+            "argmax",
+            format!("a vocabulary of {} ids, one per logits column", view.cols),
+            format!("{} ids", v.len()),
+        ));
     }
     let params = ArgmaxParams {
         rows: view.rows as u32,

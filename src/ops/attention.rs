@@ -1,8 +1,23 @@
 //! Fused multi-head attention (see shaders/attention.wgsl).
 
 use crate::error::{Error, Result};
-use crate::gpu::shaders::ATTENTION;
+use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
 use crate::gpu::{Recorder, Tensor, View};
+
+static ATTENTION_MODULE: Module = Module {
+    name: "attention",
+    sources: &[include_str!("../../shaders/attention.wgsl")],
+    needs_shader_f16: false,
+};
+
+const ATTENTION: Kernel = Kernel {
+    module: &ATTENTION_MODULE,
+    entry: "attention_main",
+    params: &AttentionParams::LAYOUT,
+    // q, k, v, out, bias buckets, bias table, key mask, row table
+    storage: &[Read, Read, Read, ReadWrite, Read, Read, Read, Read],
+};
+pub(crate) const KERNELS: &[Kernel] = &[ATTENTION];
 
 const MAX_HEAD_DIM: usize = 256;
 
@@ -43,40 +58,46 @@ pub struct Attention<'a> {
     pub row_table: Option<&'a Tensor>,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct AttentionParams {
-    q_rows: u32,
-    kv_len: u32,
-    heads: u32,
-    head_dim: u32,
-    q_offset: u32,
-    q_stride: u32,
-    q_batch_stride: u32,
-    k_offset: u32,
-    k_stride: u32,
-    k_batch_stride: u32,
-    v_offset: u32,
-    v_stride: u32,
-    v_batch_stride: u32,
-    out_stride: u32,
-    out_batch_stride: u32,
-    flags: u32,
-    scale: f32,
-    bias_center: u32,
-    mask_stride: u32,
-    kv_group: u32,
-    table_stride: u32,
-    _pad: [u32; 3],
+uniform! {
+    struct AttentionParams {
+        q_rows: u32,
+        kv_len: u32,
+        heads: u32,
+        head_dim: u32,
+        q_offset: u32,
+        q_stride: u32,
+        q_batch_stride: u32,
+        k_offset: u32,
+        k_stride: u32,
+        k_batch_stride: u32,
+        v_offset: u32,
+        v_stride: u32,
+        v_batch_stride: u32,
+        out_stride: u32,
+        out_batch_stride: u32,
+        flags: u32,
+        scale: f32,
+        bias_center: u32,
+        mask_stride: u32,
+        kv_group: u32,
+        table_stride: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
 }
 
 pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
     let width = a.heads * a.head_dim;
     if a.batch == 0 || a.heads == 0 || a.head_dim == 0 || a.head_dim > MAX_HEAD_DIM {
-        return Err(Error::invalid(format!(
-            "attention: batch {}, {} heads of dimension {} (at most {MAX_HEAD_DIM})",
-            a.batch, a.heads, a.head_dim
-        )));
+        return Err(Error::shape(
+            "attention",
+            format!("a batch, heads, and a head dimension of 1 to {MAX_HEAD_DIM}"),
+            format!(
+                "batch {}, {} heads of dimension {}",
+                a.batch, a.heads, a.head_dim
+            ),
+        ));
     }
     for (name, view) in [("q", a.q), ("k", a.k), ("v", a.v), ("out", a.out)] {
         let items = if name == "k" || name == "v" {
@@ -85,48 +106,66 @@ pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
             a.batch
         };
         if view.cols != width || items == 0 || !view.rows.is_multiple_of(items) {
-            return Err(Error::invalid(format!(
-                "attention: {name} is {}x{}, expected batch {} x rows by {width}",
-                view.rows, view.cols, a.batch
-            )));
+            return Err(Error::shape(
+                "attention",
+                format!("{name} of {items} items x rows by {width}"),
+                format!("{name} of {}x{}", view.rows, view.cols),
+            ));
         }
         view.check("attention")?;
     }
     if a.kv_group == 0 || !a.batch.is_multiple_of(a.kv_group) {
-        return Err(Error::invalid(format!(
-            "attention: batch {} is not a multiple of the key/value group {}",
-            a.batch, a.kv_group
-        )));
+        return Err(Error::shape(
+            "attention",
+            format!(
+                "a batch that is a multiple of the key/value group {}",
+                a.kv_group
+            ),
+            format!("batch {}", a.batch),
+        ));
     }
     let kv_batch = a.batch / a.kv_group;
     let q_rows = a.q.rows / a.batch;
     let kv_rows = a.k.rows / kv_batch;
     if a.v.rows != a.k.rows || a.out.rows != a.q.rows {
-        return Err(Error::invalid("attention: k/v or q/out row counts differ"));
+        return Err(Error::shape(
+            "attention",
+            format!(
+                "v with the {} rows of k, out with the {} of q",
+                a.k.rows, a.q.rows
+            ),
+            format!("v of {} rows, out of {}", a.v.rows, a.out.rows),
+        ));
     }
     if let Some(mask) = a.key_mask
         && mask.len() != kv_batch * kv_rows
     {
-        return Err(Error::invalid(format!(
-            "attention: key mask {:?} does not cover {kv_batch} x {kv_rows} keys",
-            mask.shape
-        )));
+        return Err(Error::shape(
+            "attention",
+            format!("a key mask of {kv_batch} x {kv_rows} keys"),
+            format!("key mask {:?}", mask.shape),
+        ));
     }
     if let Some(table) = a.row_table
         && (table.len() != a.batch * kv_rows || a.kv_group != 1)
     {
-        return Err(Error::invalid(format!(
-            "attention: row table {:?} does not cover batch {} x {kv_rows} keys",
-            table.shape, a.batch
-        )));
+        return Err(Error::shape(
+            "attention",
+            format!(
+                "a row table of batch {} x {kv_rows} keys, without key/value groups",
+                a.batch
+            ),
+            format!("row table {:?} with group {}", table.shape, a.kv_group),
+        ));
     }
     if let Some(bias) = a.position_bias
         && (bias.table.shape.len() != 2 || bias.table.shape[1] != a.heads)
     {
-        return Err(Error::invalid(format!(
-            "attention: position bias table {:?} is not [buckets, {}]",
-            bias.table.shape, a.heads
-        )));
+        return Err(Error::shape(
+            "attention",
+            format!("a position bias table [buckets, {}]", a.heads),
+            format!("{:?}", bias.table.shape),
+        ));
     }
     let flags = u32::from(a.causal)
         | (u32::from(a.position_bias.is_some()) << 1)
@@ -155,7 +194,9 @@ pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
         mask_stride: kv_rows as u32,
         kv_group: a.kv_group as u32,
         table_stride: kv_rows as u32,
-        _pad: [0; 3],
+        _pad0: 0,
+        _pad1: 0,
+        _pad2: 0,
     };
     let placeholder = rec.gpu().placeholder.clone();
     let buckets = a.position_bias.map_or(&placeholder, |b| &b.buckets.buffer);
@@ -163,8 +204,10 @@ pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
     let mask = a.key_mask.map_or(&placeholder, |m| &m.buffer);
     let table = a.row_table.map_or(&placeholder, |t| &t.buffer);
     if a.out.offset != 0 {
-        return Err(Error::invalid(
-            "attention: the output must start at element 0",
+        return Err(Error::shape(
+            "attention",
+            "an output starting at element 0",
+            format!("offset {}", a.out.offset),
         ));
     }
     rec.dispatch(

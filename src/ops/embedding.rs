@@ -1,8 +1,23 @@
 //! Token embedding lookup, with absolute position embeddings added in the same pass.
 
 use crate::error::{Error, Result};
-use crate::gpu::shaders::EMBEDDING;
-use crate::gpu::{Recorder, Tensor};
+use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
+use crate::gpu::{Encoding, Recorder, Tensor};
+
+static EMBEDDING_MODULE: Module = Module {
+    name: "embedding",
+    sources: &[include_str!("../../shaders/embedding.wgsl")],
+    needs_shader_f16: false,
+};
+
+const EMBEDDING: Kernel = Kernel {
+    module: &EMBEDDING_MODULE,
+    entry: "embedding_main",
+    params: &EmbeddingParams::LAYOUT,
+    // ids, table, positions, out
+    storage: &[Read, Read, Read, ReadWrite],
+};
+pub(crate) const KERNELS: &[Kernel] = &[EMBEDDING];
 
 /// Rows of a position table to add: row `offset + r` (plus `step.pos` when `from_step`)
 /// goes to output row `r`.
@@ -16,17 +31,17 @@ pub struct Positions<'a> {
     pub rows_per_sequence: usize,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct EmbeddingParams {
-    rows: u32,
-    dim: u32,
-    vocab: u32,
-    scale: f32,
-    flags: u32,
-    position_offset: u32,
-    position_rows: u32,
-    rows_per_sequence: u32,
+uniform! {
+    struct EmbeddingParams {
+        rows: u32,
+        dim: u32,
+        vocab: u32,
+        scale: f32,
+        flags: u32,
+        position_offset: u32,
+        position_rows: u32,
+        rows_per_sequence: u32,
+    }
 }
 
 /// out[r, :] = table[ids[r], :] * scale (+ positions); `ids` holds u32 token ids.
@@ -39,30 +54,39 @@ pub fn embedding(
     out: &Tensor,
 ) -> Result<()> {
     let [vocab, dim] = table.shape[..] else {
-        return Err(Error::invalid(format!(
-            "embedding: table must be 2-D, got {:?}",
-            table.shape
-        )));
+        return Err(Error::shape(
+            "embedding",
+            "a 2-D table",
+            format!("{:?}", table.shape),
+        ));
     };
     let rows = ids.len();
-    if !matches!(table.encoding, crate::gpu::Encoding::F32) {
-        return Err(Error::invalid("embedding: the table must be f32"));
+    if !matches!(table.encoding, Encoding::F32) {
+        return Err(Error::shape(
+            "embedding",
+            "an f32 table",
+            format!("{:?}", table.encoding),
+        ));
     }
     if out.len() != rows * dim || vocab == 0 {
-        return Err(Error::invalid(format!(
-            "embedding: {rows} ids into a {vocab}x{dim} table cannot fill output {:?}",
-            out.shape
-        )));
+        return Err(Error::shape(
+            "embedding",
+            format!(
+                "an output of [{rows}, {dim}] for {rows} ids into a non-empty {vocab}x{dim} table"
+            ),
+            format!("{:?}", out.shape),
+        ));
     }
     let position_rows = match positions {
         Some(p) if p.table.shape.len() == 2 && p.table.shape[1] == dim && p.table.shape[0] > 0 => {
             p.table.shape[0]
         }
         Some(p) => {
-            return Err(Error::invalid(format!(
-                "embedding: position table {:?} does not have {dim} columns",
-                p.table.shape
-            )));
+            return Err(Error::shape(
+                "embedding",
+                format!("a position table of {dim} columns"),
+                format!("{:?}", p.table.shape),
+            ));
         }
         None => 1,
     };

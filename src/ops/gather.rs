@@ -1,15 +1,31 @@
 //! Selecting rows of a weight matrix on the GPU (a shortlist's rows of the output layer).
 
 use crate::error::{Error, Result};
-use crate::gpu::shaders::GATHER;
+use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
 use crate::gpu::{Encoding, Recorder, Tensor, Workspace};
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct GatherParams {
-    rows: u32,
-    words: u32,
-    _pad: [u32; 2],
+static GATHER_MODULE: Module = Module {
+    name: "gather",
+    sources: &[include_str!("../../shaders/gather.wgsl")],
+    needs_shader_f16: false,
+};
+
+const GATHER: Kernel = Kernel {
+    module: &GATHER_MODULE,
+    entry: "gather_main",
+    params: &GatherParams::LAYOUT,
+    // ids, source rows, gathered rows
+    storage: &[Read, Read, ReadWrite],
+};
+pub(crate) const KERNELS: &[Kernel] = &[GATHER];
+
+uniform! {
+    struct GatherParams {
+        rows: u32,
+        words: u32,
+        _pad0: u32,
+        _pad1: u32,
+    }
 }
 
 fn gather_words(
@@ -22,7 +38,8 @@ fn gather_words(
     let params = GatherParams {
         rows: ids.len() as u32,
         words: words as u32,
-        _pad: [0; 2],
+        _pad0: 0,
+        _pad1: 0,
     };
     rec.dispatch(
         &GATHER,
@@ -41,10 +58,11 @@ pub fn gather_rows(
     ids: &Tensor,
 ) -> Result<Tensor> {
     let [_, cols] = table.shape[..] else {
-        return Err(Error::invalid(format!(
-            "gather: table must be 2-D, got {:?}",
-            table.shape
-        )));
+        return Err(Error::shape(
+            "gather",
+            "a 2-D table",
+            format!("{:?}", table.shape),
+        ));
     };
     let per_word = match table.encoding {
         Encoding::F32 => 1,
@@ -52,9 +70,11 @@ pub fn gather_rows(
         Encoding::Int8 { .. } => 4,
     };
     if !cols.is_multiple_of(per_word) || ids.is_empty() {
-        return Err(Error::invalid(format!(
-            "gather: rows of {cols} values do not start on word boundaries, or no ids"
-        )));
+        return Err(Error::shape(
+            "gather",
+            format!("ids, and rows of a multiple of {per_word} values (whole 32-bit words)"),
+            format!("{} ids, rows of {cols} values", ids.len()),
+        ));
     }
     let words = cols / per_word;
     let rows = ids.len();

@@ -1,20 +1,35 @@
 //! In-place append to the preallocated self-attention cache.
 
 use crate::error::{Error, Result};
-use crate::gpu::shaders::KV_APPEND;
+use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
 use crate::gpu::{Recorder, Tensor, View};
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct AppendParams {
-    rows: u32,
-    width: u32,
-    src_offset: u32,
-    src_stride: u32,
-    dst_stride: u32,
-    rows_per_sequence: u32,
-    capacity: u32,
-    _pad: u32,
+static KV_APPEND_MODULE: Module = Module {
+    name: "kv_cache",
+    sources: &[include_str!("../../shaders/kv_cache.wgsl")],
+    needs_shader_f16: false,
+};
+
+const KV_APPEND: Kernel = Kernel {
+    module: &KV_APPEND_MODULE,
+    entry: "append_main",
+    params: &AppendParams::LAYOUT,
+    // new rows, cache
+    storage: &[Read, ReadWrite],
+};
+pub(crate) const KERNELS: &[Kernel] = &[KV_APPEND];
+
+uniform! {
+    struct AppendParams {
+        rows: u32,
+        width: u32,
+        src_offset: u32,
+        src_stride: u32,
+        dst_stride: u32,
+        rows_per_sequence: u32,
+        capacity: u32,
+        _pad: u32,
+    }
 }
 
 /// Copies the rows of `src` (`rows_per_sequence` for each sequence of a batch) into `cache`
@@ -28,24 +43,27 @@ pub fn append(
     capacity: usize,
 ) -> Result<()> {
     let [cache_rows, width] = cache.shape[..] else {
-        return Err(Error::invalid(format!(
-            "kv cache must be 2-D, got {:?}",
-            cache.shape
-        )));
+        return Err(Error::shape(
+            "kv append",
+            "a 2-D cache",
+            format!("{:?}", cache.shape),
+        ));
     };
     if src.cols != width {
-        return Err(Error::invalid(format!(
-            "kv append: rows of {} values into a cache of width {width}",
-            src.cols
-        )));
+        return Err(Error::shape(
+            "kv append",
+            format!("rows of the cache's width {width}"),
+            format!("rows of {} values", src.cols),
+        ));
     }
-    src.check("kv append source")?;
+    src.check("kv append")?;
     let sequences = src.rows.checked_div(rows_per_sequence).unwrap_or(0);
     if sequences * rows_per_sequence != src.rows || sequences * capacity != cache_rows {
-        return Err(Error::invalid(format!(
-            "kv append: {} rows of {rows_per_sequence} per sequence into a cache of {cache_rows} rows of capacity {capacity}",
-            src.rows
-        )));
+        return Err(Error::shape(
+            "kv append",
+            format!("whole sequences of {rows_per_sequence} rows, {capacity} cache rows each"),
+            format!("{} rows into a cache of {cache_rows} rows", src.rows),
+        ));
     }
     let params = AppendParams {
         rows: src.rows as u32,

@@ -1,9 +1,139 @@
-//! Linear layers: out (+)= alpha * act(x · Wᵀ + b).
+//! Linear layers: out (+)= alpha * act(x · Wᵀ + b), in one of five kernel forms and one of
+//! four weight encodings (a WGSL module each: shaders/matmul.wgsl over a weights_*.wgsl).
 
-use super::activation::Activation;
+use super::activation::{ACTIVATION_WGSL, Activation};
 use crate::error::{Error, Result};
-use crate::gpu::shaders::{MatmulForm, Shader, matmul_kernel};
+use crate::gpu::kernel::{Access, Access::*, Kernel, Module, Uniform, uniform};
 use crate::gpu::{Encoding, Recorder, Tensor, View};
+
+const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
+
+/// A matmul module over one weight encoding, and the storage bindings it takes.
+struct WeightModule {
+    module: Module,
+    storage: &'static [Access],
+}
+
+/// x, weights, bias, out.
+const PLAIN: &[Access] = &[Read, Read, Read, ReadWrite];
+
+static F32_WEIGHTS: WeightModule = WeightModule {
+    module: Module {
+        name: "matmul",
+        sources: &[
+            ACTIVATION_WGSL,
+            include_str!("../../shaders/weights_f32.wgsl"),
+            MATMUL_WGSL,
+        ],
+        needs_shader_f16: false,
+    },
+    storage: PLAIN,
+};
+/// f16 weights packed two per u32, for adapters without `shader-f16`.
+static F16_PACKED_WEIGHTS: WeightModule = WeightModule {
+    module: Module {
+        name: "matmul_f16",
+        sources: &[
+            ACTIVATION_WGSL,
+            include_str!("../../shaders/weights_f16.wgsl"),
+            MATMUL_WGSL,
+        ],
+        needs_shader_f16: false,
+    },
+    storage: PLAIN,
+};
+/// The same f16 weights read as WGSL `f16` (adapters with `shader-f16`).
+static F16_NATIVE_WEIGHTS: WeightModule = WeightModule {
+    module: Module {
+        name: "matmul_f16_native",
+        sources: &[
+            ACTIVATION_WGSL,
+            include_str!("../../shaders/weights_f16_native.wgsl"),
+            MATMUL_WGSL,
+        ],
+        needs_shader_f16: true,
+    },
+    storage: PLAIN,
+};
+/// int8 weights with a scale per row, whose scales bind after the output.
+static I8_WEIGHTS: WeightModule = WeightModule {
+    module: Module {
+        name: "matmul_i8",
+        sources: &[
+            ACTIVATION_WGSL,
+            include_str!("../../shaders/weights_i8.wgsl"),
+            MATMUL_WGSL,
+        ],
+        needs_shader_f16: false,
+    },
+    storage: &[Read, Read, Read, ReadWrite, Read],
+};
+static WEIGHT_MODULES: [&WeightModule; 4] = [
+    &F32_WEIGHTS,
+    &F16_PACKED_WEIGHTS,
+    &F16_NATIVE_WEIGHTS,
+    &I8_WEIGHTS,
+];
+
+/// The entry points of shaders/matmul.wgsl, by the rows they suit and whether the
+/// operands' widths and offsets allow vec4 loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatmulForm {
+    /// One output per invocation: the benchmark's baseline, never chosen by `linear`.
+    Simple,
+    Tiled,
+    TiledVec4,
+    Skinny,
+    SkinnyVec4,
+}
+
+impl MatmulForm {
+    pub const ALL: [MatmulForm; 5] = [
+        MatmulForm::Simple,
+        MatmulForm::Tiled,
+        MatmulForm::TiledVec4,
+        MatmulForm::Skinny,
+        MatmulForm::SkinnyVec4,
+    ];
+
+    /// Whether the kernel loads operands as vec4 (K, and `x`'s offset and stride, multiples
+    /// of 4).
+    pub fn is_vec4(self) -> bool {
+        matches!(self, MatmulForm::TiledVec4 | MatmulForm::SkinnyVec4)
+    }
+
+    /// Whether the kernel handles at most `SKINNY_ROWS` (8) rows.
+    pub fn is_skinny(self) -> bool {
+        matches!(self, MatmulForm::Skinny | MatmulForm::SkinnyVec4)
+    }
+
+    fn entry(self) -> &'static str {
+        match self {
+            MatmulForm::Simple => "simple_main",
+            MatmulForm::Tiled => "matmul_main",
+            MatmulForm::TiledVec4 => "matmul_vec4_main",
+            MatmulForm::Skinny => "matvec_main",
+            MatmulForm::SkinnyVec4 => "matvec_vec4_main",
+        }
+    }
+}
+
+fn kernel(weights: &'static WeightModule, form: MatmulForm) -> Kernel {
+    Kernel {
+        module: &weights.module,
+        entry: form.entry(),
+        params: &MatmulParams::LAYOUT,
+        storage: weights.storage,
+    }
+}
+
+/// Every form over every weight encoding.
+pub(crate) fn kernels() -> Vec<Kernel> {
+    WEIGHT_MODULES
+        .iter()
+        .flat_map(|&weights| MatmulForm::ALL.map(|form| kernel(weights, form)))
+        .collect()
+}
 
 /// Up to this many rows (shaders/matmul.wgsl's SKINNY_ROWS), the skinny kernel beats a
 /// 64-row tile that would sit mostly idle.
@@ -28,20 +158,21 @@ impl Default for Epilogue {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-    activation: u32,
-    alpha: f32,
-    a_offset: u32,
-    a_stride: u32,
-    out_offset: u32,
-    out_stride: u32,
-    _pad: [u32; 2],
+uniform! {
+    struct MatmulParams {
+        m: u32,
+        n: u32,
+        k: u32,
+        flags: u32,
+        activation: u32,
+        alpha: f32,
+        a_offset: u32,
+        a_stride: u32,
+        out_offset: u32,
+        out_stride: u32,
+        _pad0: u32,
+        _pad1: u32,
+    }
 }
 
 /// `x` is [m, k], `weight` is [n, k] (Hugging Face's [out_features, in_features]; f32 or
@@ -69,25 +200,28 @@ pub fn linear_with(
     epilogue: Epilogue,
 ) -> Result<()> {
     let [n, k] = weight.shape[..] else {
-        return Err(Error::invalid(format!(
-            "linear: weight must be 2-D, got {:?}",
-            weight.shape
-        )));
+        return Err(Error::shape(
+            "linear",
+            "a 2-D weight",
+            format!("{:?}", weight.shape),
+        ));
     };
     let m = x.rows;
     if x.cols != k || out.rows != m || out.cols != n {
-        return Err(Error::invalid(format!(
-            "linear: x {}x{} · Wᵀ ({n}x{k}) cannot produce out {}x{}",
-            x.rows, x.cols, out.rows, out.cols
-        )));
+        return Err(Error::shape(
+            "linear",
+            format!("x {m}x{k} and out {m}x{n} for a weight of {n}x{k}"),
+            format!("x {}x{} and out {}x{}", x.rows, x.cols, out.rows, out.cols),
+        ));
     }
     if let Some(b) = bias
         && b.len() != n
     {
-        return Err(Error::invalid(format!(
-            "linear: bias {:?} does not match {n} outputs",
-            b.shape
-        )));
+        return Err(Error::shape(
+            "linear",
+            format!("a bias of {n} outputs"),
+            format!("{:?}", b.shape),
+        ));
     }
     x.check("linear input")?;
     out.check("linear output")?;
@@ -102,7 +236,8 @@ pub fn linear_with(
         a_stride: x.stride as u32,
         out_offset: out.offset as u32,
         out_stride: out.stride as u32,
-        _pad: [0; 2],
+        _pad0: 0,
+        _pad1: 0,
     };
     let placeholder = rec.gpu().placeholder.clone();
     let bias_buffer = bias.map_or(&placeholder, |b| &b.buffer);
@@ -112,11 +247,11 @@ pub fn linear_with(
         bias_buffer,
         &out.tensor.buffer,
     ];
-    let (shader, scales) = match &weight.encoding {
-        Encoding::F32 => (Shader::Matmul, None),
-        Encoding::F16 if rec.gpu().native_f16() => (Shader::MatmulF16Native, None),
-        Encoding::F16 => (Shader::MatmulF16, None),
-        Encoding::Int8 { scales } => (Shader::MatmulI8, Some(scales)),
+    let (weights, scales) = match &weight.encoding {
+        Encoding::F32 => (&F32_WEIGHTS, None),
+        Encoding::F16 if rec.gpu().native_f16() => (&F16_NATIVE_WEIGHTS, None),
+        Encoding::F16 => (&F16_PACKED_WEIGHTS, None),
+        Encoding::Int8 { scales } => (&I8_WEIGHTS, Some(scales)),
     };
     buffers.extend(scales);
     // vec4 loads need every row of `x` and of the weight to start on a 16-byte boundary.
@@ -129,10 +264,11 @@ pub fn linear_with(
         (false, true) => MatmulForm::TiledVec4,
     });
     if (form.is_vec4() && !vec4) || (form.is_skinny() && !skinny) {
-        return Err(Error::invalid(format!(
-            "linear: the {form:?} kernel cannot take x {m}x{k} (offset {}, stride {})",
-            x.offset, x.stride
-        )));
+        return Err(Error::shape(
+            "linear",
+            format!("an x the {form:?} kernel takes"),
+            format!("x {m}x{k} (offset {}, stride {})", x.offset, x.stride),
+        ));
     }
     let groups = match form {
         MatmulForm::Skinny | MatmulForm::SkinnyVec4 => [n.div_ceil(4) as u32, 1, 1],
@@ -141,5 +277,5 @@ pub fn linear_with(
             [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1]
         }
     };
-    rec.dispatch(&matmul_kernel(shader, form), &params, &buffers, groups)
+    rec.dispatch(&kernel(weights, form), &params, &buffers, groups)
 }

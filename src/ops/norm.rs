@@ -1,8 +1,29 @@
 //! LayerNorm and RMSNorm over the last dimension.
 
+use super::REDUCE_WGSL;
 use crate::error::{Error, Result};
-use crate::gpu::shaders::{LAYER_NORM, RMS_NORM};
+use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
 use crate::gpu::{Recorder, Tensor};
+
+static NORM_MODULE: Module = Module {
+    name: "norm",
+    sources: &[REDUCE_WGSL, include_str!("../../shaders/norm.wgsl")],
+    needs_shader_f16: false,
+};
+
+const fn norm_kernel(entry: &'static str) -> Kernel {
+    Kernel {
+        module: &NORM_MODULE,
+        entry,
+        params: &NormParams::LAYOUT,
+        // x (a placeholder in place), y, weight, bias
+        storage: &[Read, ReadWrite, Read, Read],
+    }
+}
+
+const LAYER_NORM: Kernel = norm_kernel("layer_norm_main");
+const RMS_NORM: Kernel = norm_kernel("rms_norm_main");
+pub(crate) const KERNELS: &[Kernel] = &[LAYER_NORM, RMS_NORM];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum NormKind {
@@ -12,13 +33,13 @@ pub enum NormKind {
     RmsNorm,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct NormParams {
-    rows: u32,
-    cols: u32,
-    eps: f32,
-    in_place: u32,
+uniform! {
+    struct NormParams {
+        rows: u32,
+        cols: u32,
+        eps: f32,
+        in_place: u32,
+    }
 }
 
 /// Normalises each row of `x` into `y` (which may be `x` itself: in place).
@@ -37,10 +58,11 @@ pub fn norm(
         || x.shape.last() != Some(&cols)
         || y.len() != x.len()
     {
-        return Err(Error::invalid(format!(
-            "norm: input {:?}, output {:?} and weight {:?} do not fit",
-            x.shape, y.shape, weight.shape
-        )));
+        return Err(Error::shape(
+            "norm",
+            format!("input and output of rows of the weight's {cols} values",),
+            format!("input {:?}, output {:?}", x.shape, y.shape),
+        ));
     }
     let rows = x.len() / cols;
     let params = NormParams {
@@ -55,10 +77,12 @@ pub fn norm(
     };
     let bias = match (kind, bias) {
         (NormKind::LayerNorm, Some(b)) if b.len() == cols => b.buffer.clone(),
-        (NormKind::LayerNorm, _) => {
-            return Err(Error::invalid(format!(
-                "layer norm needs a bias of {cols} elements"
-            )));
+        (NormKind::LayerNorm, found) => {
+            return Err(Error::shape(
+                "layer norm",
+                format!("a bias of {cols} elements"),
+                found.map_or("none".into(), |b| format!("{:?}", b.shape)),
+            ));
         }
         (NormKind::RmsNorm, _) => rec.gpu().placeholder.clone(),
     };

@@ -1,16 +1,31 @@
 //! One step of an SSRU decoder cell (Marian's "tiny" models), after its fused projection.
 
 use crate::error::{Error, Result};
-use crate::gpu::shaders::SSRU;
+use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
 use crate::gpu::{Recorder, Tensor};
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct SsruParams {
-    sequences: u32,
-    tokens: u32,
-    dim: u32,
-    _pad: u32,
+static SSRU_MODULE: Module = Module {
+    name: "ssru",
+    sources: &[include_str!("../../shaders/ssru.wgsl")],
+    needs_shader_f16: false,
+};
+
+const SSRU: Kernel = Kernel {
+    module: &SSRU_MODULE,
+    entry: "ssru_main",
+    params: &SsruParams::LAYOUT,
+    // gates, state, hidden
+    storage: &[Read, ReadWrite, ReadWrite],
+};
+pub(crate) const KERNELS: &[Kernel] = &[SSRU];
+
+uniform! {
+    struct SsruParams {
+        sequences: u32,
+        tokens: u32,
+        dim: u32,
+        _pad: u32,
+    }
 }
 
 /// `gates` [sequences * tokens, 2 * dim] holds x·W then x·Wf + bf for each row; `state`
@@ -24,17 +39,22 @@ pub fn ssru(
     tokens: usize,
 ) -> Result<()> {
     let [sequences, dim] = state.shape[..] else {
-        return Err(Error::invalid(format!(
-            "ssru: state must be 2-D, got {:?}",
-            state.shape
-        )));
+        return Err(Error::shape(
+            "ssru",
+            "a 2-D state",
+            format!("{:?}", state.shape),
+        ));
     };
     let rows = sequences * tokens;
     if tokens == 0 || gates.len() != rows * 2 * dim || hidden.len() != rows * dim {
-        return Err(Error::invalid(format!(
-            "ssru: gates {:?} and hidden {:?} do not fit {sequences} sequences of {tokens} tokens of width {dim}",
-            gates.shape, hidden.shape
-        )));
+        return Err(Error::shape(
+            "ssru",
+            format!(
+                "gates [{rows}, {}] and hidden [{rows}, {dim}] ({sequences} sequences of {tokens} tokens)",
+                2 * dim
+            ),
+            format!("gates {:?}, hidden {:?}", gates.shape, hidden.shape),
+        ));
     }
     let params = SsruParams {
         sequences: sequences as u32,

@@ -10,8 +10,8 @@
 //! Every failure reaches JS as an `Error` with a message; nothing here panics.
 
 mod js;
-mod loader;
 mod options;
+mod sources;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -19,12 +19,12 @@ use std::rc::Rc;
 use js_sys::{Object, Promise};
 use wasm_bindgen::prelude::*;
 
-use crate::engine::Engine;
-use crate::files::ModelFiles;
+use crate::engine::{Engine, LoadOptions};
+use crate::formats::FileSource;
 use crate::generate::{Generated, Generation};
 use crate::model::WeightFormat;
 use js::{field, function_field, set};
-use loader::{Progress, UrlLoader};
+use sources::{LoadedFile, PickedFiles, Progress, UrlSource};
 
 #[wasm_bindgen(module = "/src/web/iterable.js")]
 extern "C" {
@@ -33,56 +33,7 @@ extern "C" {
 }
 
 #[wasm_bindgen(typescript_custom_section)]
-const TS_TYPES: &str = r#"
-export interface LoadProgress { file: string; loaded: number; total: number; }
-export interface LoadOptions {
-  /** Called as bytes arrive: bytes loaded and expected so far, over all files. */
-  onProgress?: (progress: LoadProgress) => void;
-  /** Keep downloaded files in the Cache API (default true). */
-  cache?: boolean;
-  /** Linear-layer weights on the GPU: "f16" halves their memory, "int8" quarters it (one
-   * scale per row); arithmetic stays f32. Default: as the checkpoint stores them (int8 for
-   * Firefox Translations models, f32 otherwise). */
-  weights?: "f32" | "f16" | "int8";
-}
-export interface GenerateOptions {
-  /** Most tokens to generate (default: the model's generation_config.json). */
-  maxNewTokens?: number;
-  maxLength?: number;
-  /** At most ceil(factor × input tokens) new tokens (Marian's max-length-factor). */
-  maxLengthFactor?: number;
-  /** Cut an input longer than the model can place (keeping its last token) instead of failing. */
-  truncation?: boolean;
-  minNewTokens?: number;
-  minLength?: number;
-  numBeams?: number;
-  numReturnSequences?: number;
-  lengthPenalty?: number;
-  earlyStopping?: boolean | "never";
-  repetitionPenalty?: number;
-  noRepeatNgramSize?: number;
-  badWordsIds?: number[][];
-  forcedBosTokenId?: number;
-  forcedEosTokenId?: number | number[];
-  suppressTokens?: number[];
-  beginSuppressTokens?: number[];
-  stopStrings?: string | string[];
-  doSample?: boolean;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  /** Makes sampling reproducible: the same seed gives the same text natively and here. */
-  seed?: number;
-  decoderStartTokenId?: number;
-  eosTokenId?: number | number[];
-  padTokenId?: number;
-  /** Called with each generated token id. */
-  onToken?: (tokenId: number) => void;
-  /** Aborting stops the generation; the iterator then rejects with an AbortError. */
-  signal?: AbortSignal;
-}
-export interface LoadedFile { file: string; bytes: number; fromCache: boolean; }
-"#;
+const TS_TYPES: &str = include_str!("types.d.ts");
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -100,12 +51,12 @@ fn weight_format(options: &JsValue) -> Result<Option<WeightFormat>, JsError> {
     }
 }
 
-async fn create_engine(files: ModelFiles, format: Option<WeightFormat>) -> Result<Engine, JsError> {
-    match format {
-        Some(format) => Engine::new_with_format(files, format).await,
-        None => Engine::new(files).await,
-    }
-    .map_err(js_error)
+async fn create_engine(source: &impl FileSource, options: &JsValue) -> Result<Engine, JsError> {
+    let load = LoadOptions {
+        weights: weight_format(options)?,
+        gpu: None,
+    };
+    Engine::load(source, &load).await.map_err(js_error)
 }
 
 fn js_error(message: impl std::fmt::Display) -> JsError {
@@ -116,7 +67,7 @@ fn js_error(message: impl std::fmt::Display) -> JsError {
 #[wasm_bindgen(js_name = Engine)]
 pub struct JsEngine {
     engine: RefCell<Option<Engine>>,
-    loaded: Vec<(String, usize, bool)>,
+    loaded: Vec<LoadedFile>,
 }
 
 #[wasm_bindgen(js_class = Engine)]
@@ -132,14 +83,13 @@ impl JsEngine {
             .and_then(|v| v.as_bool())
             .unwrap_or(true);
         let progress = Progress::new(function_field(&options, "onProgress")?);
-        let mut loader = UrlLoader::new(&base_url, use_cache, progress)
+        let source = UrlSource::new(&base_url, use_cache, progress)
             .await
             .map_err(js_error)?;
-        let files = loader.model_files().await.map_err(js_error)?;
-        let engine = create_engine(files, weight_format(&options)?).await?;
+        let engine = create_engine(&source, &options).await?;
         Ok(JsEngine {
             engine: RefCell::new(Some(engine)),
-            loaded: loader.fetched,
+            loaded: source.fetched(),
         })
     }
 
@@ -150,15 +100,13 @@ impl JsEngine {
         #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: Option<Object>,
     ) -> Result<JsEngine, JsError> {
         let options = JsValue::from(options);
-        let mut progress = Progress::new(function_field(&options, "onProgress")?);
+        let progress = Progress::new(function_field(&options, "onProgress")?);
         let loaded = files
             .iter()
             .map(|f| (f.name(), f.size() as usize, false))
             .collect();
-        let files = loader::from_files(files, &mut progress)
-            .await
-            .map_err(js_error)?;
-        let engine = create_engine(files, weight_format(&options)?).await?;
+        let source = PickedFiles::new(files, progress);
+        let engine = create_engine(&source, &options).await?;
         Ok(JsEngine {
             engine: RefCell::new(Some(engine)),
             loaded,

@@ -5,7 +5,6 @@ use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
 use crate::generate::GenerationOptions;
-use crate::generate::options::OPTION_KEYS;
 
 /// Keys that are not generation settings but handled by the caller.
 const CALLBACK_KEYS: [&str; 2] = ["onToken", "signal"];
@@ -43,7 +42,10 @@ pub fn parse(options: &JsValue) -> Result<GenerationOptions, JsError> {
         if CALLBACK_KEYS.contains(&key.as_str()) {
             continue;
         }
-        let Some(name) = OPTION_KEYS.iter().find(|k| camel_case(k) == key) else {
+        let Some(name) = GenerationOptions::names()
+            .iter()
+            .find(|k| camel_case(k) == key)
+        else {
             return Err(JsError::new(&format!("unknown generate option \"{key}\"")));
         };
         snake.insert(name.to_string(), value);

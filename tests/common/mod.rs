@@ -5,16 +5,37 @@ pub mod fixture;
 pub mod reference;
 pub mod rounding;
 
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use seq2seq_gpu::gpu::{Gpu, Plan, Recorder};
+use seq2seq_gpu::model::WeightFormat;
+use seq2seq_gpu::{DirSource, Engine, LoadOptions};
 
 pub fn gpu() -> Arc<Gpu> {
     static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
     GPU.get_or_init(|| pollster::block_on(Gpu::new()).expect("a wgpu adapter (lavapipe in CI)"))
         .clone()
+}
+
+/// The model folder at `dir` on `gpu`, with weights as stored or in `weights`.
+pub fn load_on(
+    gpu: Arc<Gpu>,
+    dir: &Path,
+    weights: Option<WeightFormat>,
+) -> seq2seq_gpu::Result<Engine> {
+    let options = LoadOptions {
+        weights,
+        gpu: Some(gpu),
+    };
+    pollster::block_on(Engine::load(&DirSource::new(dir)?, &options))
+}
+
+/// The model folder at `dir` on the shared test GPU.
+pub fn load(dir: &Path) -> Engine {
+    load_on(gpu(), dir, None).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
 }
 
 /// Records with `build` and submits it (reads that follow wait for it).

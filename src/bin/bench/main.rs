@@ -8,9 +8,10 @@ mod translation;
 use std::sync::Arc;
 use std::time::Instant;
 
+use seq2seq_gpu::formats::config_json::spec_from_config_json;
 use seq2seq_gpu::gpu::{Gpu, Recorder, Tensor};
 use seq2seq_gpu::model::random::RandomWeights;
-use seq2seq_gpu::model::{DecoderShape, Model, ModelSpec, WeightFormat};
+use seq2seq_gpu::model::{DecoderShape, Model, WeightFormat};
 use seq2seq_gpu::ops::{self, Epilogue, MatmulForm};
 use seq2seq_gpu::{Error, Result};
 use serde_json::{Value, json};
@@ -234,7 +235,7 @@ fn run(quick: bool, as_json: bool) -> Result<()> {
     );
     let mut models = Vec::new();
     for shape in shapes(quick) {
-        let spec = ModelSpec::from_config_json(&shape.config.to_string())?;
+        let spec = spec_from_config_json(&shape.config.to_string())?;
         let mut runs = Vec::new();
         for (format, label) in [(WeightFormat::F32, "f32"), (WeightFormat::F16, "f16")] {
             let model = Model::load(&gpu, spec.clone(), &RandomWeights::new(&spec, 7), format)?;
@@ -304,6 +305,8 @@ fn run(quick: bool, as_json: bool) -> Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
+    // SAFETY: the first thing main does, before any thread exists.
+    unsafe { seq2seq_gpu::gpu::context::quiet_headless_vulkan() };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let unknown: Vec<&String> = args
         .iter()

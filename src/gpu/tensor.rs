@@ -1,8 +1,7 @@
-//! GPU tensors and the pool that recycles their buffers between generations, because
-//! creating (and first binding) a buffer costs far more than reusing one.
+//! GPU tensors: a row-major array in a storage buffer, strided views into one, and the
+//! workspace that lends a generation its work tensors from the pool.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::context::Gpu;
 use crate::error::{Error, Result};
@@ -50,7 +49,7 @@ impl Tensor {
     }
 
     pub fn upload_f32(gpu: &Gpu, label: &str, data: &[f32], shape: &[usize]) -> Result<Tensor> {
-        check_len(label, data.len(), shape)?;
+        check_len(data.len(), shape)?;
         Ok(Tensor {
             buffer: gpu.upload(label, data)?,
             shape: shape.to_vec(),
@@ -59,7 +58,7 @@ impl Tensor {
     }
 
     pub fn upload_u32(gpu: &Gpu, label: &str, data: &[u32], shape: &[usize]) -> Result<Tensor> {
-        check_len(label, data.len(), shape)?;
+        check_len(data.len(), shape)?;
         Ok(Tensor {
             buffer: gpu.upload(label, data)?,
             shape: shape.to_vec(),
@@ -69,7 +68,7 @@ impl Tensor {
 
     /// f32 values stored as f16 pairs (weights that tolerate the rounding).
     pub fn upload_f16(gpu: &Gpu, label: &str, data: &[f32], shape: &[usize]) -> Result<Tensor> {
-        check_len(label, data.len(), shape)?;
+        check_len(data.len(), shape)?;
         let words: Vec<u32> = data
             .chunks(2)
             .map(|pair| {
@@ -95,12 +94,13 @@ impl Tensor {
         row_scales: &[f32],
         shape: &[usize],
     ) -> Result<Tensor> {
-        check_len(label, values.len(), shape)?;
+        check_len(values.len(), shape)?;
         if shape.len() != 2 || row_scales.len() != shape[0] {
-            return Err(Error::invalid(format!(
-                "{label}: int8 weights need a 2-D shape and one scale per row, got {shape:?} and {} scales",
-                row_scales.len()
-            )));
+            return Err(Error::shape(
+                "int8 upload",
+                "a 2-D shape and one scale per row",
+                format!("{shape:?} and {} scales", row_scales.len()),
+            ));
         }
         let bytes: &[u8] = bytemuck::cast_slice(values);
         let words: Vec<u32> = bytes
@@ -129,11 +129,16 @@ impl Tensor {
     }
 }
 
-fn check_len(label: &str, len: usize, shape: &[usize]) -> Result<()> {
+fn check_len(len: usize, shape: &[usize]) -> Result<()> {
     if shape.iter().product::<usize>() != len {
-        return Err(Error::invalid(format!(
-            "{label}: {len} elements do not fill shape {shape:?}"
-        )));
+        return Err(Error::shape(
+            "upload",
+            format!(
+                "{} elements for shape {shape:?}",
+                shape.iter().product::<usize>()
+            ),
+            format!("{len} elements"),
+        ));
     }
     Ok(())
 }
@@ -159,8 +164,8 @@ impl<'a> View<'a> {
         }
     }
 
-    /// Errors unless every element of the view lies inside the tensor.
-    pub fn check(&self, what: &str) -> Result<()> {
+    /// Errors (naming `op`) unless every element of the view lies inside the tensor.
+    pub fn check(&self, op: &'static str) -> Result<()> {
         let end = if self.rows == 0 || self.cols == 0 {
             self.offset
         } else {
@@ -168,66 +173,19 @@ impl<'a> View<'a> {
         };
         let rows_overlap = self.rows > 1 && self.cols > self.stride;
         if rows_overlap || end > self.tensor.len() {
-            return Err(Error::invalid(format!(
-                "{what}: view of {}x{} (offset {}, stride {}) exceeds a tensor of shape {:?}",
-                self.rows, self.cols, self.offset, self.stride, self.tensor.shape
-            )));
+            return Err(Error::shape(
+                op,
+                format!(
+                    "a view of non-overlapping rows inside a tensor of shape {:?}",
+                    self.tensor.shape
+                ),
+                format!(
+                    "a view of {}x{} (offset {}, stride {})",
+                    self.rows, self.cols, self.offset, self.stride
+                ),
+            ));
         }
         Ok(())
-    }
-}
-
-/// Recycles storage buffers by size class. Sizes are rounded up to a quarter-octave class
-/// (at most 25% waste) so that inputs of nearby lengths share buffers.
-#[derive(Default)]
-pub struct BufferPool {
-    free: Mutex<HashMap<u64, Vec<wgpu::Buffer>>>,
-    allocated: Mutex<u64>,
-}
-
-impl BufferPool {
-    fn size_class(bytes: u64) -> u64 {
-        let bytes = bytes.max(256);
-        let octave = 1u64 << (63 - bytes.leading_zeros());
-        let quarter = (octave / 4).max(1);
-        bytes.next_multiple_of(quarter)
-    }
-
-    pub fn take(&self, gpu: &Gpu, bytes: u64) -> Result<wgpu::Buffer> {
-        let class = Self::size_class(bytes);
-        if let Some(buffer) = self
-            .free
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(&class)
-            .and_then(Vec::pop)
-        {
-            return Ok(buffer);
-        }
-        gpu.check_buffer_size("a work buffer", class)?;
-        *self.allocated.lock().unwrap_or_else(|p| p.into_inner()) += class;
-        Ok(gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("pooled"),
-            size: class,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        }))
-    }
-
-    pub fn give_back(&self, buffer: wgpu::Buffer) {
-        self.free
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(buffer.size())
-            .or_default()
-            .push(buffer);
-    }
-
-    /// Bytes of every buffer the pool ever created (in use or free).
-    pub fn allocated_bytes(&self) -> u64 {
-        *self.allocated.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -252,7 +210,7 @@ impl Workspace {
             .ok_or_else(|| {
                 Error::invalid(format!("a work buffer of shape {shape:?} is too large"))
             })?;
-        let buffer = self.gpu.pool.take(&self.gpu, bytes)?;
+        let buffer = self.gpu.pool.take(bytes)?;
         self.held.push(buffer.clone());
         Ok(Tensor {
             buffer,
@@ -260,9 +218,7 @@ impl Workspace {
             encoding: Encoding::F32,
         })
     }
-}
 
-impl Workspace {
     /// A u32 tensor holding `data` (token ids, bucket tables).
     pub fn upload_u32(&mut self, data: &[u32]) -> Result<Tensor> {
         let t = self.tensor(&[data.len()])?;

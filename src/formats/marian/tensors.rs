@@ -1,10 +1,10 @@
 //! A Marian binary model seen as a tensor source for the shared weight loader: names of the
-//! Marian naming table (see `names::MARIAN_NATIVE`) are translated to Marian's own, and
+//! Marian naming table (`model::names`' MARIAN_NATIVE) are translated to Marian's own, and
 //! shapes are given in the loader's convention ([out, in] for linear weights).
 
-use super::checkpoint::TensorSource;
-use super::marian_bin::MarianBin;
+use super::bin::MarianBin;
 use crate::error::{Error, Result};
+use crate::formats::tensors::TensorSource;
 
 pub struct MarianSource {
     bin: MarianBin,
@@ -32,6 +32,7 @@ impl MarianSource {
         let squeeze = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
         if squeeze(&found) != squeeze(expected) {
             return Err(Error::TensorShape {
+                file: self.bin.file().to_string(),
                 name: marian.to_string(),
                 expected: expected.to_vec(),
                 found,
@@ -59,6 +60,10 @@ fn marian_name(name: &str) -> String {
 }
 
 impl TensorSource for MarianSource {
+    fn files(&self) -> String {
+        self.bin.file().to_string()
+    }
+
     fn contains(&self, name: &str) -> bool {
         self.bin.contains(&marian_name(name))
     }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use safetensors::{Dtype, SafeTensors, tensor::Metadata};
 
+use super::tensors::TensorSource;
 use crate::error::{Error, Result};
 
 struct Shard {
@@ -12,27 +13,6 @@ struct Shard {
     bytes: Vec<u8>,
     data_start: usize,
     metadata: Metadata,
-}
-
-/// Where the graph's weights come from: a checkpoint, or generated values for benchmarks.
-pub trait TensorSource {
-    fn contains(&self, name: &str) -> bool;
-    fn shape(&self, name: &str) -> Result<Vec<usize>>;
-    /// The tensor's values as f32, checking that it has `expected` shape.
-    fn tensor_shaped(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>>;
-
-    /// A weight the source stores as int8, with the scale that turns it back into real values
-    /// (value = q * scale, one scale for the whole tensor), checking that it has `expected`
-    /// shape. `None` where the tensor is stored in floating point.
-    fn quantized(&self, name: &str, expected: &[usize]) -> Result<Option<(Vec<i8>, f32)>> {
-        let _ = (name, expected);
-        Ok(None)
-    }
-
-    /// The first of `names` that the source holds.
-    fn first_of<'n>(&self, names: &[&'n str]) -> Option<&'n str> {
-        names.iter().copied().find(|n| self.contains(n))
-    }
 }
 
 pub struct Checkpoint {
@@ -120,6 +100,10 @@ impl Checkpoint {
 }
 
 impl TensorSource for Checkpoint {
+    fn files(&self) -> String {
+        self.file_names()
+    }
+
     fn contains(&self, name: &str) -> bool {
         self.location.contains_key(name)
     }
@@ -132,6 +116,7 @@ impl TensorSource for Checkpoint {
         let (values, shape) = self.tensor_f32(name)?;
         if shape != expected {
             return Err(Error::TensorShape {
+                file: self.info(name)?.0.file.clone(),
                 name: name.to_string(),
                 expected: expected.to_vec(),
                 found: shape,

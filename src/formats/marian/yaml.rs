@@ -5,8 +5,8 @@
 
 use serde_yaml::{Mapping, Value};
 
-use super::spec::{DecoderCell, Family, ModelSpec, Positions, Sinusoids, StackSpec};
 use crate::error::{Error, Result};
+use crate::model::spec::{DecoderCell, Family, ModelSpec, Positions, Sinusoids, StackSpec};
 use crate::ops::{Activation, NormKind};
 
 /// The longest input (and output) a Marian model is given positions for. Marian computes
@@ -190,6 +190,6 @@ pub fn spec_from_marian_yaml(yaml: &str, file: &str, vocab_size: usize) -> Resul
         eos_token_ids: vec![EOS],
         pad_token_id: EOS,
     };
-    spec.validate()?;
+    spec.validate(file)?;
     Ok(spec)
 }

@@ -1,0 +1,325 @@
+//! Hugging Face's `config.json` as one model description: typed reads whose errors name the
+//! file and the field, and each family's fields mapped onto a `ModelSpec`.
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::model::spec::{DecoderCell, Family, ModelSpec, Positions, Sinusoids, StackSpec};
+use crate::ops::{Activation, NormKind};
+
+const FILE: &str = "config.json";
+
+/// Typed access to the fields of a JSON config file, with errors that name file and field.
+pub struct ConfigJson<'a> {
+    pub map: &'a Map<String, Value>,
+    pub file: &'static str,
+}
+
+impl ConfigJson<'_> {
+    pub fn error(&self, message: String) -> Error {
+        Error::format(self.file, message)
+    }
+
+    pub fn usize(&self, key: &str) -> Result<usize> {
+        match self.map.get(key) {
+            Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| {
+                self.error(format!(
+                    "\"{key}\" must be a non-negative integer, found {v}"
+                ))
+            }),
+            None => Err(self.error(format!("missing field \"{key}\""))),
+        }
+    }
+
+    pub fn usize_or(&self, key: &str, default: usize) -> Result<usize> {
+        if self.is_set(key) {
+            self.usize(key)
+        } else {
+            Ok(default)
+        }
+    }
+
+    pub fn f32_or(&self, key: &str, default: f32) -> Result<f32> {
+        match self.map.get(key) {
+            Some(Value::Null) | None => Ok(default),
+            Some(v) => v
+                .as_f64()
+                .map(|n| n as f32)
+                .ok_or_else(|| self.error(format!("\"{key}\" must be a number, found {v}"))),
+        }
+    }
+
+    pub fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
+        match self.map.get(key) {
+            Some(Value::Null) | None => Ok(default),
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| self.error(format!("\"{key}\" must be true or false, found {v}"))),
+        }
+    }
+
+    pub fn str_or<'v>(&'v self, key: &str, default: &'v str) -> Result<&'v str> {
+        match self.map.get(key) {
+            Some(Value::Null) | None => Ok(default),
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| self.error(format!("\"{key}\" must be a string, found {v}"))),
+        }
+    }
+
+    pub fn is_set(&self, key: &str) -> bool {
+        !matches!(self.map.get(key), None | Some(Value::Null))
+    }
+
+    /// `eos_token_id` may be one id or a list.
+    pub fn token_ids(&self, key: &str) -> Result<Vec<u32>> {
+        match self.map.get(key) {
+            Some(Value::Null) | None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items.iter().map(|v| self.token_id(key, v)).collect(),
+            Some(v) => Ok(vec![self.token_id(key, v)?]),
+        }
+    }
+
+    fn token_id(&self, key: &str, v: &Value) -> Result<u32> {
+        v.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| self.error(format!("\"{key}\" must hold token ids, found {v}")))
+    }
+}
+
+/// The model description of a `config.json`.
+pub fn spec_from_config_json(text: &str) -> Result<ModelSpec> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| config_error(format!("not valid JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(config_error("expected a JSON object"));
+    };
+    let cfg = ConfigJson {
+        map: &map,
+        file: FILE,
+    };
+    let model_type = cfg.str_or("model_type", "")?;
+    if model_type.is_empty() {
+        return Err(config_error("missing field \"model_type\""));
+    }
+    let spec = match family(model_type)? {
+        Family::T5 => t5_spec(&cfg)?,
+        family => bart_like_spec(&cfg, family)?,
+    };
+    spec.validate(FILE)?;
+    Ok(spec)
+}
+
+const SUPPORTED: &str = "t5, mt5, bart, mbart, marian, m2m_100 (also NLLB)";
+
+fn family(model_type: &str) -> Result<Family> {
+    Ok(match model_type {
+        "t5" | "mt5" => Family::T5,
+        "bart" => Family::Bart,
+        "mbart" => Family::MBart,
+        "marian" => Family::Marian,
+        "m2m_100" => Family::M2M100,
+        other => {
+            return Err(config_error(format!(
+                "unsupported model_type \"{other}\" (supported: {})",
+                SUPPORTED
+            )));
+        }
+    })
+}
+
+/// Hugging Face's `activation_function` / `dense_act_fn` names.
+fn activation(name: &str) -> Result<Activation> {
+    Ok(match name {
+        "relu" => Activation::Relu,
+        "gelu" => Activation::Gelu,
+        "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
+        "silu" | "swish" => Activation::Silu,
+        "linear" | "identity" => Activation::Identity,
+        other => {
+            return Err(config_error(format!(
+                "unsupported activation function \"{other}\""
+            )));
+        }
+    })
+}
+
+fn config_error(message: impl Into<String>) -> Error {
+    Error::format(FILE, message.into())
+}
+
+/// Defaults shared by every family; each parser overrides what its config says.
+fn eos_ids(cfg: &ConfigJson, default: u32) -> Result<Vec<u32>> {
+    let ids = cfg.token_ids("eos_token_id")?;
+    Ok(if ids.is_empty() { vec![default] } else { ids })
+}
+
+fn t5_spec(cfg: &ConfigJson) -> Result<ModelSpec> {
+    let d_model = cfg.usize("d_model")?;
+    let heads = cfg.usize("num_heads")?;
+    let head_dim = cfg.usize("d_kv")?;
+    let ffn_dim = cfg.usize("d_ff")?;
+    let encoder_layers = cfg.usize("num_layers")?;
+    let stack = |layers| StackSpec {
+        layers,
+        heads,
+        head_dim,
+        ffn_dim,
+    };
+    // "gated-gelu" (T5 v1.1, Flan-T5) or "relu" (original T5). transformers derives the
+    // activation from this field alone, and maps the legacy "gated-gelu" to the tanh form.
+    let proj = cfg.str_or("feed_forward_proj", "relu")?;
+    let (gated_ffn, act_name) = match proj.strip_prefix("gated-") {
+        Some("gelu") => (true, "gelu_new"),
+        Some(act) => (true, act),
+        None => (false, proj),
+    };
+    let activation = activation(act_name)
+        .map_err(|_| config_error(format!("unsupported \"feed_forward_proj\" \"{proj}\"")))?;
+    let tied = cfg.bool_or("tie_word_embeddings", true)?;
+    // transformers 5 names the d_model^-0.5 rescaling of tied T5 models; older configs imply it.
+    let scaled = cfg.bool_or("scale_decoder_outputs", tied)?;
+    let pad = cfg.usize_or("pad_token_id", 0)? as u32;
+    Ok(ModelSpec {
+        family: Family::T5,
+        d_model,
+        vocab_size: cfg.usize("vocab_size")?,
+        encoder: stack(encoder_layers),
+        decoder: stack(cfg.usize_or("num_decoder_layers", encoder_layers)?),
+        norm: NormKind::RmsNorm,
+        norm_eps: cfg.f32_or("layer_norm_epsilon", 1e-6)?,
+        pre_norm: true,
+        final_norm: true,
+        embedding_norm: false,
+        positions: Positions::RelativeBuckets {
+            num_buckets: cfg.usize_or("relative_attention_num_buckets", 32)?,
+            max_distance: cfg.usize_or("relative_attention_max_distance", 128)?,
+        },
+        embed_scale: 1.0,
+        activation,
+        gated_ffn,
+        biases: false,
+        scaled_attention: false,
+        tied_lm_head: tied,
+        lm_head_scale: if scaled {
+            (d_model as f32).powf(-0.5)
+        } else {
+            1.0
+        },
+        logits_bias: false,
+        separate_decoder_embedding: false,
+        decoder_cell: DecoderCell::SelfAttention,
+        start_from_zero_embedding: false,
+        decoder_start_token_id: cfg.usize_or("decoder_start_token_id", pad as usize)? as u32,
+        eos_token_ids: eos_ids(cfg, 1)?,
+        pad_token_id: pad,
+    })
+}
+
+/// BART, mBART, Marian and M2M100 share one config layout and one graph; they differ in
+/// norm placement, embedding norm, final norms, positions and the logits bias.
+fn bart_like_spec(cfg: &ConfigJson, family: Family) -> Result<ModelSpec> {
+    let d_model = cfg.usize("d_model")?;
+    let stack = |prefix: &str| -> Result<StackSpec> {
+        let heads_key = format!("{prefix}_attention_heads");
+        let heads = cfg.usize(&heads_key)?;
+        if heads == 0 || !d_model.is_multiple_of(heads) {
+            return Err(config_error(format!(
+                "\"d_model\" {d_model} is not divisible by \"{heads_key}\" {heads}"
+            )));
+        }
+        Ok(StackSpec {
+            layers: cfg.usize(&format!("{prefix}_layers"))?,
+            heads,
+            head_dim: d_model / heads,
+            ffn_dim: cfg.usize(&format!("{prefix}_ffn_dim"))?,
+        })
+    };
+    let encoder = stack("encoder")?;
+    let decoder = stack("decoder")?;
+    let limit = cfg.usize("max_position_embeddings")?;
+    let (pre_norm, embedding_norm, final_norm, logits_bias, positions) = match family {
+        Family::Bart => (
+            false,
+            true,
+            false,
+            true,
+            Positions::Learned { offset: 2, limit },
+        ),
+        Family::MBart => (
+            true,
+            true,
+            true,
+            true,
+            Positions::Learned { offset: 2, limit },
+        ),
+        Family::Marian => {
+            let layout = Sinusoids::Marian;
+            (
+                false,
+                false,
+                false,
+                true,
+                Positions::Sinusoidal {
+                    offset: 0,
+                    limit,
+                    layout,
+                },
+            )
+        }
+        _ => {
+            let layout = Sinusoids::Fairseq;
+            (
+                true,
+                false,
+                true,
+                false,
+                Positions::Sinusoidal {
+                    offset: 2,
+                    limit,
+                    layout,
+                },
+            )
+        }
+    };
+    let vocab_size = cfg.usize("vocab_size")?;
+    let separate_decoder_embedding =
+        family == Family::Marian && !cfg.bool_or("share_encoder_decoder_embeddings", true)?;
+    let decoder_vocab = if separate_decoder_embedding {
+        cfg.usize_or("decoder_vocab_size", vocab_size)?
+    } else {
+        vocab_size
+    };
+    let pad = cfg.usize_or("pad_token_id", 1)? as u32;
+    Ok(ModelSpec {
+        family,
+        d_model,
+        vocab_size: decoder_vocab,
+        encoder,
+        decoder,
+        norm: NormKind::LayerNorm,
+        norm_eps: 1e-5,
+        pre_norm,
+        final_norm,
+        embedding_norm,
+        positions,
+        embed_scale: if cfg.bool_or("scale_embedding", false)? {
+            (d_model as f32).sqrt()
+        } else {
+            1.0
+        },
+        activation: activation(cfg.str_or("activation_function", "gelu")?)?,
+        gated_ffn: false,
+        biases: true,
+        scaled_attention: true,
+        tied_lm_head: cfg.bool_or("tie_word_embeddings", true)?,
+        lm_head_scale: 1.0,
+        logits_bias,
+        separate_decoder_embedding,
+        decoder_cell: DecoderCell::SelfAttention,
+        start_from_zero_embedding: false,
+        decoder_start_token_id: cfg.usize_or("decoder_start_token_id", 2)? as u32,
+        eos_token_ids: eos_ids(cfg, 2)?,
+        pad_token_id: pad,
+    })
+}

@@ -1,0 +1,18 @@
+//! Turning bytes into descriptions and tensors; nothing here knows the GPU. Where a model
+//! folder's files are (`layout`, over any `source::FileSource`), safetensors checkpoints
+//! (`checkpoint`), `config.json` (`config_json`), the tensor interface the weight loader
+//! reads (`tensors`), and Firefox Translations' Marian formats (`marian`).
+
+pub mod checkpoint;
+pub mod config_json;
+pub mod layout;
+pub mod marian;
+pub mod source;
+pub mod tensors;
+
+pub use checkpoint::Checkpoint;
+pub use layout::ModelFolder;
+#[cfg(not(target_arch = "wasm32"))]
+pub use source::DirSource;
+pub use source::{FileSource, MemorySource};
+pub use tensors::TensorSource;

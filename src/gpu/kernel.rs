@@ -1,0 +1,112 @@
+//! How a kernel is described to the device: a WGSL module composed from `shaders/` files, an
+//! entry point, its uniform parameters and its storage bindings. Each op declares its own
+//! kernels with these (see `ops`); binding 0 is always the kernel's parameters, binding 1
+//! the decode step, and storage buffers follow from binding 2 in the order listed.
+
+/// The step uniform every module declares at binding 1 (see [`Step`]).
+const COMMON: &str = include_str!("../../shaders/common.wgsl");
+
+/// A WGSL module: shared pieces first, then the kernel file.
+#[derive(Debug)]
+pub struct Module {
+    /// Unique among modules: names the pipeline cache entry and error messages.
+    pub name: &'static str,
+    pub sources: &'static [&'static str],
+    /// The module uses WGSL `f16`, which only builds on a device with `shader-f16`.
+    pub needs_shader_f16: bool,
+}
+
+impl Module {
+    /// The complete source: `enable f16` where needed, the step uniform, then `sources`.
+    pub fn source(&self) -> String {
+        // WGSL wants enable directives before any declaration.
+        let mut source = String::from(if self.needs_shader_f16 {
+            "enable f16;\n"
+        } else {
+            ""
+        });
+        source.push_str(COMMON);
+        for piece in self.sources {
+            source.push('\n');
+            source.push_str(piece);
+        }
+        source
+    }
+}
+
+/// How a kernel uses one storage binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// A uniform struct as Rust lays it out: name, size, and each field's name and offset, so a
+/// test can hold it against the WGSL struct of the same kernel.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UniformLayout {
+    pub name: &'static str,
+    pub size: usize,
+    pub fields: &'static [(&'static str, usize)],
+}
+
+/// A kernel's parameter struct (declared with [`uniform!`]).
+pub trait Uniform: bytemuck::Pod {
+    const LAYOUT: UniformLayout;
+}
+
+/// Declares a `repr(C)` uniform struct and its [`UniformLayout`], from one field list.
+macro_rules! uniform {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident {
+        $($(#[$field_meta:meta])* $field_vis:vis $field:ident: $ty:ty),* $(,)?
+    }) => {
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+        $vis struct $name {
+            $($(#[$field_meta])* $field_vis $field: $ty),*
+        }
+
+        impl $crate::gpu::kernel::Uniform for $name {
+            const LAYOUT: $crate::gpu::kernel::UniformLayout = $crate::gpu::kernel::UniformLayout {
+                name: stringify!($name),
+                size: std::mem::size_of::<$name>(),
+                fields: &[$((stringify!($field), std::mem::offset_of!($name, $field))),*],
+            };
+        }
+    };
+}
+pub(crate) use uniform;
+
+uniform! {
+    /// The decode position (`Step` in shaders/common.wgsl): tokens already in the cache.
+    pub(crate) struct Step {
+        pub(crate) pos: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
+}
+
+impl Step {
+    pub(crate) fn at(pos: u32) -> Step {
+        Step {
+            pos,
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
+        }
+    }
+}
+
+/// The layout of the step uniform at binding 1 of every module.
+pub const STEP_LAYOUT: &UniformLayout = &Step::LAYOUT;
+
+/// One compute entry point with its parameters and storage bindings.
+#[derive(Clone, Copy, Debug)]
+pub struct Kernel {
+    pub module: &'static Module,
+    pub entry: &'static str,
+    pub params: &'static UniformLayout,
+    pub storage: &'static [Access],
+}

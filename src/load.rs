@@ -1,0 +1,86 @@
+//! A model folder turned into what an engine holds, checked before any device is touched:
+//! the tokenizer and the description (config.json and generation defaults) first, then the
+//! weights, which a Firefox Translations model needs for its description too (the
+//! architecture lives in the `.bin` file's YAML).
+
+use crate::error::{Error, Result};
+use crate::formats::config_json::spec_from_config_json;
+use crate::formats::layout::FolderKind;
+use crate::formats::marian::bin::MarianBin;
+use crate::formats::marian::shortlist::Shortlist;
+use crate::formats::marian::tensors::MarianSource;
+use crate::formats::marian::yaml::{MAX_POSITIONS, spec_from_marian_yaml};
+use crate::formats::{Checkpoint, FileSource, ModelFolder, TensorSource};
+use crate::generate::GenerationOptions;
+use crate::model::{ModelSpec, WeightFormat};
+use crate::tokenizer::Tokenizer;
+
+/// Everything an engine needs but the device.
+pub(crate) struct LoadedFiles {
+    pub spec: ModelSpec,
+    pub defaults: GenerationOptions,
+    pub tokenizer: Tokenizer,
+    pub weights: Box<dyn TensorSource>,
+    pub shortlist: Option<Shortlist>,
+    /// The precision the checkpoint keeps its weights in.
+    pub stored_format: WeightFormat,
+}
+
+/// Reads and checks every file of the folder in `source`.
+pub(crate) async fn load_files(source: &impl FileSource) -> Result<LoadedFiles> {
+    let folder = ModelFolder::open(source).await?;
+    let tokenizer = Tokenizer::from_bytes(&folder.tokenizer)?;
+    match &folder.kind {
+        FolderKind::HuggingFace {
+            config,
+            generation_config,
+        } => {
+            let spec = spec_from_config_json(config)?;
+            let defaults = match generation_config {
+                Some(text) => GenerationOptions::from_generation_config(text)?,
+                None => GenerationOptions::default(),
+            };
+            let shards = folder.read_safetensors().await?;
+            Ok(LoadedFiles {
+                spec,
+                defaults,
+                tokenizer,
+                weights: Box::new(Checkpoint::from_shards(shards)?),
+                shortlist: None,
+                stored_format: WeightFormat::F32,
+            })
+        }
+        FolderKind::FirefoxTranslations(manifest) => {
+            let ((file, bytes), shortlist) = folder.read_marian(manifest).await?;
+            let bin = MarianBin::parse(&file, bytes)?;
+            let vocab = bin.shape("Wemb")?.first().copied().unwrap_or(0);
+            let spec = spec_from_marian_yaml(bin.yaml(), &file, vocab)?;
+            if tokenizer.vocab_size() != vocab {
+                return Err(Error::format(
+                    "tokenizer.json",
+                    format!(
+                        "has {} entries but the model {file} has {vocab}",
+                        tokenizer.vocab_size()
+                    ),
+                ));
+            }
+            let shortlist = match shortlist {
+                Some((name, bytes)) => Some(Shortlist::parse(&name, &bytes)?),
+                None => None,
+            };
+            let defaults = GenerationOptions {
+                max_length_factor: manifest.max_length_factor,
+                max_length: Some(MAX_POSITIONS),
+                ..GenerationOptions::default()
+            };
+            Ok(LoadedFiles {
+                tokenizer: tokenizer.with_end_of_sentence(spec.eos_token_ids[0]),
+                spec,
+                defaults,
+                weights: Box::new(MarianSource::new(bin)),
+                shortlist,
+                stored_format: WeightFormat::Int8,
+            })
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! A model on a device: its description, its weights in GPU buffers, and the shortlist of
+//! a Firefox Translations model.
+
+use super::names;
+use super::spec::ModelSpec;
+use super::weights::{WeightFormat, Weights};
+use crate::error::Result;
+use crate::formats::TensorSource;
+use crate::formats::marian::shortlist::Shortlist;
+use crate::gpu::Gpu;
+
+pub struct Model {
+    pub spec: ModelSpec,
+    pub weights: Weights,
+    /// Restricts each generation's output layer to the words its input suggests.
+    pub shortlist: Option<Shortlist>,
+}
+
+impl Model {
+    pub fn load(
+        gpu: &Gpu,
+        spec: ModelSpec,
+        checkpoint: &dyn TensorSource,
+        format: WeightFormat,
+    ) -> Result<Model> {
+        let weights = Weights::load(
+            gpu,
+            checkpoint,
+            &spec,
+            names::for_family(spec.family),
+            format,
+        )?;
+        gpu.check()?;
+        Ok(Model {
+            spec,
+            weights,
+            shortlist: None,
+        })
+    }
+}

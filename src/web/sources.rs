@@ -1,0 +1,378 @@
+//! The browser's file sources: a base URL (through the Cache API, so a second visit does not
+//! download again) and the `File` objects a person picked. Both report progress in bytes as
+//! data arrives.
+
+use std::cell::RefCell;
+
+use js_sys::{Function, Object, Uint8Array};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{Blob, Cache, Response};
+
+use super::js::{await_promise, set};
+use crate::error::{Error, Result};
+use crate::formats::FileSource;
+use crate::formats::source::range_error;
+
+const CACHE_NAME: &str = "seq2seq-gpu-models";
+
+/// Reports `{ file, loaded, total }` (bytes over every file seen so far).
+pub struct Progress {
+    callback: Option<Function>,
+    loaded: f64,
+    total: f64,
+}
+
+impl Progress {
+    pub fn new(callback: Option<Function>) -> Self {
+        Progress {
+            callback,
+            loaded: 0.0,
+            total: 0.0,
+        }
+    }
+
+    fn expect(&mut self, bytes: f64) {
+        self.total += bytes;
+    }
+
+    fn advance(&mut self, file: &str, bytes: f64) {
+        self.loaded += bytes;
+        if let Some(callback) = &self.callback {
+            let event = Object::new();
+            set(&event, "file", file);
+            set(&event, "loaded", self.loaded);
+            set(&event, "total", self.total.max(self.loaded));
+            // A throwing progress callback must not abort the download.
+            let _ = callback.call1(&JsValue::NULL, &event);
+        }
+    }
+}
+
+/// A file an engine was loaded from: name, bytes, and whether it came from the cache.
+pub type LoadedFile = (String, usize, bool);
+
+/// The global scope's fetch and caches, in a window or a worker.
+enum Scope {
+    Window(web_sys::Window),
+    Worker(web_sys::WorkerGlobalScope),
+}
+
+impl Scope {
+    fn current() -> Result<Scope> {
+        let global = js_sys::global();
+        if let Some(window) = global.dyn_ref::<web_sys::Window>() {
+            Ok(Scope::Window(window.clone()))
+        } else if let Some(worker) = global.dyn_ref::<web_sys::WorkerGlobalScope>() {
+            Ok(Scope::Worker(worker.clone()))
+        } else {
+            Err(Error::invalid("no window or worker scope to fetch from"))
+        }
+    }
+
+    fn fetch(&self, url: &str, init: &web_sys::RequestInit) -> js_sys::Promise {
+        match self {
+            Scope::Window(w) => w.fetch_with_str_and_init(url, init),
+            Scope::Worker(w) => w.fetch_with_str_and_init(url, init),
+        }
+    }
+
+    /// The model cache, if this context offers the Cache API (secure contexts only).
+    async fn cache(&self) -> Option<Cache> {
+        let storage = match self {
+            Scope::Window(w) => w.caches().ok()?,
+            Scope::Worker(w) => w.caches().ok()?,
+        };
+        await_promise(storage.open(CACHE_NAME))
+            .await
+            .ok()?
+            .dyn_into::<Cache>()
+            .ok()
+    }
+}
+
+/// Bytes of `blob[start..end]`.
+async fn blob_bytes(blob: &Blob, start: f64, end: f64, what: &str) -> Result<Vec<u8>> {
+    let piece = blob
+        .slice_with_f64_and_f64(start, end)
+        .map_err(|e| Error::invalid(format!("reading {what}: {}", super::js::message(&e))))?;
+    let buffer = await_promise(piece.array_buffer())
+        .await
+        .map_err(|e| Error::invalid(format!("reading {what}: {e}")))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// A model folder under a base URL.
+pub struct UrlSource {
+    base: String,
+    scope: Scope,
+    cache: Option<Cache>,
+    progress: RefCell<Progress>,
+    fetched: RefCell<Vec<LoadedFile>>,
+}
+
+impl UrlSource {
+    pub async fn new(base_url: &str, use_cache: bool, progress: Progress) -> Result<UrlSource> {
+        let scope = Scope::current()?;
+        let cache = if use_cache { scope.cache().await } else { None };
+        let mut base = base_url.to_string();
+        if !base.ends_with('/') {
+            base.push('/');
+        }
+        Ok(UrlSource {
+            base,
+            scope,
+            cache,
+            progress: RefCell::new(progress),
+            fetched: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// Every file read so far, in load order.
+    pub fn fetched(&self) -> Vec<LoadedFile> {
+        self.fetched.borrow().clone()
+    }
+
+    fn url(&self, name: &str) -> String {
+        format!("{}{name}", self.base)
+    }
+
+    async fn cached(&self, url: &str) -> Option<Response> {
+        let cache = self.cache.as_ref()?;
+        await_promise(cache.match_with_str(url))
+            .await
+            .ok()?
+            .dyn_into::<Response>()
+            .ok()
+    }
+
+    /// The server's response, `None` for 404; `range` asks for those bytes only.
+    async fn fetch(&self, url: &str, range: Option<(u64, u64)>) -> Result<Option<Response>> {
+        let fetch_error = |message: String| Error::Fetch {
+            url: url.to_string(),
+            status: None,
+            message,
+        };
+        let init = web_sys::RequestInit::new();
+        if let Some((start, end)) = range {
+            let headers =
+                web_sys::Headers::new().map_err(|e| fetch_error(super::js::message(&e)))?;
+            headers
+                .set("range", &format!("bytes={start}-{}", end - 1))
+                .map_err(|e| fetch_error(super::js::message(&e)))?;
+            init.set_headers(&headers);
+        }
+        let response: Response = await_promise(self.scope.fetch(url, &init))
+            .await
+            .map_err(fetch_error)?
+            .dyn_into()
+            .map_err(|_| fetch_error("fetch did not return a Response".into()))?;
+        match response.status() {
+            404 => Ok(None),
+            _ if response.ok() => Ok(Some(response)),
+            status => Err(Error::Fetch {
+                url: url.to_string(),
+                status: Some(status),
+                message: response.status_text(),
+            }),
+        }
+    }
+
+    async fn read_body(&self, name: &str, response: &Response) -> Result<Vec<u8>> {
+        let length = response
+            .headers()
+            .get("content-length")
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse::<f64>().ok());
+        self.progress.borrow_mut().expect(length.unwrap_or(0.0));
+        let Some(body) = response.body() else {
+            return Ok(Vec::new());
+        };
+        let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+        let mut bytes = Vec::new();
+        if let Some(length) = length {
+            bytes.try_reserve_exact(length as usize).map_err(|_| {
+                Error::invalid(format!("{name}: {length} bytes do not fit in memory"))
+            })?;
+        }
+        loop {
+            let chunk = await_promise(reader.read())
+                .await
+                .map_err(|e| Error::Fetch {
+                    url: self.url(name),
+                    status: None,
+                    message: e,
+                })?;
+            let done = js_sys::Reflect::get(&chunk, &"done".into())
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(true);
+            if done {
+                break;
+            }
+            if let Ok(value) = js_sys::Reflect::get(&chunk, &"value".into()) {
+                let array = Uint8Array::new(&value);
+                let start = bytes.len();
+                bytes.resize(start + array.length() as usize, 0);
+                array.copy_to(&mut bytes[start..]);
+                let mut progress = self.progress.borrow_mut();
+                if length.is_none() {
+                    progress.expect(array.length() as f64);
+                }
+                progress.advance(name, array.length() as f64);
+            }
+        }
+        Ok(bytes)
+    }
+}
+
+impl FileSource for UrlSource {
+    fn location(&self) -> String {
+        self.base.clone()
+    }
+
+    /// A URL base cannot be listed: each file is asked for.
+    async fn list(&self) -> Result<Option<Vec<String>>> {
+        Ok(None)
+    }
+
+    async fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let url = self.url(name);
+        if let Some(response) = self.cached(&url).await {
+            let bytes = self.read_body(name, &response).await?;
+            self.fetched
+                .borrow_mut()
+                .push((name.to_string(), bytes.len(), true));
+            return Ok(Some(bytes));
+        }
+        let Some(response) = self.fetch(&url, None).await? else {
+            return Ok(None);
+        };
+        let copy = match &self.cache {
+            Some(_) => response.clone().ok(),
+            None => None,
+        };
+        let bytes = self.read_body(name, &response).await?;
+        if let (Some(cache), Some(copy)) = (&self.cache, copy) {
+            // Storing is best effort: a full quota must not fail the load.
+            let _ = await_promise(cache.put_with_str(&url, &copy)).await;
+        }
+        self.fetched
+            .borrow_mut()
+            .push((name.to_string(), bytes.len(), false));
+        Ok(Some(bytes))
+    }
+
+    async fn read_range(&self, name: &str, start: u64, len: u64) -> Result<Vec<u8>> {
+        let url = self.url(name);
+        let end = start
+            .checked_add(len)
+            .ok_or_else(|| range_error(name, start, len, u64::MAX))?;
+        // HTTP cannot ask for zero bytes.
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let response =
+            match self.cached(&url).await {
+                Some(cached) => cached,
+                None => self.fetch(&url, Some((start, end))).await?.ok_or_else(|| {
+                    Error::MissingFile {
+                        file: name.to_string(),
+                        location: self.base.clone(),
+                    }
+                })?,
+            };
+        // A cached response, or a server that ignores ranges (200), holds the whole file.
+        let partial = response.status() == 206;
+        let blob: Blob = await_promise(
+            response
+                .blob()
+                .map_err(|e| Error::invalid(super::js::message(&e)))?,
+        )
+        .await
+        .map_err(|message| Error::Fetch {
+            url: url.clone(),
+            status: None,
+            message,
+        })?
+        .unchecked_into();
+        let (from, size) = if partial {
+            (0, start + blob.size() as u64)
+        } else {
+            (start, blob.size() as u64)
+        };
+        if end > size {
+            return Err(range_error(name, start, len, size));
+        }
+        blob_bytes(&blob, from as f64, (from + len) as f64, name).await
+    }
+}
+
+/// The files a person picked (a model folder's files), matched by name.
+pub struct PickedFiles {
+    files: Vec<web_sys::File>,
+    progress: RefCell<Progress>,
+}
+
+impl PickedFiles {
+    /// Progress counts every picked file, since all are expected to be read.
+    pub fn new(files: Vec<web_sys::File>, mut progress: Progress) -> Self {
+        for file in &files {
+            progress.expect(file.size());
+        }
+        PickedFiles {
+            files,
+            progress: RefCell::new(progress),
+        }
+    }
+
+    fn file(&self, name: &str) -> Option<&web_sys::File> {
+        self.files.iter().find(|f| f.name() == name)
+    }
+}
+
+/// Large files are read in pieces, so progress moves while they load.
+const PIECE: u64 = 16 << 20;
+
+impl FileSource for PickedFiles {
+    fn location(&self) -> String {
+        "the picked files".into()
+    }
+
+    async fn list(&self) -> Result<Option<Vec<String>>> {
+        Ok(Some(self.files.iter().map(|f| f.name()).collect()))
+    }
+
+    async fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let Some(file) = self.file(name) else {
+            return Ok(None);
+        };
+        let size = file.size() as u64;
+        let mut bytes = Vec::new();
+        usize::try_from(size)
+            .ok()
+            .and_then(|n| bytes.try_reserve_exact(n).ok())
+            .ok_or_else(|| Error::invalid(format!("{name}: {size} bytes do not fit in memory")))?;
+        let mut start = 0;
+        while start < size {
+            let len = PIECE.min(size - start);
+            bytes.extend(self.read_range(name, start, len).await?);
+            self.progress.borrow_mut().advance(name, len as f64);
+            start += len;
+        }
+        Ok(Some(bytes))
+    }
+
+    async fn read_range(&self, name: &str, start: u64, len: u64) -> Result<Vec<u8>> {
+        let file = self.file(name).ok_or_else(|| Error::MissingFile {
+            file: name.to_string(),
+            location: self.location(),
+        })?;
+        let size = file.size() as u64;
+        if start.checked_add(len).is_none_or(|end| end > size) {
+            return Err(range_error(name, start, len, size));
+        }
+        blob_bytes(file, start as f64, (start + len) as f64, name).await
+    }
+}

@@ -1,0 +1,49 @@
+// TypeScript types of the JS API's option objects, added to the generated .d.ts.
+export interface LoadProgress { file: string; loaded: number; total: number; }
+export interface LoadOptions {
+  /** Called as bytes arrive: bytes loaded and expected so far, over all files. */
+  onProgress?: (progress: LoadProgress) => void;
+  /** Keep downloaded files in the Cache API (default true). */
+  cache?: boolean;
+  /** Linear-layer weights on the GPU: "f16" halves their memory, "int8" quarters it (one
+   * scale per row); arithmetic stays f32. Default: as the checkpoint stores them (int8 for
+   * Firefox Translations models, f32 otherwise). */
+  weights?: "f32" | "f16" | "int8";
+}
+export interface GenerateOptions {
+  /** Most tokens to generate (default: the model's generation_config.json). */
+  maxNewTokens?: number;
+  maxLength?: number;
+  /** At most ceil(factor × input tokens) new tokens (Marian's max-length-factor). */
+  maxLengthFactor?: number;
+  /** Cut an input longer than the model can place (keeping its last token) instead of failing. */
+  truncation?: boolean;
+  minNewTokens?: number;
+  minLength?: number;
+  numBeams?: number;
+  numReturnSequences?: number;
+  lengthPenalty?: number;
+  earlyStopping?: boolean | "never";
+  repetitionPenalty?: number;
+  noRepeatNgramSize?: number;
+  badWordsIds?: number[][];
+  forcedBosTokenId?: number;
+  forcedEosTokenId?: number | number[];
+  suppressTokens?: number[];
+  beginSuppressTokens?: number[];
+  stopStrings?: string | string[];
+  doSample?: boolean;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  /** Makes sampling reproducible: the same seed gives the same text natively and here. */
+  seed?: number;
+  decoderStartTokenId?: number;
+  eosTokenId?: number | number[];
+  padTokenId?: number;
+  /** Called with each generated token id. */
+  onToken?: (tokenId: number) => void;
+  /** Aborting stops the generation; the iterator then rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+export interface LoadedFile { file: string; bytes: number; fromCache: boolean; }
