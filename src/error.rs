@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 /// What a person without a GPU driver can install to get an adapter.
-const HOW_TO_GET_AN_ADAPTER: &str = "install your GPU's Vulkan, Metal or DX12 driver, or a software one: on Debian or Ubuntu, `apt-get install mesa-vulkan-drivers` (Mesa's lavapipe)";
+const HOW_TO_GET_AN_ADAPTER: &str = "install your GPU's Vulkan, Metal or DX12 driver, or a software one: on Debian or Ubuntu, apt-get install mesa-vulkan-drivers (Mesa's lavapipe)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -234,8 +234,33 @@ fn errors_are_one_line_with_a_nonzero_exit() {
     let cut_weights = tempdir_with_file("model.safetensors", &[200, 0, 0, 0, 0, 0, 0, 0, b'{']);
     let empty = tempdir_with_config(|c| c.to_string());
     std::fs::remove_file(empty.join("model.safetensors")).unwrap();
+    let no_tokenizer = tempdir_with_config(|c| c.to_string());
+    std::fs::remove_file(no_tokenizer.join("tokenizer.json")).unwrap();
+    let models = concat!(env!("CARGO_MANIFEST_DIR"), "/models");
     let path = |p: &std::path::PathBuf| p.to_str().unwrap().to_string();
     let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--model".into(), models.into(), "hi".into()],
+            "neither config.json nor a bergamot config",
+        ),
+        (
+            vec!["--model".into(), path(&no_tokenizer), "hi".into()],
+            "no tokenizer.json",
+        ),
+        (
+            vec![
+                "--model".into(),
+                t5.into(),
+                "--max-new-tokens".into(),
+                "999999999".into(),
+                "hi".into(),
+            ],
+            "maxStorageBufferBindingSize",
+        ),
+        (
+            vec!["--early-stopping".into(), "sometimes".into(), "hi".into()],
+            "\"early_stopping\" must be true, false or \"never\"",
+        ),
         (
             vec!["--model".into(), "/nonexistent/model".into(), "hi".into()],
             "/nonexistent/model",

@@ -212,7 +212,7 @@ impl Gpu {
         let bytes: &[u8] = bytemuck::cast_slice(data);
         // Whole vec4s: kernels bind their operands as arrays of vec4.
         let size = (bytes.len() as u64).max(16).next_multiple_of(16);
-        self.check_buffer_size(label, size)?;
+        self.pool.check_size(label, size)?;
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
@@ -223,22 +223,6 @@ impl Gpu {
         });
         self.queue.write_buffer(&buffer, 0, bytes);
         Ok(buffer)
-    }
-
-    pub(crate) fn check_buffer_size(&self, what: &str, size: u64) -> Result<()> {
-        let limit = self
-            .limits
-            .max_storage_buffer_binding_size
-            .min(self.limits.max_buffer_size);
-        if size > limit {
-            return Err(Error::AdapterLimit {
-                limit: "maxStorageBufferBindingSize",
-                allowed: limit,
-                what: what.to_string(),
-                needed: size,
-            });
-        }
-        Ok(())
     }
 
     /// Submits `encoder` after copying `src[..len]` into `staging`, then maps `staging` and

@@ -41,14 +41,7 @@ impl BufferPool {
         if let Some(buffer) = lock(&self.free).get_mut(&class).and_then(Vec::pop) {
             return Ok(buffer);
         }
-        if class > self.max_bytes {
-            return Err(Error::AdapterLimit {
-                limit: "maxStorageBufferBindingSize",
-                allowed: self.max_bytes,
-                what: "a work buffer".into(),
-                needed: class,
-            });
-        }
+        self.check_size("a work buffer", class)?;
         *lock(&self.allocated) += class;
         Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("pooled"),
@@ -58,6 +51,19 @@ impl BufferPool {
                 | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         }))
+    }
+
+    /// Errors unless a buffer of `bytes` fits the device (and can be bound whole).
+    pub fn check_size(&self, what: &str, bytes: u64) -> Result<()> {
+        if bytes > self.max_bytes {
+            return Err(Error::AdapterLimit {
+                limit: "maxStorageBufferBindingSize",
+                allowed: self.max_bytes,
+                what: what.to_string(),
+                needed: bytes,
+            });
+        }
+        Ok(())
     }
 
     pub fn give_back(&self, buffer: wgpu::Buffer) {

@@ -60,7 +60,7 @@ pub fn norm(
     {
         return Err(Error::shape(
             "norm",
-            format!("input and output of rows of the weight's {cols} values",),
+            format!("input and output of rows of the weight's {cols} values"),
             format!("input {:?}, output {:?}", x.shape, y.shape),
         ));
     }

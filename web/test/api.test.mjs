@@ -1,8 +1,10 @@
 // The npm package's API under long and careless use, in headless Chromium: generations
-// running at once on one engine, a hundred in a row with the buffer pool flat, and calls
-// after dispose() failing with an Error that says so.
+// running at once on one engine, a hundred in a row with the buffer pool flat, calls
+// after dispose() failing with an Error that says so, and a failing server named with its
+// status.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
 import { open, expected } from "./browser.mjs";
 
 let browser;
@@ -57,5 +59,30 @@ test("concurrent and repeated generations, then calls after dispose", async () =
     assert.ok(error?.isError, "a call after dispose() must throw an Error");
     assert.match(error.message, /disposed/);
   }
+  await page.close();
+});
+
+test("a server error fails the load with the URL and the HTTP status", async () => {
+  // A server that answers every request with 503 (and lets the page's origin read it).
+  const failing = createServer((req, res) => {
+    res.writeHead(503, "Service Unavailable", { "access-control-allow-origin": "*" }).end("down");
+  });
+  await new Promise((done) => failing.listen(0, "127.0.0.1", done));
+  const base = `http://127.0.0.1:${failing.address().port}/model/`;
+  const page = await browser.context.newPage();
+  await page.goto(`${browser.site.url}/web/index.html`);
+  const error = await page.evaluate(async (base) => {
+    const { default: init, Engine } = await import("/pkg/seq2seq_gpu.js");
+    await init();
+    try {
+      await Engine.load(base, { cache: false });
+      return null;
+    } catch (e) {
+      return { isError: e instanceof Error, message: e.message };
+    }
+  }, base);
+  failing.close();
+  assert.ok(error?.isError, "the load must reject with an Error");
+  assert.equal(error.message, `${base}config.json: HTTP 503 Service Unavailable`);
   await page.close();
 });
