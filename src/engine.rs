@@ -38,7 +38,8 @@ pub struct LoadOptions {
 impl Engine {
     /// Loads a model folder from any source: a Hugging Face hub layout or a Firefox
     /// Translations (Marian) folder. Every file is read and checked before a device is
-    /// created, and the description and tokenizer before the weights are read.
+    /// created; a Hugging Face folder's config and tokenizer before its weights are read (a
+    /// Marian model's architecture is inside its weights file).
     pub async fn load(source: &impl FileSource, options: &LoadOptions) -> Result<Engine> {
         let files = load_files(source).await?;
         let gpu = match &options.gpu {

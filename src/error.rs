@@ -4,12 +4,9 @@
 
 use std::path::PathBuf;
 
-/// What a person without a GPU driver can install to get an adapter.
-const HOW_TO_GET_AN_ADAPTER: &str = "install your GPU's Vulkan, Metal or DX12 driver, or a software one: on Debian or Ubuntu, apt-get install mesa-vulkan-drivers (Mesa's lavapipe)";
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("no usable GPU adapter: {0}; {HOW_TO_GET_AN_ADAPTER}")]
+    #[error("no usable GPU adapter: {0}")]
     NoAdapter(String),
     #[error("GPU device request failed: {0}")]
     DeviceRequest(String),
@@ -28,7 +25,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A file a model folder must hold is not in `location` (a folder, a URL base, the
-    /// files a person picked).
+    /// files a person picked); `file` names it, or the files any one of which would do.
     #[error("{location}: no {file}")]
     MissingFile { file: String, location: String },
     /// An HTTP request failed: `status` is the HTTP status when the server answered.

@@ -1,10 +1,12 @@
 //! Encoder-decoder Transformer inference on the GPU through wgpu: WGSL kernels, a generic
 //! graph driven by Hugging Face configs, and streaming generation.
 //!
-//! Layers, each using only those below it: `formats` (bytes into descriptions and tensors,
-//! from any `FileSource`), `gpu` (device, kernels, buffers, plans), `ops` (typed kernels),
-//! `model` (description, weight loader, graph), `generate` (decoding, processors, options),
-//! then `engine` (what callers hold) and, in the browser, `web`.
+//! The model description (`model::spec`) is plain data every part may use. Around it:
+//! `formats` turns bytes into descriptions and tensors and never reaches the GPU; `gpu`
+//! (device, kernels, buffers, plans) and `ops` (typed kernels) know nothing of files;
+//! `model` loads weights and records the graph; `generate` decodes; `engine` ties them for
+//! callers, and `web` (wasm32) hands the engine to JS. `tests/architecture.rs` checks these
+//! directions and that no file imports a file that imports it back.
 
 pub mod engine;
 pub mod error;
@@ -14,7 +16,7 @@ pub mod gpu;
 mod load;
 pub mod model;
 pub mod ops;
-mod platform;
+pub mod platform;
 pub mod tokenizer;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

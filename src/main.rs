@@ -150,7 +150,7 @@ fn run(matches: ArgMatches) -> Result<()> {
 
 fn main() -> ExitCode {
     // SAFETY: the first thing main does, before any thread exists.
-    unsafe { seq2seq_gpu::gpu::context::quiet_headless_vulkan() };
+    unsafe { seq2seq_gpu::platform::quiet_headless_vulkan() };
     // Errors are values; this only keeps an unforeseen bug to one line without a backtrace.
     std::panic::set_hook(Box::new(|info| {
         let message = info

@@ -9,17 +9,6 @@ use seq2seq_gpu::GenerationOptions;
 use seq2seq_gpu::generate::EarlyStopping;
 use serde_json::{Value, json};
 
-fn camel_case(snake: &str) -> String {
-    let mut parts = snake.split('_');
-    let first = parts.next().unwrap_or_default().to_string();
-    parts.fold(first, |mut out, part| {
-        let mut chars = part.chars();
-        out.extend(chars.next().map(|c| c.to_ascii_uppercase()));
-        out.extend(chars);
-        out
-    })
-}
-
 /// The property names of `interface GenerateOptions` in the JS API's TypeScript types.
 fn typescript_options() -> BTreeSet<String> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/web/types.d.ts");
@@ -40,7 +29,14 @@ fn typescript_options() -> BTreeSet<String> {
 fn the_typescript_interface_lists_every_option() {
     let names = GenerationOptions::names();
     assert!(names.len() >= 26 && names.contains(&"max_new_tokens"));
-    let mut expected: BTreeSet<String> = names.iter().map(|n| camel_case(n)).collect();
+    let mut expected: BTreeSet<String> = names
+        .iter()
+        .map(|n| GenerationOptions::js_name(n))
+        .collect();
+    assert_eq!(
+        GenerationOptions::js_name("no_repeat_ngram_size"),
+        "noRepeatNgramSize"
+    );
     // The JS API's own keys, handled beside the options.
     expected.extend(["onToken".to_string(), "signal".to_string()]);
     assert_eq!(typescript_options(), expected);

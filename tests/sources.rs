@@ -75,6 +75,7 @@ fn a_folder_and_memory_read_list_and_slice_files_alike() {
     check_source(&memory);
     let missing = DirSource::new(dir.join("nope")).err().unwrap().to_string();
     assert!(missing.contains("no such model folder"), "{missing}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A source that records what is asked of it, with or without a listing.

@@ -4,34 +4,33 @@
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::model::spec::{DecoderCell, Family, ModelSpec, Positions, Sinusoids, StackSpec};
-use crate::ops::{Activation, NormKind};
+use crate::model::spec::{
+    Activation, DecoderCell, Family, ModelSpec, NormKind, Positions, Sinusoids, StackSpec,
+};
 
 const FILE: &str = "config.json";
 
-/// Typed access to the fields of a JSON config file, with errors that name file and field.
-pub struct ConfigJson<'a> {
-    pub map: &'a Map<String, Value>,
-    pub file: &'static str,
+/// Typed access to the fields of a config.json, with errors that name the field.
+struct ConfigJson<'a> {
+    map: &'a Map<String, Value>,
 }
 
 impl ConfigJson<'_> {
-    pub fn error(&self, message: String) -> Error {
-        Error::format(self.file, message)
-    }
-
-    pub fn usize(&self, key: &str) -> Result<usize> {
+    fn usize(&self, key: &str) -> Result<usize> {
         match self.map.get(key) {
-            Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| {
-                self.error(format!(
-                    "\"{key}\" must be a non-negative integer, found {v}"
-                ))
-            }),
-            None => Err(self.error(format!("missing field \"{key}\""))),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| {
+                    config_error(format!(
+                        "\"{key}\" must be a non-negative integer, found {v}"
+                    ))
+                }),
+            None => Err(config_error(format!("missing field \"{key}\""))),
         }
     }
 
-    pub fn usize_or(&self, key: &str, default: usize) -> Result<usize> {
+    fn usize_or(&self, key: &str, default: usize) -> Result<usize> {
         if self.is_set(key) {
             self.usize(key)
         } else {
@@ -39,40 +38,40 @@ impl ConfigJson<'_> {
         }
     }
 
-    pub fn f32_or(&self, key: &str, default: f32) -> Result<f32> {
+    fn f32_or(&self, key: &str, default: f32) -> Result<f32> {
         match self.map.get(key) {
             Some(Value::Null) | None => Ok(default),
             Some(v) => v
                 .as_f64()
                 .map(|n| n as f32)
-                .ok_or_else(|| self.error(format!("\"{key}\" must be a number, found {v}"))),
+                .ok_or_else(|| config_error(format!("\"{key}\" must be a number, found {v}"))),
         }
     }
 
-    pub fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
+    fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
         match self.map.get(key) {
             Some(Value::Null) | None => Ok(default),
             Some(v) => v
                 .as_bool()
-                .ok_or_else(|| self.error(format!("\"{key}\" must be true or false, found {v}"))),
+                .ok_or_else(|| config_error(format!("\"{key}\" must be true or false, found {v}"))),
         }
     }
 
-    pub fn str_or<'v>(&'v self, key: &str, default: &'v str) -> Result<&'v str> {
+    fn str_or<'v>(&'v self, key: &str, default: &'v str) -> Result<&'v str> {
         match self.map.get(key) {
             Some(Value::Null) | None => Ok(default),
             Some(v) => v
                 .as_str()
-                .ok_or_else(|| self.error(format!("\"{key}\" must be a string, found {v}"))),
+                .ok_or_else(|| config_error(format!("\"{key}\" must be a string, found {v}"))),
         }
     }
 
-    pub fn is_set(&self, key: &str) -> bool {
+    fn is_set(&self, key: &str) -> bool {
         !matches!(self.map.get(key), None | Some(Value::Null))
     }
 
     /// `eos_token_id` may be one id or a list.
-    pub fn token_ids(&self, key: &str) -> Result<Vec<u32>> {
+    fn token_ids(&self, key: &str) -> Result<Vec<u32>> {
         match self.map.get(key) {
             Some(Value::Null) | None => Ok(Vec::new()),
             Some(Value::Array(items)) => items.iter().map(|v| self.token_id(key, v)).collect(),
@@ -83,7 +82,7 @@ impl ConfigJson<'_> {
     fn token_id(&self, key: &str, v: &Value) -> Result<u32> {
         v.as_u64()
             .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| self.error(format!("\"{key}\" must hold token ids, found {v}")))
+            .ok_or_else(|| config_error(format!("\"{key}\" must hold token ids, found {v}")))
     }
 }
 
@@ -94,10 +93,7 @@ pub fn spec_from_config_json(text: &str) -> Result<ModelSpec> {
     let Value::Object(map) = value else {
         return Err(config_error("expected a JSON object"));
     };
-    let cfg = ConfigJson {
-        map: &map,
-        file: FILE,
-    };
+    let cfg = ConfigJson { map: &map };
     let model_type = cfg.str_or("model_type", "")?;
     if model_type.is_empty() {
         return Err(config_error("missing field \"model_type\""));

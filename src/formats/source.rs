@@ -37,21 +37,22 @@ pub(crate) fn plain_file_name(file: &str, name: &str) -> Result<String> {
     Ok(name.to_string())
 }
 
-/// The error of a range past the end of a file, the same for every source.
-pub(crate) fn range_error(file: &str, start: u64, len: u64, size: u64) -> Error {
-    Error::format(
-        file,
-        format!("{len} bytes from byte {start} reach past the end of the file ({size} bytes)"),
-    )
+/// The end of `len` bytes from `start` in a file of `size` bytes, or the error of a range
+/// past its end: the same check and message for every source.
+pub(crate) fn range_end(file: &str, start: u64, len: u64, size: u64) -> Result<u64> {
+    match start.checked_add(len) {
+        Some(end) if end <= size => Ok(end),
+        _ => Err(Error::format(
+            file,
+            format!("{len} bytes from byte {start} reach past the end of the file ({size} bytes)"),
+        )),
+    }
 }
 
 /// `bytes[start..start + len]`, or the error of a range past the end.
 pub(crate) fn slice_range(name: &str, bytes: &[u8], start: u64, len: u64) -> Result<Vec<u8>> {
-    let size = bytes.len() as u64;
-    match start.checked_add(len) {
-        Some(end) if end <= size => Ok(bytes[start as usize..end as usize].to_vec()),
-        _ => Err(range_error(name, start, len, size)),
-    }
+    let end = range_end(name, start, len, bytes.len() as u64)?;
+    Ok(bytes[start as usize..end as usize].to_vec())
 }
 
 /// Files held in memory: the model compiled into the CLI, and models tests build.
@@ -173,9 +174,7 @@ impl FileSource for DirSource {
             }
         })?;
         let size = file.metadata().map_err(|e| self.io_error(name, e))?.len();
-        if start.checked_add(len).is_none_or(|end| end > size) {
-            return Err(range_error(name, start, len, size));
-        }
+        range_end(name, start, len, size)?;
         let mut bytes = vec![0; len as usize];
         file.seek(SeekFrom::Start(start))
             .and_then(|_| file.read_exact(&mut bytes))

@@ -79,6 +79,19 @@ impl GenerationOptions {
         values::struct_fields::<GenerationOptions>()
     }
 
+    /// The JS API's name of an option: transformers' name in camelCase (`max_new_tokens`
+    /// is `maxNewTokens`).
+    pub fn js_name(name: &str) -> String {
+        let mut parts = name.split('_');
+        let mut out = parts.next().unwrap_or_default().to_string();
+        for part in parts {
+            let mut chars = part.chars();
+            out.extend(chars.next().map(|c| c.to_ascii_uppercase()));
+            out.extend(chars);
+        }
+        out
+    }
+
     /// Options from a JSON object under transformers' names (the CLI's flags, the browser's
     /// options after renaming); `source` names where they came from in messages. An unknown
     /// name is refused.

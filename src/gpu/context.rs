@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use super::pipelines::PipelineCache;
 use super::pool::BufferPool;
+use super::sync::lock;
 use crate::error::{Error, Result};
-use crate::platform::drive_callbacks;
+use crate::platform::{ADAPTER_HINT, drive_callbacks};
 
 pub struct Gpu {
     pub(crate) device: wgpu::Device,
@@ -43,23 +44,6 @@ impl Default for GpuOptions {
     }
 }
 
-/// Switches off Mesa's device-select Vulkan layer where there is no display session (no
-/// usable `XDG_RUNTIME_DIR`): there it cannot reach a display server and prints
-/// "XDG_RUNTIME_DIR is invalid" for every instance. wgpu picks the adapter itself, so the
-/// layer's reordering of devices is not needed.
-///
-/// # Safety
-/// It sets an environment variable, so it must run before any other thread exists (first
-/// thing in `main`).
-pub unsafe fn quiet_headless_vulkan() {
-    let display_session =
-        std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|dir| std::path::Path::new(&dir).is_dir());
-    if !display_session && std::env::var_os("NODEVICE_SELECT").is_none() {
-        // SAFETY: the caller guarantees no other thread reads the environment meanwhile.
-        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
-    }
-}
-
 impl Gpu {
     /// Picks the high-performance adapter (a software one if that is all there is) and asks
     /// for its full limits: wgpu's defaults cap storage bindings at 128 MiB, too small for
@@ -82,7 +66,7 @@ impl Gpu {
                 ..Default::default()
             })
             .await
-            .map_err(|e| Error::NoAdapter(e.to_string()))?;
+            .map_err(|e| Error::NoAdapter(format!("{e}; {ADAPTER_HINT}")))?;
         let info = adapter.get_info();
         let mut limits = adapter.limits();
         if let Some(bytes) = options.max_buffer_bytes {
@@ -113,7 +97,7 @@ impl Gpu {
         let errors = Arc::new(Mutex::new(None));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
-            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            let mut slot = lock(&sink);
             slot.get_or_insert_with(|| error.to_string());
         }));
 
@@ -122,7 +106,7 @@ impl Gpu {
         let lost = errors.clone();
         device.set_device_lost_callback(move |reason, message| {
             // The root cause replaces whatever validation error the loss triggered first.
-            let mut slot = lost.lock().unwrap_or_else(|p| p.into_inner());
+            let mut slot = lock(&lost);
             *slot = Some(format!("the GPU device was lost ({reason:?}): {message}"));
         });
 
@@ -151,8 +135,7 @@ impl Gpu {
     /// Releases the device at once (its buffers with it): every later use fails with an
     /// error saying the device was lost.
     pub fn destroy(&self) {
-        *self.errors.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some("the GPU device was lost: it was destroyed".into());
+        *lock(&self.errors) = Some("the GPU device was lost: it was destroyed".into());
         self.device.destroy();
     }
 
@@ -195,7 +178,7 @@ impl Gpu {
 
     /// The first validation or out-of-memory error the device reported, if any.
     pub fn check(&self) -> Result<()> {
-        let slot = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = lock(&self.errors);
         match slot.as_ref() {
             Some(message) => Err(Error::Gpu(message.clone())),
             None => Ok(()),

@@ -6,6 +6,7 @@ pub mod kernel;
 pub mod pipelines;
 pub mod plan;
 pub mod pool;
+mod sync;
 pub mod tensor;
 
 pub use context::{Gpu, GpuOptions};

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::kernel::{Access, Kernel, Module};
+use super::sync::lock;
 use crate::error::{Error, Result};
 use crate::platform::{scope_error, validation_scope};
 
@@ -68,10 +69,6 @@ impl PipelineCache {
         lock(&self.modules).insert(module.name, compiled.clone());
         Ok(compiled)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn layout_entries(kernel: &Kernel) -> Vec<wgpu::BindGroupLayoutEntry> {

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use super::sync::lock;
 use crate::error::{Error, Result};
 
 pub struct BufferPool {
@@ -13,10 +14,6 @@ pub struct BufferPool {
     max_bytes: u64,
     free: Mutex<HashMap<u64, Vec<wgpu::Buffer>>>,
     allocated: Mutex<u64>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl BufferPool {

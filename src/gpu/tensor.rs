@@ -49,7 +49,7 @@ impl Tensor {
     }
 
     pub fn upload_f32(gpu: &Gpu, label: &str, data: &[f32], shape: &[usize]) -> Result<Tensor> {
-        check_len(data.len(), shape)?;
+        check_len(label, data.len(), shape)?;
         Ok(Tensor {
             buffer: gpu.upload(label, data)?,
             shape: shape.to_vec(),
@@ -58,7 +58,7 @@ impl Tensor {
     }
 
     pub fn upload_u32(gpu: &Gpu, label: &str, data: &[u32], shape: &[usize]) -> Result<Tensor> {
-        check_len(data.len(), shape)?;
+        check_len(label, data.len(), shape)?;
         Ok(Tensor {
             buffer: gpu.upload(label, data)?,
             shape: shape.to_vec(),
@@ -68,7 +68,7 @@ impl Tensor {
 
     /// f32 values stored as f16 pairs (weights that tolerate the rounding).
     pub fn upload_f16(gpu: &Gpu, label: &str, data: &[f32], shape: &[usize]) -> Result<Tensor> {
-        check_len(data.len(), shape)?;
+        check_len(label, data.len(), shape)?;
         let words: Vec<u32> = data
             .chunks(2)
             .map(|pair| {
@@ -94,11 +94,11 @@ impl Tensor {
         row_scales: &[f32],
         shape: &[usize],
     ) -> Result<Tensor> {
-        check_len(values.len(), shape)?;
+        check_len(label, values.len(), shape)?;
         if shape.len() != 2 || row_scales.len() != shape[0] {
             return Err(Error::shape(
                 "int8 upload",
-                "a 2-D shape and one scale per row",
+                format!("{label}: a 2-D shape and one scale per row"),
                 format!("{shape:?} and {} scales", row_scales.len()),
             ));
         }
@@ -129,12 +129,12 @@ impl Tensor {
     }
 }
 
-fn check_len(len: usize, shape: &[usize]) -> Result<()> {
+fn check_len(label: &str, len: usize, shape: &[usize]) -> Result<()> {
     if shape.iter().product::<usize>() != len {
         return Err(Error::shape(
             "upload",
             format!(
-                "{} elements for shape {shape:?}",
+                "{} elements for {label} of shape {shape:?}",
                 shape.iter().product::<usize>()
             ),
             format!("{len} elements"),

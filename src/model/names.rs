@@ -167,7 +167,7 @@ static BART: FamilyNames = FamilyNames {
     ssru: None,
 };
 
-/// Marian binary models, as `marian_source` presents them: `stem.p.weight` and `stem.p.bias`
+/// Marian binary models, as `formats::marian::tensors` presents them: `stem.p.weight` and `stem.p.bias`
 /// stand for Marian's `stem_Wp` and `stem_bp`, `norm.weight` and `norm.bias` for
 /// `norm_scale` and `norm_bias`. One embedding (`Wemb`) serves both stacks and the output.
 static MARIAN_NATIVE: FamilyNames = FamilyNames {

@@ -1,9 +1,30 @@
 //! One normalised description of an encoder-decoder model, built from Hugging Face's
 //! `config.json` or a Marian model's YAML (see `formats`). The graph reads only this:
-//! families differ here, in data, not in code.
+//! families differ here, in data, not in code. Plain data with no dependencies, so every
+//! layer (formats, ops, model) can use it.
 
 use crate::error::{Error, Result};
-use crate::ops::{Activation, NormKind};
+
+/// The activation of the feed-forward blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Identity,
+    Relu,
+    /// Hugging Face "gelu": the exact erf form.
+    Gelu,
+    /// Hugging Face "gelu_new" / "gelu_pytorch_tanh": the tanh approximation.
+    GeluTanh,
+    /// "silu" / "swish".
+    Silu,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NormKind {
+    /// (x - mean) / sqrt(var + eps) * weight + bias.
+    LayerNorm,
+    /// T5's: x / sqrt(mean(x²) + eps) * weight; no mean subtraction, no bias.
+    RmsNorm,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {

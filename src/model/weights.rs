@@ -4,11 +4,10 @@
 
 use super::names::{self, AttentionNames, FamilyNames, SsruNames, StackNames};
 use super::sinusoids;
-use super::spec::{DecoderCell, ModelSpec, Positions, StackSpec};
+use super::spec::{DecoderCell, ModelSpec, NormKind, Positions, StackSpec};
 use crate::error::{Error, Result};
 use crate::formats::TensorSource;
 use crate::gpu::{Gpu, Tensor};
-use crate::ops::NormKind;
 
 pub struct Linear {
     /// [out_features, in_features]
@@ -247,9 +246,8 @@ impl Loader<'_> {
                 ];
                 self.stacked(&parts, self.spec.d_model)
             }
-            (true, None) => Err(Error::format(
-                "config.json",
-                "this family has no gated feed-forward",
+            (true, None) => Err(Error::invalid(
+                "the description asks for a gated feed-forward, which this family's checkpoints do not have",
             )),
             (false, _) => self.linear(names::layer(ff.input, i), stack.ffn_dim, self.spec.d_model),
         }
@@ -329,7 +327,9 @@ impl Loader<'_> {
             Positions::RelativeBuckets { .. } => Ok(None),
             Positions::Learned { offset, limit } => {
                 let name = stored.ok_or_else(|| {
-                    Error::format("config.json", "learned positions need a stored table")
+                    Error::invalid(
+                        "the description asks for learned positions, which this family's checkpoints do not store",
+                    )
                 })?;
                 Ok(Some(self.tensor(name, &[limit + offset, d])?))
             }

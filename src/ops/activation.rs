@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
 use crate::gpu::plan::grid_1d;
 use crate::gpu::{Recorder, Tensor};
+use crate::model::spec::Activation;
 
 /// The activation functions by id, for every module that applies one (matmul epilogues too).
 pub(crate) const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
@@ -32,28 +33,14 @@ const GATED: Kernel = elementwise("gated_main");
 const ADD: Kernel = elementwise("add_main");
 pub(crate) const KERNELS: &[Kernel] = &[ACTIVATE, GATED, ADD];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activation {
-    Identity,
-    Relu,
-    /// Hugging Face "gelu": the exact erf form.
-    Gelu,
-    /// Hugging Face "gelu_new" / "gelu_pytorch_tanh": the tanh approximation.
-    GeluTanh,
-    /// "silu" / "swish".
-    Silu,
-}
-
-impl Activation {
-    /// Must match the ACT_* constants of shaders/activation.wgsl.
-    pub(crate) fn shader_id(self) -> u32 {
-        match self {
-            Activation::Identity => 0,
-            Activation::Relu => 1,
-            Activation::Gelu => 2,
-            Activation::GeluTanh => 3,
-            Activation::Silu => 4,
-        }
+/// The id of an activation in shaders/activation.wgsl (its ACT_* constants).
+pub(crate) fn shader_id(activation: Activation) -> u32 {
+    match activation {
+        Activation::Identity => 0,
+        Activation::Relu => 1,
+        Activation::Gelu => 2,
+        Activation::GeluTanh => 3,
+        Activation::Silu => 4,
     }
 }
 
@@ -98,7 +85,7 @@ pub fn activation(rec: &mut Recorder, x: &Tensor, y: &Tensor, act: Activation) -
     let params = ElementwiseParams {
         count: x.len() as u32,
         width: 0,
-        activation: act.shader_id(),
+        activation: shader_id(act),
         _pad: 0,
     };
     let g = groups(rec, x.len());
@@ -120,7 +107,7 @@ pub fn gated(rec: &mut Recorder, x: &Tensor, y: &Tensor, act: Activation) -> Res
     let params = ElementwiseParams {
         count: rows as u32,
         width: width as u32,
-        activation: act.shader_id(),
+        activation: shader_id(act),
         _pad: 0,
     };
     let g = groups(rec, y.len());

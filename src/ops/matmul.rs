@@ -1,10 +1,11 @@
 //! Linear layers: out (+)= alpha * act(x · Wᵀ + b), in one of five kernel forms and one of
 //! four weight encodings (a WGSL module each: shaders/matmul.wgsl over a weights_*.wgsl).
 
-use super::activation::{ACTIVATION_WGSL, Activation};
+use super::activation::{ACTIVATION_WGSL, shader_id};
 use crate::error::{Error, Result};
 use crate::gpu::kernel::{Access, Access::*, Kernel, Module, Uniform, uniform};
 use crate::gpu::{Encoding, Recorder, Tensor, View};
+use crate::model::spec::Activation;
 
 const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
 
@@ -68,7 +69,7 @@ static I8_WEIGHTS: WeightModule = WeightModule {
     },
     storage: &[Read, Read, Read, ReadWrite, Read],
 };
-static WEIGHT_MODULES: [&WeightModule; 4] = [
+const WEIGHT_MODULES: [&WeightModule; 4] = [
     &F32_WEIGHTS,
     &F16_PACKED_WEIGHTS,
     &F16_NATIVE_WEIGHTS,
@@ -107,7 +108,7 @@ impl MatmulForm {
         matches!(self, MatmulForm::Skinny | MatmulForm::SkinnyVec4)
     }
 
-    fn entry(self) -> &'static str {
+    const fn entry(self) -> &'static str {
         match self {
             MatmulForm::Simple => "simple_main",
             MatmulForm::Tiled => "matmul_main",
@@ -118,7 +119,7 @@ impl MatmulForm {
     }
 }
 
-fn kernel(weights: &'static WeightModule, form: MatmulForm) -> Kernel {
+const fn kernel(weights: &'static WeightModule, form: MatmulForm) -> Kernel {
     Kernel {
         module: &weights.module,
         entry: form.entry(),
@@ -128,12 +129,17 @@ fn kernel(weights: &'static WeightModule, form: MatmulForm) -> Kernel {
 }
 
 /// Every form over every weight encoding.
-pub(crate) fn kernels() -> Vec<Kernel> {
-    WEIGHT_MODULES
-        .iter()
-        .flat_map(|&weights| MatmulForm::ALL.map(|form| kernel(weights, form)))
-        .collect()
-}
+pub(crate) const KERNELS: &[Kernel] = &{
+    let forms = MatmulForm::ALL.len();
+    let mut kernels =
+        [kernel(&F32_WEIGHTS, MatmulForm::Simple); WEIGHT_MODULES.len() * MatmulForm::ALL.len()];
+    let mut i = 0;
+    while i < kernels.len() {
+        kernels[i] = kernel(WEIGHT_MODULES[i / forms], MatmulForm::ALL[i % forms]);
+        i += 1;
+    }
+    kernels
+};
 
 /// Up to this many rows (shaders/matmul.wgsl's SKINNY_ROWS), the skinny kernel beats a
 /// 64-row tile that would sit mostly idle.
@@ -230,7 +236,7 @@ pub fn linear_with(
         n: n as u32,
         k: k as u32,
         flags: u32::from(bias.is_some()) | (u32::from(epilogue.accumulate) << 1),
-        activation: epilogue.activation.shader_id(),
+        activation: shader_id(epilogue.activation),
         alpha: epilogue.alpha,
         a_offset: x.offset as u32,
         a_stride: x.stride as u32,

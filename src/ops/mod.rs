@@ -1,6 +1,6 @@
 //! Typed operations: each checks its operands' shapes and records one kernel dispatch. Each
 //! op's file owns its kernels (module, entry points, bindings, uniform struct, kernel choice);
-//! [`all_kernels`] gathers them from one table.
+//! [`all_kernels`] lists them from one table.
 
 pub mod activation;
 pub mod argmax;
@@ -13,13 +13,14 @@ pub mod norm;
 pub mod softmax;
 pub mod ssru;
 
-pub use activation::{Activation, activation, add, gated};
+pub use crate::model::spec::{Activation, NormKind};
+pub use activation::{activation, add, gated};
 pub use argmax::argmax;
 pub use attention::{Attention, PositionBias, attention};
 pub use embedding::{Positions, embedding};
 pub use gather::gather_rows;
 pub use matmul::{Epilogue, MatmulForm, linear, linear_with};
-pub use norm::{NormKind, norm};
+pub use norm::norm;
 pub use softmax::softmax;
 pub use ssru::ssru;
 
@@ -28,21 +29,22 @@ use crate::gpu::Kernel;
 /// Workgroup reductions, shared by the row kernels (norms, softmax, argmax).
 const REDUCE_WGSL: &str = include_str!("../../shaders/reduce.wgsl");
 
-/// Every kernel of every op: tests build each one's pipeline and hold its bindings and
-/// uniform struct against the WGSL, so a kernel left out of this table is a test failure.
+/// Every op's kernels, the one table of them: tests build each one's pipeline and hold its
+/// bindings and uniform struct against the WGSL, and every entry point of a module and every
+/// shader file must appear here, so a kernel left out is a test failure.
+const EVERY_OP: [&[Kernel]; 10] = [
+    activation::KERNELS,
+    argmax::KERNELS,
+    attention::KERNELS,
+    embedding::KERNELS,
+    gather::KERNELS,
+    kv_cache::KERNELS,
+    matmul::KERNELS,
+    norm::KERNELS,
+    softmax::KERNELS,
+    ssru::KERNELS,
+];
+
 pub fn all_kernels() -> Vec<Kernel> {
-    let tables: [&[Kernel]; 9] = [
-        activation::KERNELS,
-        argmax::KERNELS,
-        attention::KERNELS,
-        embedding::KERNELS,
-        gather::KERNELS,
-        kv_cache::KERNELS,
-        norm::KERNELS,
-        softmax::KERNELS,
-        ssru::KERNELS,
-    ];
-    let mut kernels: Vec<Kernel> = tables.concat();
-    kernels.extend(matmul::kernels());
-    kernels
+    EVERY_OP.concat()
 }

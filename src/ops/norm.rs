@@ -4,6 +4,7 @@ use super::REDUCE_WGSL;
 use crate::error::{Error, Result};
 use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
 use crate::gpu::{Recorder, Tensor};
+use crate::model::spec::NormKind;
 
 static NORM_MODULE: Module = Module {
     name: "norm",
@@ -24,14 +25,6 @@ const fn norm_kernel(entry: &'static str) -> Kernel {
 const LAYER_NORM: Kernel = norm_kernel("layer_norm_main");
 const RMS_NORM: Kernel = norm_kernel("rms_norm_main");
 pub(crate) const KERNELS: &[Kernel] = &[LAYER_NORM, RMS_NORM];
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum NormKind {
-    /// (x - mean) / sqrt(var + eps) * weight + bias.
-    LayerNorm,
-    /// T5's: x / sqrt(mean(x²) + eps) * weight; no mean subtraction, no bias.
-    RmsNorm,
-}
 
 uniform! {
     struct NormParams {

@@ -101,12 +101,9 @@ impl JsEngine {
     ) -> Result<JsEngine, JsError> {
         let options = JsValue::from(options);
         let progress = Progress::new(function_field(&options, "onProgress")?);
-        let loaded = files
-            .iter()
-            .map(|f| (f.name(), f.size() as usize, false))
-            .collect();
         let source = PickedFiles::new(files, progress);
         let engine = create_engine(&source, &options).await?;
+        let loaded = source.read_files();
         Ok(JsEngine {
             engine: RefCell::new(Some(engine)),
             loaded,

@@ -9,22 +9,6 @@ use crate::generate::GenerationOptions;
 /// Keys that are not generation settings but handled by the caller.
 const CALLBACK_KEYS: [&str; 2] = ["onToken", "signal"];
 
-fn camel_case(snake: &str) -> String {
-    let mut out = String::new();
-    let mut upper = false;
-    for c in snake.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 pub fn parse(options: &JsValue) -> Result<GenerationOptions, JsError> {
     if options.is_undefined() || options.is_null() {
         return Ok(GenerationOptions::default());
@@ -44,7 +28,7 @@ pub fn parse(options: &JsValue) -> Result<GenerationOptions, JsError> {
         }
         let Some(name) = GenerationOptions::names()
             .iter()
-            .find(|k| camel_case(k) == key)
+            .find(|k| GenerationOptions::js_name(k) == key)
         else {
             return Err(JsError::new(&format!("unknown generate option \"{key}\"")));
         };

@@ -12,7 +12,7 @@ use web_sys::{Blob, Cache, Response};
 use super::js::{await_promise, set};
 use crate::error::{Error, Result};
 use crate::formats::FileSource;
-use crate::formats::source::range_error;
+use crate::formats::source::range_end;
 
 const CACHE_NAME: &str = "seq2seq-gpu-models";
 
@@ -92,14 +92,39 @@ impl Scope {
 }
 
 /// Bytes of `blob[start..end]`.
-async fn blob_bytes(blob: &Blob, start: f64, end: f64, what: &str) -> Result<Vec<u8>> {
+async fn blob_bytes(blob: &Blob, start: u64, end: u64, what: &str) -> Result<Vec<u8>> {
     let piece = blob
-        .slice_with_f64_and_f64(start, end)
+        .slice_with_f64_and_f64(start as f64, end as f64)
         .map_err(|e| Error::invalid(format!("reading {what}: {}", super::js::message(&e))))?;
     let buffer = await_promise(piece.array_buffer())
         .await
         .map_err(|e| Error::invalid(format!("reading {what}: {e}")))?;
     Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// What a request asks of a file.
+enum Request {
+    Whole,
+    /// Bytes `start..end`.
+    Bytes {
+        start: u64,
+        end: u64,
+    },
+    /// Only whether it exists, and its size.
+    Headers,
+}
+
+fn header(response: &Response, name: &str) -> Option<String> {
+    response.headers().get(name).ok().flatten()
+}
+
+/// The size of the whole file a response holds or is part of: the total of its
+/// `Content-Range`, else its `Content-Length`.
+fn file_size(response: &Response) -> Option<u64> {
+    match header(response, "content-range") {
+        Some(range) => range.rsplit('/').next()?.trim().parse().ok(),
+        None => header(response, "content-length")?.trim().parse().ok(),
+    }
 }
 
 /// A model folder under a base URL.
@@ -146,36 +171,62 @@ impl UrlSource {
             .ok()
     }
 
-    /// The server's response, `None` for 404; `range` asks for those bytes only.
-    async fn fetch(&self, url: &str, range: Option<(u64, u64)>) -> Result<Option<Response>> {
+    /// The server's answer, whatever its status.
+    async fn fetch(&self, url: &str, request: Request) -> Result<Response> {
         let fetch_error = |message: String| Error::Fetch {
             url: url.to_string(),
             status: None,
             message,
         };
         let init = web_sys::RequestInit::new();
-        if let Some((start, end)) = range {
-            let headers =
-                web_sys::Headers::new().map_err(|e| fetch_error(super::js::message(&e)))?;
-            headers
-                .set("range", &format!("bytes={start}-{}", end - 1))
-                .map_err(|e| fetch_error(super::js::message(&e)))?;
-            init.set_headers(&headers);
+        match request {
+            Request::Whole => {}
+            Request::Headers => init.set_method("HEAD"),
+            Request::Bytes { start, end } => {
+                let headers =
+                    web_sys::Headers::new().map_err(|e| fetch_error(super::js::message(&e)))?;
+                headers
+                    .set("range", &format!("bytes={start}-{}", end - 1))
+                    .map_err(|e| fetch_error(super::js::message(&e)))?;
+                init.set_headers(&headers);
+            }
         }
-        let response: Response = await_promise(self.scope.fetch(url, &init))
+        await_promise(self.scope.fetch(url, &init))
             .await
             .map_err(fetch_error)?
             .dyn_into()
-            .map_err(|_| fetch_error("fetch did not return a Response".into()))?;
-        match response.status() {
-            404 => Ok(None),
-            _ if response.ok() => Ok(Some(response)),
-            status => Err(Error::Fetch {
-                url: url.to_string(),
-                status: Some(status),
-                message: response.status_text(),
-            }),
+            .map_err(|_| fetch_error("fetch did not return a Response".into()))
+    }
+
+    fn status_error(url: &str, response: &Response) -> Error {
+        Error::Fetch {
+            url: url.to_string(),
+            status: Some(response.status()),
+            message: response.status_text(),
         }
+    }
+
+    fn missing(&self, name: &str) -> Error {
+        Error::MissingFile {
+            file: name.to_string(),
+            location: self.base.clone(),
+        }
+    }
+
+    /// The body of a response as a Blob, whose slices are read without copying the rest.
+    async fn blob(url: &str, response: &Response) -> Result<Blob> {
+        let read_error = |message: String| Error::Fetch {
+            url: url.to_string(),
+            status: None,
+            message,
+        };
+        let promise = response
+            .blob()
+            .map_err(|e| read_error(super::js::message(&e)))?;
+        Ok(await_promise(promise)
+            .await
+            .map_err(read_error)?
+            .unchecked_into())
     }
 
     async fn read_body(&self, name: &str, response: &Response) -> Result<Vec<u8>> {
@@ -246,9 +297,12 @@ impl FileSource for UrlSource {
                 .push((name.to_string(), bytes.len(), true));
             return Ok(Some(bytes));
         }
-        let Some(response) = self.fetch(&url, None).await? else {
-            return Ok(None);
-        };
+        let response = self.fetch(&url, Request::Whole).await?;
+        match response.status() {
+            404 => return Ok(None),
+            _ if response.ok() => {}
+            _ => return Err(Self::status_error(&url, &response)),
+        }
         let copy = match &self.cache {
             Some(_) => response.clone().ok(),
             None => None,
@@ -266,46 +320,49 @@ impl FileSource for UrlSource {
 
     async fn read_range(&self, name: &str, start: u64, len: u64) -> Result<Vec<u8>> {
         let url = self.url(name);
-        let end = start
-            .checked_add(len)
-            .ok_or_else(|| range_error(name, start, len, u64::MAX))?;
-        // HTTP cannot ask for zero bytes.
-        if len == 0 {
-            return Ok(Vec::new());
+        if let Some(cached) = self.cached(&url).await {
+            let blob = Self::blob(&url, &cached).await?;
+            let end = range_end(name, start, len, blob.size() as u64)?;
+            return blob_bytes(&blob, start, end, name).await;
         }
-        let response =
-            match self.cached(&url).await {
-                Some(cached) => cached,
-                None => self.fetch(&url, Some((start, end))).await?.ok_or_else(|| {
-                    Error::MissingFile {
-                        file: name.to_string(),
-                        location: self.base.clone(),
-                    }
-                })?,
-            };
-        // A cached response, or a server that ignores ranges (200), holds the whole file.
-        let partial = response.status() == 206;
-        let blob: Blob = await_promise(
-            response
-                .blob()
-                .map_err(|e| Error::invalid(super::js::message(&e)))?,
-        )
-        .await
-        .map_err(|message| Error::Fetch {
-            url: url.clone(),
-            status: None,
-            message,
-        })?
-        .unchecked_into();
-        let (from, size) = if partial {
-            (0, start + blob.size() as u64)
-        } else {
-            (start, blob.size() as u64)
+        let end = match start.checked_add(len) {
+            Some(end) if len > 0 => end,
+            // HTTP cannot ask for no bytes, nor for bytes past any file: the headers tell
+            // whether the file exists and how long it is.
+            _ => {
+                let response = self.fetch(&url, Request::Headers).await?;
+                match response.status() {
+                    404 => return Err(self.missing(name)),
+                    _ if response.ok() => {}
+                    _ => return Err(Self::status_error(&url, &response)),
+                }
+                range_end(name, start, len, file_size(&response).unwrap_or(0))?;
+                return Ok(Vec::new());
+            }
         };
-        if end > size {
-            return Err(range_error(name, start, len, size));
+        let response = self.fetch(&url, Request::Bytes { start, end }).await?;
+        match response.status() {
+            404 => Err(self.missing(name)),
+            // The range starts past the end of the file.
+            416 => Err(
+                range_end(name, start, len, file_size(&response).unwrap_or(start))
+                    .err()
+                    .unwrap_or_else(|| Self::status_error(&url, &response)),
+            ),
+            206 => {
+                let blob = Self::blob(&url, &response).await?;
+                let sent = blob.size() as u64;
+                range_end(name, start, len, start + sent)?;
+                blob_bytes(&blob, 0, len, name).await
+            }
+            // A server that ignores ranges sends the whole file.
+            200 => {
+                let blob = Self::blob(&url, &response).await?;
+                let end = range_end(name, start, len, blob.size() as u64)?;
+                blob_bytes(&blob, start, end, name).await
+            }
+            _ => Err(Self::status_error(&url, &response)),
         }
-        blob_bytes(&blob, from as f64, (from + len) as f64, name).await
     }
 }
 
@@ -313,18 +370,21 @@ impl FileSource for UrlSource {
 pub struct PickedFiles {
     files: Vec<web_sys::File>,
     progress: RefCell<Progress>,
+    read: RefCell<Vec<LoadedFile>>,
 }
 
 impl PickedFiles {
-    /// Progress counts every picked file, since all are expected to be read.
-    pub fn new(files: Vec<web_sys::File>, mut progress: Progress) -> Self {
-        for file in &files {
-            progress.expect(file.size());
-        }
+    pub fn new(files: Vec<web_sys::File>, progress: Progress) -> Self {
         PickedFiles {
             files,
             progress: RefCell::new(progress),
+            read: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Every file read so far, in load order (a folder may hold files a model does not use).
+    pub fn read_files(&self) -> Vec<LoadedFile> {
+        self.read.borrow().clone()
     }
 
     fn file(&self, name: &str) -> Option<&web_sys::File> {
@@ -349,6 +409,7 @@ impl FileSource for PickedFiles {
             return Ok(None);
         };
         let size = file.size() as u64;
+        self.progress.borrow_mut().expect(size as f64);
         let mut bytes = Vec::new();
         usize::try_from(size)
             .ok()
@@ -361,6 +422,9 @@ impl FileSource for PickedFiles {
             self.progress.borrow_mut().advance(name, len as f64);
             start += len;
         }
+        self.read
+            .borrow_mut()
+            .push((name.to_string(), bytes.len(), false));
         Ok(Some(bytes))
     }
 
@@ -369,10 +433,7 @@ impl FileSource for PickedFiles {
             file: name.to_string(),
             location: self.location(),
         })?;
-        let size = file.size() as u64;
-        if start.checked_add(len).is_none_or(|end| end > size) {
-            return Err(range_error(name, start, len, size));
-        }
-        blob_bytes(file, start as f64, (start + len) as f64, name).await
+        let end = range_end(name, start, len, file.size() as u64)?;
+        blob_bytes(file, start, end, name).await
     }
 }

@@ -306,7 +306,7 @@ fn run(quick: bool, as_json: bool) -> Result<()> {
 
 fn main() -> std::process::ExitCode {
     // SAFETY: the first thing main does, before any thread exists.
-    unsafe { seq2seq_gpu::gpu::context::quiet_headless_vulkan() };
+    unsafe { seq2seq_gpu::platform::quiet_headless_vulkan() };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let unknown: Vec<&String> = args
         .iter()

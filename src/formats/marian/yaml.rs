@@ -6,8 +6,9 @@
 use serde_yaml::{Mapping, Value};
 
 use crate::error::{Error, Result};
-use crate::model::spec::{DecoderCell, Family, ModelSpec, Positions, Sinusoids, StackSpec};
-use crate::ops::{Activation, NormKind};
+use crate::model::spec::{
+    Activation, DecoderCell, Family, ModelSpec, NormKind, Positions, Sinusoids, StackSpec,
+};
 
 /// The longest input (and output) a Marian model is given positions for. Marian computes
 /// sinusoids for any length; this bounds the table we upload.
