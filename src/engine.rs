@@ -9,7 +9,7 @@ use crate::generate::{self, Generated, Generation, GenerationConfig, GenerationO
 use crate::gpu::Gpu;
 use crate::load::{LoadedFiles, load_files};
 use crate::model::{Model, WeightFormat};
-use crate::tokenizer::Tokenizer;
+use crate::tokenizer::{TargetRule, Tokenizer, no_languages};
 
 struct Inner {
     gpu: Arc<Gpu>,
@@ -89,7 +89,41 @@ impl Engine {
 
     /// The settings a generation with `options` would use, checked.
     pub fn resolve(&self, options: &GenerationOptions) -> Result<GenerationConfig> {
-        GenerationConfig::resolve(&self.model().spec, &[options, &self.inner.defaults])
+        let language = self.target_language(options)?;
+        GenerationConfig::resolve(
+            &self.model().spec,
+            &[options, &language, &self.inner.defaults],
+        )
+    }
+
+    /// What the target language asks of generation: its code as the first generated token,
+    /// or as the decoder's start (mBART-25). An explicit `forced_bos_token_id` still wins.
+    fn target_language(&self, options: &GenerationOptions) -> Result<GenerationOptions> {
+        let defaults = &self.inner.defaults;
+        let Some(target) = options.tgt_lang.as_ref().or(defaults.tgt_lang.as_ref()) else {
+            return Ok(GenerationOptions::default());
+        };
+        let languages = self.tokenizer().languages().ok_or_else(no_languages)?;
+        let id = languages.id(target)?;
+        Ok(match languages.target_rule() {
+            TargetRule::ForcedBos => GenerationOptions {
+                forced_bos_token_id: Some(id),
+                ..GenerationOptions::default()
+            },
+            TargetRule::DecoderStart => GenerationOptions {
+                decoder_start_token_id: Some(id),
+                ..GenerationOptions::default()
+            },
+        })
+    }
+
+    /// The ids of `prompt` in the options' source language.
+    fn encode(&self, prompt: &str, options: &GenerationOptions) -> Result<Vec<u32>> {
+        let source = options
+            .src_lang
+            .as_deref()
+            .or(self.inner.defaults.src_lang.as_deref());
+        self.tokenizer().encode_in(prompt, source)
     }
 
     /// Checks an input, and with `truncation` cuts one longer than the model can place to
@@ -121,7 +155,7 @@ impl Engine {
 
     /// Starts generating from `prompt`; poll the result for text.
     pub fn start(&self, prompt: &str, options: &GenerationOptions) -> Result<Generation> {
-        let ids = self.tokenizer().encode(prompt)?;
+        let ids = self.encode(prompt, options)?;
         self.start_from_ids(&ids, options)
     }
 
@@ -162,7 +196,7 @@ impl Engine {
     ) -> Result<Vec<Generated>> {
         let inputs = prompts
             .iter()
-            .map(|p| self.tokenizer().encode(p))
+            .map(|p| self.encode(p, options))
             .collect::<Result<Vec<_>>>()?;
         self.generate_batch_from_ids(&inputs, options).await
     }

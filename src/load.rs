@@ -5,11 +5,12 @@
 
 use crate::error::{Error, Result};
 use crate::formats::config_json::spec_from_config_json;
-use crate::formats::layout::FolderKind;
+use crate::formats::layout::{CheckpointFormat, FolderKind};
 use crate::formats::marian::bin::MarianBin;
 use crate::formats::marian::shortlist::Shortlist;
 use crate::formats::marian::tensors::MarianSource;
 use crate::formats::marian::yaml::{MAX_POSITIONS, spec_from_marian_yaml};
+use crate::formats::pytorch::PytorchCheckpoint;
 use crate::formats::{Checkpoint, FileSource, ModelFolder, TensorSource};
 use crate::generate::GenerationOptions;
 use crate::model::{ModelSpec, WeightFormat};
@@ -29,28 +30,36 @@ pub(crate) struct LoadedFiles {
 /// Reads and checks every file of the folder in `source`.
 pub(crate) async fn load_files(source: &impl FileSource) -> Result<LoadedFiles> {
     let folder = ModelFolder::open(source).await?;
-    let tokenizer = Tokenizer::from_bytes(&folder.tokenizer)?;
     match &folder.kind {
         FolderKind::HuggingFace {
             config,
             generation_config,
         } => {
             let spec = spec_from_config_json(config)?;
+            let tokenizer = Tokenizer::from_files(&folder.tokenizer, Some(model_type(config)))?;
             let defaults = match generation_config {
                 Some(text) => GenerationOptions::from_generation_config(text)?,
-                None => GenerationOptions::default(),
+                None => GenerationOptions::from_model_config(config)?,
             };
-            let shards = folder.read_safetensors().await?;
+            let weights: Box<dyn TensorSource> = match folder.read_weights().await? {
+                (CheckpointFormat::Safetensors, shards) => {
+                    Box::new(Checkpoint::from_shards(shards)?)
+                }
+                (CheckpointFormat::Pytorch, shards) => {
+                    Box::new(PytorchCheckpoint::from_shards(shards)?)
+                }
+            };
             Ok(LoadedFiles {
                 spec,
                 defaults,
                 tokenizer,
-                weights: Box::new(Checkpoint::from_shards(shards)?),
+                weights,
                 shortlist: None,
                 stored_format: WeightFormat::F32,
             })
         }
         FolderKind::FirefoxTranslations(manifest) => {
+            let tokenizer = Tokenizer::from_files(&folder.tokenizer, None)?;
             let ((file, bytes), shortlist) = folder.read_marian(manifest).await?;
             let bin = MarianBin::parse(&file, bytes)?;
             let vocab = bin.shape("Wemb")?.first().copied().unwrap_or(0);
@@ -83,4 +92,12 @@ pub(crate) async fn load_files(source: &impl FileSource) -> Result<LoadedFiles> 
             })
         }
     }
+}
+
+/// config.json's `model_type` (checked when the description is read).
+fn model_type(config: &str) -> &str {
+    let start = config
+        .find("\"model_type\"")
+        .map_or(config.len(), |at| at + 12);
+    config[start..].split('"').nth(1).unwrap_or_default()
 }

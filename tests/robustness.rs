@@ -13,6 +13,7 @@ use seq2seq_gpu::formats::marian::bergamot::bergamot_manifest;
 use seq2seq_gpu::formats::marian::bin::MarianBin;
 use seq2seq_gpu::formats::marian::shortlist::Shortlist;
 use seq2seq_gpu::formats::marian::yaml::spec_from_marian_yaml;
+use seq2seq_gpu::formats::pytorch::PytorchCheckpoint;
 use seq2seq_gpu::formats::{Checkpoint, TensorSource};
 use seq2seq_gpu::tokenizer::Tokenizer;
 
@@ -173,6 +174,22 @@ fn every_parser_survives_random_and_mutated_bytes() {
             }
         },
     );
+    let hub = |name: &str, file: &str| {
+        std::fs::read(common::fixture::dir("hub").join(name).join(file)).unwrap()
+    };
+    never_panics(
+        "pytorch_model.bin",
+        &hub("mt5-bin", "pytorch_model.bin"),
+        300,
+        |bytes| {
+            let shards = vec![("pytorch_model.bin".into(), bytes)];
+            if let Ok(ckpt) = PytorchCheckpoint::from_shards(shards)
+                && let Ok(shape) = ckpt.shape("shared.weight")
+            {
+                let _ = ckpt.tensor_shaped("shared.weight", &shape);
+            }
+        },
+    );
     for name in ["t5-tiny", "bart-tiny", "marian-tiny"] {
         never_panics("config.json", &fixture(name, "config.json"), 300, |bytes| {
             let _ = spec_from_config_json(&String::from_utf8_lossy(&bytes));
@@ -187,13 +204,21 @@ fn every_parser_survives_random_and_mutated_bytes() {
         },
     );
     let index = r#"{"metadata": {"total_size": 96}, "weight_map": {"a.weight": "model-00001-of-00002.safetensors", "b.weight": "model-00002-of-00002.safetensors"}}"#;
-    assert_eq!(shard_names(index).unwrap().len(), 2);
+    assert_eq!(
+        shard_names("model.safetensors.index.json", index)
+            .unwrap()
+            .len(),
+        2
+    );
     never_panics(
         "model.safetensors.index.json",
         index.as_bytes(),
         300,
         |bytes| {
-            let _ = shard_names(&String::from_utf8_lossy(&bytes));
+            let _ = shard_names(
+                "model.safetensors.index.json",
+                &String::from_utf8_lossy(&bytes),
+            );
         },
     );
     never_panics(

@@ -149,11 +149,13 @@ fn hugging_face_folders_are_found_from_any_source() {
             panic!("not a Hugging Face folder");
         };
         assert!(config.contains("\"t5\"") && generation_config.is_some());
-        assert!(!folder.tokenizer.is_empty());
+        assert_eq!(folder.tokenizer.names(), ["tokenizer.json"]);
         // Without model.safetensors, the shards of an index.
-        let missing = block(folder.read_safetensors()).unwrap_err();
+        let missing = block(folder.read_weights())
+            .map(|(_, shards)| shards)
+            .unwrap_err();
         assert!(
-            matches!(&missing, Error::MissingFile { file, .. } if file == "model.safetensors or model.safetensors.index.json"),
+            matches!(&missing, Error::MissingFile { file, .. } if file == "model.safetensors or model.safetensors.index.json or pytorch_model.bin or pytorch_model.bin.index.json"),
             "{missing}"
         );
         let expected = if lists {
@@ -163,13 +165,37 @@ fn hugging_face_folders_are_found_from_any_source() {
             vec![
                 "config.json",
                 "generation_config.json",
+                "tokenizer_config.json",
+                "special_tokens_map.json",
+                "added_tokens.json",
                 "tokenizer.json",
                 "model.safetensors",
                 "model.safetensors.index.json",
+                "pytorch_model.bin",
+                "pytorch_model.bin.index.json",
             ]
         };
         assert_eq!(source.reads(), expected, "listing: {lists}");
     }
+    // Without tokenizer.json, the vocabulary files of older repos.
+    let spm = fixture_in_memory(
+        "hub/t5-spm",
+        &[
+            "config.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "spiece.model",
+        ],
+    );
+    let folder = block(ModelFolder::open(&spm)).unwrap();
+    assert_eq!(
+        folder.tokenizer.names(),
+        [
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "spiece.model"
+        ]
+    );
     let sharded = MemorySource::new("sharded")
         .with("config.json", b"{}".to_vec())
         .with("tokenizer.json", b"{}".to_vec())
@@ -180,7 +206,9 @@ fn hugging_face_folders_are_found_from_any_source() {
         .with("one.safetensors", b"1".to_vec())
         .with("two.safetensors", b"22".to_vec());
     let folder = block(ModelFolder::open(&sharded)).unwrap();
-    let shards = block(folder.read_safetensors()).unwrap();
+    let shards = block(folder.read_weights())
+        .map(|(_, shards)| shards)
+        .unwrap();
     let names: Vec<&str> = shards.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["one.safetensors", "two.safetensors"]);
     assert_eq!(shards[1].1, b"22");
@@ -189,7 +217,10 @@ fn hugging_face_folders_are_found_from_any_source() {
         br#"{"weight_map": {"a": "../outside.safetensors"}}"#.to_vec(),
     );
     let folder = block(ModelFolder::open(&unsafe_shard)).unwrap();
-    let error = block(folder.read_safetensors()).unwrap_err().to_string();
+    let error = block(folder.read_weights())
+        .map(|(_, shards)| shards)
+        .unwrap_err()
+        .to_string();
     assert!(
         error.starts_with("model.safetensors.index.json: ")
             && error.contains("not a plain file name"),
@@ -239,7 +270,12 @@ fn firefox_translations_folders_are_found_and_missing_files_named() {
         .err()
         .unwrap()
         .to_string();
-    assert_eq!(error, "t5-tiny: no tokenizer.json");
+    assert!(
+        error.starts_with(
+            "t5-tiny: no tokenizer.json or any other tokenizer file (tokenizer_config.json, "
+        ),
+        "{error}"
+    );
 }
 
 #[test]

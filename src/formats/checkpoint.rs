@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use safetensors::{Dtype, SafeTensors, tensor::Metadata};
 
-use super::tensors::TensorSource;
+use super::tensors::{FloatKind, TensorSource, shaped};
 use crate::error::{Error, Result};
 
 struct Shard {
@@ -76,16 +76,10 @@ impl Checkpoint {
         let (shard, info) = self.info(name)?;
         let (start, end) = info.data_offsets;
         let bytes = &shard.bytes[shard.data_start + start..shard.data_start + end];
-        let values = match info.dtype {
-            Dtype::F32 => bytemuck::pod_collect_to_vec::<u8, f32>(bytes),
-            Dtype::F16 => bytes
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => bytes
-                .chunks_exact(2)
-                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
+        let kind = match info.dtype {
+            Dtype::F32 => FloatKind::F32,
+            Dtype::F16 => FloatKind::F16,
+            Dtype::BF16 => FloatKind::BF16,
             other => {
                 return Err(Error::format(
                     shard.file.clone(),
@@ -95,7 +89,7 @@ impl Checkpoint {
                 ));
             }
         };
-        Ok((values, info.shape.clone()))
+        Ok((kind.to_f32(bytes), info.shape.clone()))
     }
 }
 
@@ -114,14 +108,6 @@ impl TensorSource for Checkpoint {
 
     fn tensor_shaped(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
         let (values, shape) = self.tensor_f32(name)?;
-        if shape != expected {
-            return Err(Error::TensorShape {
-                file: self.info(name)?.0.file.clone(),
-                name: name.to_string(),
-                expected: expected.to_vec(),
-                found: shape,
-            });
-        }
-        Ok(values)
+        shaped(&self.info(name)?.0.file, name, values, &shape, expected)
     }
 }

@@ -106,7 +106,7 @@ pub fn spec_from_config_json(text: &str) -> Result<ModelSpec> {
     Ok(spec)
 }
 
-const SUPPORTED: &str = "t5, mt5, bart, mbart, marian, m2m_100 (also NLLB)";
+const SUPPORTED: &str = "t5, mt5, bart, mbart, marian, m2m_100 (also NLLB), pegasus";
 
 fn family(model_type: &str) -> Result<Family> {
     Ok(match model_type {
@@ -115,6 +115,7 @@ fn family(model_type: &str) -> Result<Family> {
         "mbart" => Family::MBart,
         "marian" => Family::Marian,
         "m2m_100" => Family::M2M100,
+        "pegasus" => Family::Pegasus,
         other => {
             return Err(config_error(format!(
                 "unsupported model_type \"{other}\" (supported: {})",
@@ -212,7 +213,7 @@ fn t5_spec(cfg: &ConfigJson) -> Result<ModelSpec> {
     })
 }
 
-/// BART, mBART, Marian and M2M100 share one config layout and one graph; they differ in
+/// BART, mBART, Marian, M2M100 and Pegasus share one config layout and one graph; they differ in
 /// norm placement, embedding norm, final norms, positions and the logits bias.
 fn bart_like_spec(cfg: &ConfigJson, family: Family) -> Result<ModelSpec> {
     let d_model = cfg.usize("d_model")?;
@@ -255,6 +256,21 @@ fn bart_like_spec(cfg: &ConfigJson, family: Family) -> Result<ModelSpec> {
                 false,
                 false,
                 false,
+                true,
+                Positions::Sinusoidal {
+                    offset: 0,
+                    limit,
+                    layout,
+                },
+            )
+        }
+        // Marian's sinusoids, mBART's pre-norm with final norms, no embedding norm.
+        Family::Pegasus => {
+            let layout = Sinusoids::Marian;
+            (
+                true,
+                false,
+                true,
                 true,
                 Positions::Sinusoidal {
                     offset: 0,

@@ -1,12 +1,14 @@
 //! What a model folder holds, in one place for every source (a folder, a URL base, picked
 //! files, memory). Two layouts:
-//! - the Hugging Face hub's: `config.json`, `tokenizer.json`, `generation_config.json` if
-//!   present, and `model.safetensors` or the shards listed by `model.safetensors.index.json`;
+//! - the Hugging Face hub's: `config.json`, `generation_config.json` if present, the
+//!   tokenizer's files (`tokenizer.json`, or the vocabulary files older repos ship:
+//!   SentencePiece models, `vocab.json` and `merges.txt`, beside `tokenizer_config.json`),
+//!   and `model.safetensors`, `pytorch_model.bin`, or the shards either index lists;
 //! - Firefox Translations': a bergamot config (`config.intgemm8bitalpha.yml` and the like)
 //!   naming a Marian `.bin` model and its lexical shortlist, plus `tokenizer.json`.
 //!
 //! The small files are read first ([`ModelFolder::open`]), so the model's description and
-//! tokenizer can be checked before its weights are read ([`ModelFolder::read_safetensors`], [`ModelFolder::read_marian`]).
+//! tokenizer can be checked before its weights are read ([`ModelFolder::read_weights`], [`ModelFolder::read_marian`]).
 
 use super::marian::bergamot::{BERGAMOT_CONFIGS, BergamotManifest, bergamot_manifest};
 use super::source::{FileSource, plain_file_name};
@@ -24,19 +26,77 @@ pub enum FolderKind {
     FirefoxTranslations(BergamotManifest),
 }
 
+/// The files a folder's tokenizer is built from, as found.
+#[derive(Default)]
+pub struct TokenizerFiles {
+    files: Vec<NamedFile>,
+}
+
+impl TokenizerFiles {
+    pub fn new(files: Vec<NamedFile>) -> Self {
+        TokenizerFiles { files }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.files
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, bytes)| bytes.as_slice())
+    }
+
+    /// The names found, in the order they were read.
+    pub fn names(&self) -> Vec<&str> {
+        self.files.iter().map(|(n, _)| n.as_str()).collect()
+    }
+}
+
+/// Settings files every tokenizer may have beside its vocabulary.
+const TOKENIZER_SETTINGS: [&str; 3] = [
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+];
+/// Vocabulary files of repos without a tokenizer.json, read only when it is missing.
+const VOCABULARIES: [&str; 6] = [
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "source.spm",
+    "target.spm",
+    "vocab.json",
+    "merges.txt",
+];
+
+/// How a Hugging Face folder's weights are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckpointFormat {
+    Safetensors,
+    Pytorch,
+}
+
 /// A model folder whose small files are read; the weights follow on request.
 pub struct ModelFolder<'s, S: FileSource> {
     files: Files<'s, S>,
-    /// tokenizer.json
-    pub tokenizer: Vec<u8>,
+    pub tokenizer: TokenizerFiles,
     pub kind: FolderKind,
 }
 
 const CONFIG: &str = "config.json";
 const TOKENIZER: &str = "tokenizer.json";
 const GENERATION_CONFIG: &str = "generation_config.json";
-const WEIGHTS: &str = "model.safetensors";
-const WEIGHTS_INDEX: &str = "model.safetensors.index.json";
+/// Weight files in the order transformers prefers them: a single file or an index of shards,
+/// safetensors before PyTorch's pickles.
+const WEIGHTS: [(&str, &str, CheckpointFormat); 2] = [
+    (
+        "model.safetensors",
+        "model.safetensors.index.json",
+        CheckpointFormat::Safetensors,
+    ),
+    (
+        "pytorch_model.bin",
+        "pytorch_model.bin.index.json",
+        CheckpointFormat::Pytorch,
+    ),
+];
 
 impl<'s, S: FileSource> ModelFolder<'s, S> {
     /// Finds the layout and reads the description files and the tokenizer.
@@ -55,7 +115,12 @@ impl<'s, S: FileSource> ModelFolder<'s, S> {
             },
             None => FolderKind::FirefoxTranslations(files.bergamot_manifest().await?),
         };
-        let tokenizer = files.required(TOKENIZER).await?;
+        let tokenizer = match &kind {
+            FolderKind::HuggingFace { .. } => files.tokenizer_files().await?,
+            FolderKind::FirefoxTranslations(_) => {
+                TokenizerFiles::new(vec![(TOKENIZER.into(), files.required(TOKENIZER).await?)])
+            }
+        };
         Ok(ModelFolder {
             files,
             tokenizer,
@@ -63,22 +128,27 @@ impl<'s, S: FileSource> ModelFolder<'s, S> {
         })
     }
 
-    /// The weights of a Hugging Face folder: `model.safetensors`, or every shard of the
-    /// index.
-    pub async fn read_safetensors(&self) -> Result<Vec<NamedFile>> {
+    /// The weights of a Hugging Face folder: one file, or every shard of an index.
+    pub async fn read_weights(&self) -> Result<(CheckpointFormat, Vec<NamedFile>)> {
         let files = &self.files;
-        if let Some(bytes) = files.optional(WEIGHTS).await? {
-            return Ok(vec![(WEIGHTS.into(), bytes)]);
+        for (single, index_name, format) in WEIGHTS {
+            if let Some(bytes) = files.optional(single).await? {
+                return Ok((format, vec![(single.into(), bytes)]));
+            }
+            if let Some(index) = files.optional(index_name).await? {
+                let mut shards = Vec::new();
+                for name in shard_names(index_name, &text(index_name, index)?)? {
+                    let bytes = files.required(&name).await?;
+                    shards.push((name, bytes));
+                }
+                return Ok((format, shards));
+            }
         }
-        let Some(index) = files.optional(WEIGHTS_INDEX).await? else {
-            return Err(files.missing(&format!("{WEIGHTS} or {WEIGHTS_INDEX}")));
-        };
-        let mut shards = Vec::new();
-        for name in shard_names(&text(WEIGHTS_INDEX, index)?)? {
-            let bytes = self.files.required(&name).await?;
-            shards.push((name, bytes));
-        }
-        Ok(shards)
+        let names: Vec<&str> = WEIGHTS
+            .iter()
+            .flat_map(|(one, index, _)| [*one, *index])
+            .collect();
+        Err(files.missing(&names.join(" or ")))
     }
 
     /// The Marian model and shortlist a bergamot config names.
@@ -123,6 +193,38 @@ impl<S: FileSource> Files<'_, S> {
         }
     }
 
+    /// `tokenizer.json` and the settings beside it; without it, the vocabulary files.
+    async fn tokenizer_files(&self) -> Result<TokenizerFiles> {
+        let mut found = Vec::new();
+        for name in TOKENIZER_SETTINGS {
+            if let Some(bytes) = self.optional(name).await? {
+                found.push((name.to_string(), bytes));
+            }
+        }
+        match self.optional(TOKENIZER).await? {
+            Some(bytes) => found.push((TOKENIZER.into(), bytes)),
+            None => {
+                for name in VOCABULARIES {
+                    if let Some(bytes) = self.optional(name).await? {
+                        found.push((name.to_string(), bytes));
+                    }
+                }
+            }
+        }
+        if found.is_empty() {
+            return Err(self.missing(&format!(
+                "{TOKENIZER} or any other tokenizer file ({})",
+                TOKENIZER_SETTINGS
+                    .iter()
+                    .chain(&VOCABULARIES)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(TokenizerFiles::new(found))
+    }
+
     async fn bergamot_manifest(&self) -> Result<BergamotManifest> {
         for name in BERGAMOT_CONFIGS {
             if let Some(bytes) = self.optional(name).await? {
@@ -143,32 +245,27 @@ fn text(name: &str, bytes: Vec<u8>) -> Result<String> {
     String::from_utf8(bytes).map_err(|_| Error::format(name, "not UTF-8 text"))
 }
 
-/// The shard file names listed by `model.safetensors.index.json`, in order of first use.
-pub fn shard_names(index_json: &str) -> Result<Vec<String>> {
+/// The shard file names listed by an index (`model.safetensors.index.json`,
+/// `pytorch_model.bin.index.json`), in order of first use.
+pub fn shard_names(index_file: &str, index_json: &str) -> Result<Vec<String>> {
     let value: serde_json::Value =
-        serde_json::from_str(index_json).map_err(|e| Error::format(WEIGHTS_INDEX, e))?;
+        serde_json::from_str(index_json).map_err(|e| Error::format(index_file, e))?;
     let map = value
         .get("weight_map")
         .and_then(|m| m.as_object())
-        .ok_or_else(|| Error::format(WEIGHTS_INDEX, "missing \"weight_map\" object"))?;
+        .ok_or_else(|| Error::format(index_file, "missing \"weight_map\" object"))?;
     let mut names: Vec<String> = Vec::new();
     for (tensor, file) in map {
         let file = file.as_str().ok_or_else(|| {
-            Error::format(
-                WEIGHTS_INDEX,
-                format!("\"{tensor}\" must map to a file name"),
-            )
+            Error::format(index_file, format!("\"{tensor}\" must map to a file name"))
         })?;
-        let file = plain_file_name(WEIGHTS_INDEX, file)?;
+        let file = plain_file_name(index_file, file)?;
         if !names.contains(&file) {
             names.push(file);
         }
     }
     if names.is_empty() {
-        return Err(Error::format(
-            WEIGHTS_INDEX,
-            "\"weight_map\" lists no tensors",
-        ));
+        return Err(Error::format(index_file, "\"weight_map\" lists no tensors"));
     }
     Ok(names)
 }

@@ -1,12 +1,14 @@
 //! Turning bytes into descriptions and tensors; nothing here knows the GPU. Where a model
 //! folder's files are (`layout`, over any `source::FileSource`), safetensors checkpoints
-//! (`checkpoint`), `config.json` (`config_json`), the tensor interface the weight loader
+//! (`checkpoint`) and PyTorch's (`pytorch`), `config.json` (`config_json`), the tensor interface the weight loader
 //! reads (`tensors`), and Firefox Translations' Marian formats (`marian`).
 
 pub mod checkpoint;
 pub mod config_json;
 pub mod layout;
 pub mod marian;
+pub mod pytorch;
+pub mod sentencepiece;
 pub mod source;
 pub mod tensors;
 

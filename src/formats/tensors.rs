@@ -29,3 +29,56 @@ pub trait TensorSource {
         names.iter().copied().find(|n| self.contains(n))
     }
 }
+
+/// The floating-point encodings checkpoints store weights in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FloatKind {
+    F32,
+    F16,
+    BF16,
+}
+
+impl FloatKind {
+    pub fn size(self) -> usize {
+        match self {
+            FloatKind::F32 => 4,
+            FloatKind::F16 | FloatKind::BF16 => 2,
+        }
+    }
+
+    /// Little-endian values of this kind as f32 (a trailing partial value is ignored).
+    pub fn to_f32(self, bytes: &[u8]) -> Vec<f32> {
+        match self {
+            FloatKind::F32 => {
+                bytemuck::pod_collect_to_vec::<u8, f32>(&bytes[..bytes.len() - bytes.len() % 4])
+            }
+            FloatKind::F16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            FloatKind::BF16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+        }
+    }
+}
+
+/// The values of tensor `name` of `file`, checked against the shape the loader expects.
+pub(crate) fn shaped(
+    file: &str,
+    name: &str,
+    values: Vec<f32>,
+    shape: &[usize],
+    expected: &[usize],
+) -> Result<Vec<f32>> {
+    if shape != expected {
+        return Err(crate::error::Error::TensorShape {
+            file: file.to_string(),
+            name: name.to_string(),
+            expected: expected.to_vec(),
+            found: shape.to_vec(),
+        });
+    }
+    Ok(values)
+}

@@ -30,6 +30,7 @@ pub struct GenerationConfig {
     pub early_stopping: EarlyStopping,
     pub repetition_penalty: f32,
     pub no_repeat_ngram_size: usize,
+    pub renormalize_logits: bool,
     pub bad_words_ids: Vec<Vec<u32>>,
     pub forced_bos_token_id: Option<u32>,
     pub forced_eos_token_id: Vec<u32>,
@@ -56,7 +57,8 @@ impl GenerationConfig {
                 .checked_add(1)
                 .ok_or_else(|| Error::invalid(format!("max_new_tokens {n} is too large")))?,
             (None, Some(n)) => n,
-            (None, None) => 20,
+            // transformers 5: 20 new tokens after the decoder's start, within the positions.
+            (None, None) => spec.positions.limit().map_or(21, |limit| limit.min(21)),
         };
         let config = GenerationConfig {
             max_length: max_length.max(1),
@@ -70,6 +72,7 @@ impl GenerationConfig {
             early_stopping: o.get(|o| &o.early_stopping).unwrap_or_default(),
             repetition_penalty: o.get(|o| &o.repetition_penalty).unwrap_or(1.0),
             no_repeat_ngram_size: o.get(|o| &o.no_repeat_ngram_size).unwrap_or(0),
+            renormalize_logits: o.get(|o| &o.renormalize_logits).unwrap_or(false),
             bad_words_ids: o.get(|o| &o.bad_words_ids).unwrap_or_default(),
             forced_bos_token_id: o.get(|o| &o.forced_bos_token_id),
             forced_eos_token_id: o.get(|o| &o.forced_eos_token_id).unwrap_or_default(),

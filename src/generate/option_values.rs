@@ -92,6 +92,10 @@ pub fn id_lists<'de, D: Deserializer<'de>>(d: D) -> Read<Vec<Vec<u32>>, D::Error
     })
 }
 
+pub fn text<'de, D: Deserializer<'de>>(d: D) -> Read<String, D::Error> {
+    checked(d, "a string", |v| v.as_str().map(str::to_string))
+}
+
 /// A string or a list of strings.
 pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Read<Vec<String>, D::Error> {
     match value(d)? {

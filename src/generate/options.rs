@@ -43,6 +43,10 @@ pub struct GenerationOptions {
     pub repetition_penalty: Option<f32>,
     #[serde(deserialize_with = "values::count")]
     pub no_repeat_ngram_size: Option<usize>,
+    /// Log-softmax the scores again after every processor (beam scores then stay
+    /// normalised).
+    #[serde(deserialize_with = "values::flag")]
+    pub renormalize_logits: Option<bool>,
     #[serde(deserialize_with = "values::id_lists")]
     pub bad_words_ids: Option<Vec<Vec<u32>>>,
     #[serde(deserialize_with = "values::first_id")]
@@ -71,6 +75,14 @@ pub struct GenerationOptions {
     pub eos_token_id: Option<Vec<u32>>,
     #[serde(deserialize_with = "values::first_id")]
     pub pad_token_id: Option<u32>,
+    /// The input's language, in the tokenizer's own codes (`en_XX`, `en`, `eng_Latn`) of a
+    /// multilingual model: its token goes where the tokenizer puts it.
+    #[serde(deserialize_with = "values::text")]
+    pub src_lang: Option<String>,
+    /// The language to generate, in the same codes: the first generated token is forced to
+    /// it (mBART-25 starts the decoder from it).
+    #[serde(deserialize_with = "values::text")]
+    pub tgt_lang: Option<String>,
 }
 
 impl GenerationOptions {
@@ -110,16 +122,71 @@ impl GenerationOptions {
 
     /// A model's defaults from `generation_config.json`. Its other keys
     /// (`transformers_version`, `bos_token_id`, ...) are not generation options here and are
-    /// skipped.
+    /// skipped, unless they would change what is generated (see [`UNSUPPORTED`]).
     pub fn from_generation_config(text: &str) -> Result<GenerationOptions> {
-        const FILE: &str = "generation_config.json";
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(mut map)) => {
-                map.retain(|key, _| Self::names().contains(&key.as_str()));
-                Self::from_json(&map, FILE)
+        Self::from_config_file("generation_config.json", text)
+    }
+
+    /// A model's defaults from the generation keys of `config.json`, as transformers takes
+    /// them when a folder has no `generation_config.json` (old repos keep `num_beams`,
+    /// `length_penalty`, `no_repeat_ngram_size`... there).
+    pub fn from_model_config(text: &str) -> Result<GenerationOptions> {
+        Self::from_config_file("config.json", text)
+    }
+
+    fn from_config_file(file: &str, text: &str) -> Result<GenerationOptions> {
+        let mut map = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => return Err(Error::format(file, "expected a JSON object")),
+            Err(e) => return Err(Error::format(file, e)),
+        };
+        for (key, neutral) in UNSUPPORTED {
+            if let Some(value) = map.get(*key)
+                && !value.is_null()
+                && !leaves_generation_as_is(value, neutral)
+            {
+                return Err(Error::format(
+                    file,
+                    format!(
+                        "\"{key}\" is {value}, a generation setting this engine does not implement"
+                    ),
+                ));
             }
-            Ok(_) => Err(Error::format(FILE, "expected a JSON object")),
-            Err(e) => Err(Error::format(FILE, e)),
         }
+        map.retain(|key, _| Self::names().contains(&key.as_str()));
+        Self::from_json(&map, file)
     }
 }
+
+/// Whether `value` equals the `neutral` JSON value (numbers by value: `1` is `1.0`).
+fn leaves_generation_as_is(value: &Value, neutral: &str) -> bool {
+    let neutral: Value = serde_json::from_str(neutral).unwrap_or(Value::Null);
+    match (value.as_f64(), neutral.as_f64()) {
+        (Some(a), Some(b)) => a == b,
+        _ => *value == neutral,
+    }
+}
+
+/// transformers' generation settings that change what is generated but are not implemented
+/// here, with the value (as JSON) that leaves generation as it is: a model whose defaults set
+/// one otherwise is refused rather than run differently.
+pub const UNSUPPORTED: &[(&str, &str)] = &[
+    ("typical_p", "1.0"),
+    ("epsilon_cutoff", "0.0"),
+    ("eta_cutoff", "0.0"),
+    ("min_p", "0.0"),
+    ("top_h", "0.0"),
+    ("encoder_repetition_penalty", "1.0"),
+    ("encoder_no_repeat_ngram_size", "0"),
+    ("exponential_decay_length_penalty", "null"),
+    ("sequence_bias", "null"),
+    ("guidance_scale", "1.0"),
+    ("num_beam_groups", "1"),
+    ("diversity_penalty", "0.0"),
+    ("penalty_alpha", "0.0"),
+    ("constraints", "null"),
+    ("force_words_ids", "null"),
+    ("dola_layers", "null"),
+    ("token_healing", "false"),
+    ("watermarking_config", "null"),
+];

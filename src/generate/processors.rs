@@ -51,7 +51,7 @@ struct MinLength {
 
 impl Processor for MinLength {
     fn process(&self, ids: &[u32], scores: &mut [f32]) {
-        if ids.len() - self.counted_from < self.length {
+        if ids.len().saturating_sub(self.counted_from) < self.length {
             ban(scores, &self.eos);
         }
     }
@@ -111,10 +111,19 @@ impl Processor for TopP {
     }
 }
 
-/// The processors and sampling warpers one generation's settings switch on.
+/// transformers' `renormalize_logits`: log-softmax again after every other edit.
+struct Renormalize;
+
+impl Processor for Renormalize {
+    fn process(&self, _: &[u32], scores: &mut [f32]) {
+        log_softmax(scores);
+    }
+}
+
+/// The processors and sampling warpers one generation's settings switch on, in the order
+/// transformers applies them.
 pub struct Processors {
-    processors: Vec<Box<dyn Processor>>,
-    warpers: Vec<Box<dyn Processor>>,
+    list: Vec<Box<dyn Processor>>,
 }
 
 impl Processors {
@@ -172,41 +181,33 @@ impl Processors {
                 tokens: c.begin_suppress_tokens.clone(),
             }));
         }
-        let mut warpers: Vec<Box<dyn Processor>> = Vec::new();
         if c.do_sample {
             if c.temperature != 1.0 {
-                warpers.push(Box::new(Temperature(c.temperature)));
+                processors.push(Box::new(Temperature(c.temperature)));
             }
             if c.top_k != 0 {
-                warpers.push(Box::new(TopK(c.top_k)));
+                processors.push(Box::new(TopK(c.top_k)));
             }
             if c.top_p < 1.0 {
-                warpers.push(Box::new(TopP(c.top_p)));
+                processors.push(Box::new(TopP(c.top_p)));
             }
         }
-        Processors {
-            processors,
-            warpers,
+        if c.renormalize_logits {
+            processors.push(Box::new(Renormalize));
         }
+        Processors { list: processors }
     }
 
-    /// Whether no processor is on (sampling warpers aside): greedy decoding can then pick
-    /// tokens on the GPU.
+    /// Whether nothing edits the scores: greedy decoding can then pick tokens on the GPU.
     pub fn is_empty(&self) -> bool {
-        self.processors.is_empty()
+        self.list.is_empty()
     }
 
-    /// Applies the processors to `scores` for a row whose decoder sequence is `ids`.
+    /// Applies the processors, then the sampling warpers (temperature, top-k, top-p), to
+    /// `scores` for a row whose decoder sequence is `ids`.
     pub fn apply(&self, ids: &[u32], scores: &mut [f32]) {
-        for processor in &self.processors {
+        for processor in &self.list {
             processor.process(ids, scores);
-        }
-    }
-
-    /// Sampling warpers: temperature, then top-k, then top-p.
-    pub fn warp(&self, scores: &mut [f32]) {
-        for warper in &self.warpers {
-            warper.process(&[], scores);
         }
     }
 }
@@ -359,8 +360,9 @@ mod tests {
     #[test]
     fn each_option_switches_on_a_processor_and_the_defaults_none() {
         assert!(Processors::new(&config(json!({}))).is_empty());
-        let sampling = json!({ "do_sample": true, "temperature": 0.5, "top_k": 5, "top_p": 0.5 });
-        assert!(Processors::new(&config(sampling)).is_empty());
+        // Greedy decoding ignores the sampling settings.
+        let unused = json!({ "temperature": 0.5, "top_k": 5, "top_p": 0.5 });
+        assert!(Processors::new(&config(unused)).is_empty());
         for option in [
             json!({ "repetition_penalty": 1.2 }),
             json!({ "no_repeat_ngram_size": 2 }),
@@ -371,6 +373,8 @@ mod tests {
             json!({ "forced_eos_token_id": 1 }),
             json!({ "suppress_tokens": [4] }),
             json!({ "begin_suppress_tokens": [4] }),
+            json!({ "renormalize_logits": true }),
+            json!({ "do_sample": true }),
         ] {
             assert!(
                 !Processors::new(&config(option.clone())).is_empty(),

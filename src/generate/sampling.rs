@@ -76,6 +76,7 @@ mod tests {
             decoder_start_token_id: 0,
             eos_token_ids: vec![1],
             pad_token_id: 0,
+            renormalize_logits: false,
         }
     }
 
@@ -89,7 +90,7 @@ mod tests {
         (0..n)
             .map(|_| {
                 let mut s = scores();
-                Processors::new(config).warp(&mut s);
+                Processors::new(config).apply(&[0], &mut s);
                 sampler.sample(&s)
             })
             .collect()

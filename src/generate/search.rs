@@ -151,10 +151,7 @@ impl Search {
                     for (row, sequence) in logits.chunks_mut(vocab).zip(sequences.iter()) {
                         processors.apply(sequence, row);
                         tokens.push(match sampler {
-                            Some(sampler) => {
-                                processors.warp(row);
-                                sampler.sample(row)
-                            }
+                            Some(sampler) => sampler.sample(row),
                             None => processors::argmax(row),
                         });
                     }

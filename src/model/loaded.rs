@@ -25,7 +25,7 @@ impl Model {
     ) -> Result<Model> {
         let weights = Weights::load(
             gpu,
-            checkpoint,
+            &names::WithOrWithoutPrefix(checkpoint),
             &spec,
             names::for_family(spec.family),
             format,

@@ -2,6 +2,8 @@
 //! for the layer index (`{l}` for Marian's count from 1). Adding a family adds a table (or reuses one), not graph code.
 
 use super::spec::Family;
+use crate::error::Result;
+use crate::formats::TensorSource;
 
 /// Names of one attention block's projections under a common prefix.
 pub struct AttentionNames {
@@ -124,7 +126,7 @@ static T5: FamilyNames = FamilyNames {
     ssru: None,
 };
 
-/// BART, mBART, Marian and M2M100 (NLLB) all name their weights this way.
+/// BART, mBART, Marian, M2M100 (NLLB) and Pegasus all name their weights this way.
 static BART: FamilyNames = FamilyNames {
     embedding: &[
         "model.shared.weight",
@@ -214,7 +216,7 @@ static MARIAN_NATIVE: FamilyNames = FamilyNames {
 pub fn for_family(family: Family) -> &'static FamilyNames {
     match family {
         Family::T5 => &T5,
-        Family::Bart | Family::MBart | Family::Marian | Family::M2M100 => &BART,
+        Family::Bart | Family::MBart | Family::Marian | Family::M2M100 | Family::Pegasus => &BART,
         Family::MarianNative => &MARIAN_NATIVE,
     }
 }
@@ -224,4 +226,40 @@ pub fn layer(pattern: &str, i: usize) -> String {
     pattern
         .replace("{i}", &i.to_string())
         .replace("{l}", &(i + 1).to_string())
+}
+
+/// The tables name BART-family tensors as the generation class saves them (`model.encoder...`);
+/// a checkpoint of the base model class (`BartModel`, as facebook/bart-base ships) has the
+/// same names without `model.`. This view finds a tensor under either.
+pub struct WithOrWithoutPrefix<'a>(pub &'a dyn TensorSource);
+
+impl WithOrWithoutPrefix<'_> {
+    fn resolve<'n>(&self, name: &'n str) -> &'n str {
+        match name.strip_prefix("model.") {
+            Some(bare) if !self.0.contains(name) && self.0.contains(bare) => bare,
+            _ => name,
+        }
+    }
+}
+
+impl TensorSource for WithOrWithoutPrefix<'_> {
+    fn files(&self) -> String {
+        self.0.files()
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.0.contains(self.resolve(name))
+    }
+
+    fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        self.0.shape(self.resolve(name))
+    }
+
+    fn tensor_shaped(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
+        self.0.tensor_shaped(self.resolve(name), expected)
+    }
+
+    fn quantized(&self, name: &str, expected: &[usize]) -> Result<Option<(Vec<i8>, f32)>> {
+        self.0.quantized(self.resolve(name), expected)
+    }
 }

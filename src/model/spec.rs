@@ -33,6 +33,7 @@ pub enum Family {
     MBart,
     Marian,
     M2M100,
+    Pegasus,
     /// A Marian binary model (`*.bin` with its YAML), as Firefox Translations ships them.
     MarianNative,
 }

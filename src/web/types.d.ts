@@ -26,6 +26,8 @@ export interface GenerateOptions {
   earlyStopping?: boolean | "never";
   repetitionPenalty?: number;
   noRepeatNgramSize?: number;
+  /** Log-softmax the scores again after every processor. */
+  renormalizeLogits?: boolean;
   badWordsIds?: number[][];
   forcedBosTokenId?: number;
   forcedEosTokenId?: number | number[];
@@ -41,6 +43,10 @@ export interface GenerateOptions {
   decoderStartTokenId?: number;
   eosTokenId?: number | number[];
   padTokenId?: number;
+  /** The input's language, in the tokenizer's codes ("en_XX", "en", "eng_Latn"). */
+  srcLang?: string;
+  /** The language to generate, in the same codes. */
+  tgtLang?: string;
   /** Called with each generated token id. */
   onToken?: (tokenId: number) => void;
   /** Aborting stops the generation; the iterator then rejects with an AbortError. */

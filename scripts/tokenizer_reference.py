@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Writes tests/fixtures/hub/tokenizers.json: what transformers' AutoTokenizer gives for each
+hub-layout fixture on texts chosen to stress tokenizers (whitespace, Unicode normalisation,
+unknown characters, special tokens written in the text, language codes), and how it decodes
+ids (those ids, and random ones). A development tool, not run by the tests: it needs
+`pip install transformers==5.24.0 sentencepiece protobuf` and is run from the checkout."""
+import json, os, random, sys
+
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+from transformers import AutoTokenizer  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "hub")
+TEXTS = [
+    "Grant of Copyright License.",
+    "  leading and trailing spaces  ",
+    "multiple    spaces\tand\ttabs\nnew lines\r\nwindows",
+    "Ünïcödé àccents: café, naïve, São Paulo, Ærø, Œuvre, ß",
+    "Full-width：ＡＢＣ１２３　space ｶﾀｶﾅ",
+    "Numbers 1,234.56 and 2026-12-01 12:30, 3rd, 1st.",
+    "Emoji 😀🎉👍🏽 and symbols ©®™ € £ ¥ § ¶ • … — – “quotes” ‘single’ «guillemets»",
+    "中文字符和日本語のテキスト 한국어",
+    "Ελληνικά, Русский текст, עברית, العربية",
+    "<unk> </s> <pad> <s> <mask> <extra_id_0> literal special tokens",
+    "a </s> b<pad>c <s>d",
+    "a",
+    "",
+    " ",
+    "x" * 60,
+    "URL https://example.com/path?q=1&r=two#frag and email a.b@c.de",
+    "Zero\u200bwidth\u00a0nbsp\u2028line sep",
+    "ALL CAPS SENTENCE WITH PUNCTUATION!!! ???",
+    "mixed-CASE hyphen-ated words' apostrophes don't can't",
+    "combining a\u0301 e\u0308 and precomposed á ë",
+    "ﬁ ligature ﬂ and ½ ¼ ² ³ ℃ № Ⅻ",
+    "\u3000ideographic space\u3000",
+    "trailing newline\n",
+    "(parentheses) [brackets] {braces} <angle> |pipe| \\backslash/ ~tilde^ `tick`",
+    ">>pt<< A Marian target code, >>es<< and one inside",
+]
+
+
+def main():
+    out = {}
+    rng = random.Random(5)
+    for name in sorted(os.listdir(ROOT)):
+        folder = os.path.join(ROOT, name)
+        if not os.path.isfile(os.path.join(folder, "expected.json")):
+            continue
+        expected = json.load(open(os.path.join(folder, "expected.json"), encoding="utf-8"))
+        tok = AutoTokenizer.from_pretrained(folder)
+        langs = [None]
+        if expected.get("languages") and expected["languages"].get("codes"):
+            codes = list(expected["languages"]["codes"].values())
+            langs = [{"src_lang": codes[0], "tgt_lang": codes[1]}, {"src_lang": codes[2], "tgt_lang": codes[0]}]
+        encodings = []
+        for lang in langs:
+            if lang:
+                tok.src_lang = lang["src_lang"]
+                tok.tgt_lang = lang["tgt_lang"]
+            for text in TEXTS:
+                ids = tok(text)["input_ids"]
+                encodings.append({"text": text, "lang": lang, "ids": ids,
+                                  "decoded": tok.decode(ids, skip_special_tokens=True)})
+        vocab = len(tok)
+        decodings = []
+        for _ in range(30):
+            ids = [rng.randrange(vocab) for _ in range(rng.randrange(1, 24))]
+            decodings.append({"ids": ids, "text": tok.decode(ids, skip_special_tokens=True)})
+        for case in expected["cases"]:
+            for key in ("greedy_ids", "default_ids"):
+                decodings.append({"ids": case[key], "text": tok.decode(case[key], skip_special_tokens=True)})
+        out[name] = {"tokenizer_class": type(tok).__name__, "vocab": vocab,
+                     "encodings": encodings, "decodings": decodings}
+        print(name, type(tok).__name__, len(encodings), "encodings", file=sys.stderr)
+    json.dump(out, open(os.path.join(ROOT, "tokenizers.json"), "w", encoding="utf-8"), ensure_ascii=False, indent=0)
+
+
+main()
