@@ -2,7 +2,8 @@
 """Writes tests/fixtures/hub/tokenizers.json: what transformers' AutoTokenizer gives for each
 hub-layout fixture on texts chosen to stress tokenizers (whitespace, Unicode normalisation,
 unknown characters, special tokens written in the text, language codes), and how it decodes
-ids (those ids, and random ones). A development tool, not run by the tests: it needs
+ids (those ids, and random ones); and tests/fixtures/hub/added_tokens.json, the same for copies
+of some fixtures given added tokens in tokenizer_config.json or added_tokens.json. A development tool, not run by the tests: it needs
 `pip install transformers==5.24.0 sentencepiece protobuf` and is run from the checkout."""
 import json, os, random, sys
 
@@ -39,6 +40,58 @@ TEXTS = [
 ]
 
 
+# Tokens added through tokenizer_config.json's added_tokens_decoder (or, in older folders,
+# added_tokens.json) to folders without tokenizer.json: fixture, file, entries (content and
+# flags, each at the next id).
+ADDED = [
+    ("t5-spm", "added_tokens_decoder", [
+        {"content": "<sep>", "special": True, "normalized": False},
+        {"content": "hello world", "special": False, "normalized": True},
+    ]),
+    ("bart-legacy", "added_tokens_decoder", [
+        {"content": "<sep>", "special": True, "normalized": False, "lstrip": True},
+        {"content": "hello world", "special": False, "normalized": True, "rstrip": True},
+    ]),
+    ("pegasus", "added_tokens_decoder", [
+        {"content": "[SEP]", "special": True, "normalized": False, "rstrip": True},
+        {"content": "world", "special": False, "normalized": False, "single_word": True},
+    ]),
+    ("t5-spm", "added_tokens.json", [{"content": "<sep>"}, {"content": "hello world"}]),
+]
+ADDED_TEXTS = ["a <sep> b", "say hello world now", "x<sep>y", "Hello world", "<sep>", "[SEP] a [SEP]b",
+               "hello worldly world", "a world,world"]
+
+
+def added_tokens():
+    """What AutoTokenizer gives for copies of fixtures given the tokens of ADDED."""
+    import shutil, tempfile
+    out = []
+    for name, kind, entries in ADDED:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = os.path.join(tmp, name)
+            shutil.copytree(os.path.join(ROOT, name), folder)
+            config_path = os.path.join(folder, "tokenizer_config.json")
+            config = json.load(open(config_path, encoding="utf-8")) if os.path.exists(config_path) else {}
+            base = len(AutoTokenizer.from_pretrained(folder))
+            if kind == "added_tokens_decoder":
+                config["added_tokens_decoder"] = {str(base + i): e for i, e in enumerate(entries)}
+                json.dump(config, open(config_path, "w", encoding="utf-8"), indent=1)
+                added_json = None
+            else:
+                added_json = {e["content"]: base + i for i, e in enumerate(entries)}
+                json.dump(added_json, open(os.path.join(folder, "added_tokens.json"), "w", encoding="utf-8"))
+            tok = AutoTokenizer.from_pretrained(folder)
+            encodings = []
+            for text in ADDED_TEXTS:
+                ids = tok(text)["input_ids"]
+                encodings.append({"text": text, "lang": None, "ids": ids,
+                                  "decoded": tok.decode(ids, skip_special_tokens=True)})
+            out.append({"fixture": name, "tokenizer_config": config, "added_tokens_json": added_json,
+                        "vocab": len(tok), "encodings": encodings, "decodings": []})
+            print(name, kind, len(tok), file=sys.stderr)
+    return out
+
+
 def main():
     out = {}
     rng = random.Random(5)
@@ -73,6 +126,8 @@ def main():
                      "encodings": encodings, "decodings": decodings}
         print(name, type(tok).__name__, len(encodings), "encodings", file=sys.stderr)
     json.dump(out, open(os.path.join(ROOT, "tokenizers.json"), "w", encoding="utf-8"), ensure_ascii=False, indent=0)
+    json.dump(added_tokens(), open(os.path.join(ROOT, "added_tokens.json"), "w", encoding="utf-8"),
+              ensure_ascii=False, indent=0)
 
 
 main()

@@ -94,6 +94,46 @@ fn json_ids_equal_transformers_greedy_ids() {
     }
 }
 
+/// Hub layouts through the CLI, as ../shared/tools/check_hub.py runs them: each case's own
+/// `--src-lang`/`--tgt-lang`, the folder's defaults, and greedy decoding.
+#[test]
+fn hub_folders_generate_as_transformers_with_their_languages() {
+    for name in ["mbart50", "opus-mt-spm", "bart-legacy", "m2m100-spm"] {
+        let dir = fixture::dir("hub").join(name);
+        let expected: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap())
+                .unwrap();
+        let case = &expected["cases"][0];
+        let languages: Vec<&str> = case["cli"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let greedy = ["--max-new-tokens", "32", "--num-beams", "1"];
+        for (mode, flags) in [("default", &[][..]), ("greedy", &greedy[..])] {
+            let mut args = vec!["--model", dir.to_str().unwrap(), "--json"];
+            args.extend(flags);
+            args.extend(&languages);
+            args.push(case["text"].as_str().unwrap());
+            let out = cli(&args);
+            assert!(out.status.success(), "{name}: {:?}", stderr_errors(&out));
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let eos = fixture::ids(&expected["eos_token_ids"]);
+            let trim = |ids: Vec<u32>| match ids.iter().skip(1).position(|t| eos.contains(t)) {
+                Some(at) => ids[..at + 2].to_vec(),
+                None => ids,
+            };
+            assert_eq!(
+                trim(fixture::ids(&json["ids"])),
+                trim(fixture::ids(&case[format!("{mode}_ids")])),
+                "{name} {mode}"
+            );
+            assert_eq!(json["text"], case[format!("{mode}_text")], "{name} {mode}");
+        }
+    }
+}
+
 #[test]
 fn generation_flags_use_transformers_names_and_batches_return_sequences() {
     let name = "bart-tiny";
@@ -262,6 +302,20 @@ fn errors_are_one_line_with_a_nonzero_exit() {
         (
             vec!["--early-stopping".into(), "sometimes".into(), "hi".into()],
             "\"early_stopping\" must be true, false or \"never\"",
+        ),
+        (
+            vec![
+                "--model".into(),
+                path(&fixture::dir("hub").join("mbart50")),
+                "--tgt-lang".into(),
+                "pt".into(),
+                "hi".into(),
+            ],
+            "unknown language code \"pt\" (this model's codes: ar_AR, cs_CZ,",
+        ),
+        (
+            vec!["--src-lang".into(), "en".into(), "hi".into()],
+            "this model's tokenizer has no language codes",
         ),
         (
             vec!["--model".into(), "/nonexistent/model".into(), "hi".into()],

@@ -8,6 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use seq2seq_gpu::GenerationOptions;
 use seq2seq_gpu::formats::config_json::spec_from_config_json;
+use seq2seq_gpu::formats::layout::TokenizerFiles;
 use seq2seq_gpu::formats::layout::shard_names;
 use seq2seq_gpu::formats::marian::bergamot::bergamot_manifest;
 use seq2seq_gpu::formats::marian::bin::MarianBin;
@@ -190,6 +191,59 @@ fn every_parser_survives_random_and_mutated_bytes() {
             }
         },
     );
+    // Tokenizer files: each mutated in a folder whose other files are intact, then used.
+    let tokenizer_of = |name: &str, model_type: &str, replaced: &str, bytes: Vec<u8>| {
+        let dir = common::fixture::dir("hub").join(name);
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                !p.extension()
+                    .is_some_and(|e| e == "bin" || e == "safetensors")
+            })
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .filter(|(n, _)| n != replaced)
+            .collect();
+        files.push((replaced.to_string(), bytes));
+        if let Ok(tokenizer) = Tokenizer::from_files(&TokenizerFiles::new(files), Some(model_type))
+            && let Ok(ids) = tokenizer.encode("A sentence, with punctuation: 1 2 3.")
+        {
+            let _ = tokenizer.decode(&ids);
+        }
+    };
+    for (name, model_type, file, rounds) in [
+        ("t5-spm", "t5", "spiece.model", 100),
+        ("m2m100-spm", "m2m_100", "sentencepiece.bpe.model", 60),
+        ("opus-mt-spm", "marian", "vocab.json", 100),
+        ("bart-legacy", "bart", "merges.txt", 100),
+        ("mbart50", "mbart", "tokenizer_config.json", 100),
+        ("byt5", "t5", "tokenizer_config.json", 100),
+    ] {
+        never_panics(file, &hub(name, file), rounds, |bytes| {
+            tokenizer_of(name, model_type, file, bytes)
+        });
+    }
+    // A tokenizer_config.json with added tokens and their flags (from added_tokens.json's
+    // bart-legacy variant).
+    let variants: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(common::fixture::dir("hub").join("added_tokens.json")).unwrap(),
+    )
+    .unwrap();
+    let with_added = variants
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["fixture"] == "bart-legacy")
+        .unwrap();
+    let config = serde_json::to_vec(&with_added["tokenizer_config"]).unwrap();
+    never_panics("tokenizer_config.json", &config, 100, |bytes| {
+        tokenizer_of("bart-legacy", "bart", "tokenizer_config.json", bytes)
+    });
     for name in ["t5-tiny", "bart-tiny", "marian-tiny"] {
         never_panics("config.json", &fixture(name, "config.json"), 300, |bytes| {
             let _ = spec_from_config_json(&String::from_utf8_lossy(&bytes));

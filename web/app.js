@@ -28,13 +28,14 @@ function setState(state, message = "") {
   $("stop").disabled = state !== "generating";
 }
 
-/** A Hugging Face model id ("org/name") becomes its resolve URL; URLs and paths stay. */
+/** URLs and paths become absolute (the worker resolves against its own URL); a Hugging
+ * Face id ("org/name", optionally "@revision") goes to the engine as it is. */
 export function resolveModel(input) {
   const text = input.trim();
   if (/^(https?:)?\/\//.test(text) || text.startsWith("/") || text.startsWith(".")) {
     return new URL(text.endsWith("/") ? text : text + "/", location.href).href;
   }
-  return `https://huggingface.co/${text}/resolve/main/`;
+  return text;
 }
 
 function loadModel(source) {
@@ -51,11 +52,23 @@ function generate() {
   $("stats").textContent = "";
   window.__result = null;
   setState("generating", "Generating…");
+  const languages = {};
+  if ($("src-lang").value.trim()) languages.srcLang = $("src-lang").value.trim();
+  if ($("tgt-lang").value.trim()) languages.tgtLang = $("tgt-lang").value.trim();
   worker.postMessage({
     type: "generate",
     prompt: $("prompt").value,
-    options: { ...extraOptions, maxNewTokens: Number($("max-new-tokens").value) },
+    options: { ...languages, ...extraOptions, maxNewTokens: Number($("max-new-tokens").value) },
   });
+}
+
+/** The files the engine found, and the language fields of a multilingual model. */
+function showModel({ files, languages }) {
+  $("files").textContent = "Files: " + files.map((f) => f.file).join(", ");
+  $("languages-fields").hidden = !languages;
+  $("languages").replaceChildren(
+    ...(languages ?? []).map((code) => Object.assign(document.createElement("option"), { value: code })),
+  );
 }
 
 function stats({ tokens, ms }) {
@@ -84,6 +97,7 @@ worker.onmessage = ({ data }) => {
       $("progress").value = $("progress").max;
       $("progress-text").textContent = `${(bytes / 1e6).toFixed(1)} MB${cached ? " (from cache)" : ""}`;
       $("adapter").textContent = `GPU: ${data.adapter}`;
+      showModel(data);
       setState("ready", "Model ready.");
       if (autorun) {
         autorun = false;

@@ -14,7 +14,7 @@ async function load({ url, files, weights }) {
   engine?.dispose();
   engine = null;
   engine = files ? await Engine.loadFiles(files, options) : await Engine.load(url, options);
-  post({ type: "loaded", adapter: engine.adapter, files: engine.loadedFiles });
+  post({ type: "loaded", adapter: engine.adapter, files: engine.loadedFiles, languages: engine.languages });
 }
 
 async function generate({ prompt, options }) {

@@ -44,6 +44,13 @@ impl TokenizerFiles {
             .map(|(_, bytes)| bytes.as_slice())
     }
 
+    /// Every name a folder's tokenizer may be built from.
+    pub fn candidates() -> impl Iterator<Item = &'static str> {
+        std::iter::once(TOKENIZER)
+            .chain(TOKENIZER_SETTINGS)
+            .chain(VOCABULARIES)
+    }
+
     /// The names found, in the order they were read.
     pub fn names(&self) -> Vec<&str> {
         self.files.iter().map(|(n, _)| n.as_str()).collect()

@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 pub mod config_json;
+pub mod hub;
 pub mod layout;
 pub mod marian;
 pub mod pytorch;

@@ -31,6 +31,18 @@ impl ByT5 {
         OFFSET as usize + 256 + self.specials.len() - 3
     }
 
+    /// The id of a special token, or of a single-byte character.
+    pub fn id_of(&self, token: &str) -> Option<u32> {
+        match token.as_bytes() {
+            [byte] => Some(OFFSET + u32::from(*byte)),
+            _ => self
+                .specials
+                .iter()
+                .find(|(s, _, _)| s == token)
+                .map(|(_, id, _)| *id),
+        }
+    }
+
     fn special_at(&self, text: &str) -> Option<&(String, u32, bool)> {
         self.specials
             .iter()

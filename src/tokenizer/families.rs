@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use super::added::add_declared;
+use super::backend::Backend;
 use super::byt5::ByT5;
 use super::language_codes::{M2M100, MBART, MBART50, NLLB, WMT21};
 use super::languages::{Languages, SourcePlacement, TargetRule};
@@ -14,15 +16,6 @@ use super::settings::Settings;
 use crate::error::{Error, Result};
 use crate::formats::layout::TokenizerFiles;
 use crate::formats::sentencepiece::SentencePiece;
-
-/// How text becomes ids.
-pub enum Backend {
-    /// A `tokenizers` pipeline whose ids are the model's.
-    Pipeline(tokenizers::Tokenizer),
-    /// SentencePiece's pieces looked up in vocab.json.
-    Mapped(Mapped),
-    ByT5(ByT5),
-}
 
 /// The ids around an input's own.
 pub enum Framing {
@@ -82,12 +75,22 @@ pub fn build(files: &TokenizerFiles, settings: &Settings) -> Result<Built> {
             .map_err(|e| Error::Tokenizer(format!("tokenizer.json could not be loaded: {e}")))?;
         return from_tokenizer_json(tokenizer, class, settings);
     }
+    let mut built = from_vocabulary_files(files, settings, class)?;
+    add_declared(&mut built.backend, settings.added_tokens(), class)?;
+    Ok(built)
+}
+
+fn from_vocabulary_files(
+    files: &TokenizerFiles,
+    settings: &Settings,
+    class: &str,
+) -> Result<Built> {
+    if let Some(layout) = FairseqLayout::of_class(class) {
+        return fairseq(files, settings, layout);
+    }
     match class {
         "T5Tokenizer" | "MT5Tokenizer" => t5(files, settings),
         "PegasusTokenizer" => pegasus(files, settings),
-        "MBart50Tokenizer" => fairseq(files, settings, &MBART50, FairseqLayout::MBart50),
-        "MBartTokenizer" => fairseq(files, settings, &MBART, FairseqLayout::MBart),
-        "NllbTokenizer" => fairseq(files, settings, &NLLB, FairseqLayout::Nllb),
         "BartTokenizer" | "RobertaTokenizer" => roberta(files),
         "M2M100Tokenizer" => m2m100(files, settings),
         "MarianTokenizer" => marian(files, settings),
@@ -117,45 +120,17 @@ fn from_tokenizer_json(
     class: &str,
     settings: &Settings,
 ) -> Result<Built> {
-    let rule = match class {
-        "MBart50Tokenizer" => Some((
-            &MBART50[..],
-            "en_XX",
-            SourcePlacement::First,
-            TargetRule::ForcedBos,
-        )),
-        "MBartTokenizer" => Some((
-            &MBART[..],
-            "en_XX",
-            SourcePlacement::AfterEos,
-            TargetRule::DecoderStart,
-        )),
-        "NllbTokenizer" => Some((
-            &NLLB[..],
-            "eng_Latn",
-            nllb_placement(settings),
-            TargetRule::ForcedBos,
-        )),
-        _ => None,
-    };
     // A tokenizer.json without its family's codes (a model trained without languages) is used
     // as it is.
-    let rule = rule.filter(|(codes, ..)| codes.iter().all(|c| tokenizer.token_to_id(c).is_some()));
-    let framing = match rule {
+    let layout = FairseqLayout::of_class(class).filter(|layout| {
+        layout
+            .codes()
+            .iter()
+            .all(|c| tokenizer.token_to_id(c).is_some())
+    });
+    let framing = match layout {
         None => Framing::Builtin,
-        Some((codes, default, placement, target)) => {
-            let codes = codes
-                .iter()
-                .map(|&code| Ok((code.to_string(), id_of(&tokenizer, code)?)))
-                .collect::<Result<Vec<_>>>()?;
-            let default = settings
-                .string("src_lang")
-                .unwrap_or_else(|| default.into());
-            Framing::Languages {
-                eos: id_of(&tokenizer, &settings.token("eos_token", "</s>"))?,
-                languages: Languages::new(codes, default, placement, target),
-            }
-        }
+        Some(layout) => layout.framing(&tokenizer, settings)?,
     };
     Ok(Built {
         backend: Backend::Pipeline(tokenizer),
@@ -263,15 +238,52 @@ enum FairseqLayout {
     Nllb,
 }
 
+impl FairseqLayout {
+    fn of_class(class: &str) -> Option<FairseqLayout> {
+        match class {
+            "MBart50Tokenizer" => Some(FairseqLayout::MBart50),
+            "MBartTokenizer" => Some(FairseqLayout::MBart),
+            "NllbTokenizer" => Some(FairseqLayout::Nllb),
+            _ => None,
+        }
+    }
+
+    fn codes(self) -> &'static [&'static str] {
+        match self {
+            FairseqLayout::MBart50 => &MBART50,
+            FairseqLayout::MBart => &MBART,
+            FairseqLayout::Nllb => &NLLB,
+        }
+    }
+
+    /// The source language's code around an input and the target's rule, with the ids of
+    /// `tokenizer`, which holds the codes.
+    fn framing(self, tokenizer: &tokenizers::Tokenizer, settings: &Settings) -> Result<Framing> {
+        let (default, placement, target) = match self {
+            FairseqLayout::MBart50 => ("en_XX", SourcePlacement::First, TargetRule::ForcedBos),
+            FairseqLayout::MBart => ("en_XX", SourcePlacement::AfterEos, TargetRule::DecoderStart),
+            FairseqLayout::Nllb => ("eng_Latn", nllb_placement(settings), TargetRule::ForcedBos),
+        };
+        let codes = self
+            .codes()
+            .iter()
+            .map(|&code| Ok((code.to_string(), id_of(tokenizer, code)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let default = settings
+            .string("src_lang")
+            .unwrap_or_else(|| default.into());
+        Ok(Framing::Languages {
+            eos: id_of(tokenizer, &settings.token("eos_token", "</s>"))?,
+            languages: Languages::new(codes, default, placement, target),
+        })
+    }
+}
+
 /// fairseq's dictionary over a SentencePiece model (mBART, mBART-50, NLLB): `<s>`, `<pad>`,
 /// `</s>`, `<unk>`, then the pieces after SentencePiece's own three shifted by one, then the
 /// language codes and `<mask>`.
-fn fairseq(
-    files: &TokenizerFiles,
-    settings: &Settings,
-    codes: &[&str],
-    layout: FairseqLayout,
-) -> Result<Built> {
+fn fairseq(files: &TokenizerFiles, settings: &Settings, layout: FairseqLayout) -> Result<Built> {
+    let codes = layout.codes();
     let name = "sentencepiece.bpe.model";
     let class = settings.class().unwrap_or("");
     let model = spm(files, name, class)?;
@@ -294,23 +306,8 @@ fn fairseq(
     tokenizer.add_special_tokens(&[tokenizers::AddedToken::from("<mask>", true)
         .lstrip(true)
         .normalized(true)]);
-    let (default, placement, target) = match layout {
-        FairseqLayout::MBart50 => ("en_XX", SourcePlacement::First, TargetRule::ForcedBos),
-        FairseqLayout::MBart => ("en_XX", SourcePlacement::AfterEos, TargetRule::DecoderStart),
-        FairseqLayout::Nllb => ("eng_Latn", nllb_placement(settings), TargetRule::ForcedBos),
-    };
-    let ids = codes
-        .iter()
-        .map(|&code| Ok((code.to_string(), id_of(&tokenizer, code)?)))
-        .collect::<Result<Vec<_>>>()?;
-    let default = settings
-        .string("src_lang")
-        .unwrap_or_else(|| default.into());
     Ok(Built {
-        framing: Framing::Languages {
-            eos: id_of(&tokenizer, "</s>")?,
-            languages: Languages::new(ids, default, placement, target),
-        },
+        framing: layout.framing(&tokenizer, settings)?,
         backend: Backend::Pipeline(tokenizer),
     })
 }
@@ -338,12 +335,26 @@ fn roberta(files: &TokenizerFiles) -> Result<Built> {
 
 /// The special tokens of a tokenizer the sentencepiece library runs, which also swallow the
 /// whitespace beside them.
-fn add_library_specials(tokenizer: &mut tokenizers::Tokenizer, specials: &[String]) {
+/// The segmenter of a SentencePiece model run by the library itself, whose specials swallow
+/// the spaces beside them.
+fn library_pieces(
+    model: &SentencePiece,
+    name: &str,
+    specials: &[String],
+) -> Result<tokenizers::Tokenizer> {
+    let mut pieces = pipelines::sentencepiece(
+        model,
+        name,
+        pipelines::library_vocab(model),
+        model.unk_id,
+        Whitespace::Library,
+    )?;
     let tokens: Vec<_> = specials
         .iter()
         .map(|s| special(s).lstrip(true).rstrip(true))
         .collect();
-    tokenizer.add_special_tokens(&tokens);
+    pieces.add_special_tokens(&tokens);
+    Ok(pieces)
 }
 
 /// M2M100: SentencePiece pieces through vocab.json, the `__xx__` language tokens numbered
@@ -385,14 +396,7 @@ fn m2m100(files: &TokenizerFiles, settings: &Settings) -> Result<Built> {
     .map(|(key, default)| settings.token(key, default))
     .collect();
     specials.extend(extra.keys().cloned());
-    let mut pieces = pipelines::sentencepiece(
-        &model,
-        name,
-        pipelines::library_vocab(&model),
-        model.unk_id,
-        Whitespace::Library,
-    )?;
-    add_library_specials(&mut pieces, &specials);
+    let pieces = library_pieces(&model, name, &specials)?;
     let eos = *vocab
         .get(&settings.token("eos_token", "</s>"))
         .ok_or_else(|| Error::format("vocab.json", "has no end-of-sequence token"))?;
@@ -434,14 +438,7 @@ fn marian(files: &TokenizerFiles, settings: &Settings) -> Result<Built> {
     .iter()
     .map(|(key, default)| settings.token(key, default))
     .collect();
-    let mut pieces = pipelines::sentencepiece(
-        &model,
-        "source.spm",
-        pipelines::library_vocab(&model),
-        model.unk_id,
-        Whitespace::Library,
-    )?;
-    add_library_specials(&mut pieces, &specials);
+    let pieces = library_pieces(&model, "source.spm", &specials)?;
     let eos = *vocab
         .get(&specials[0])
         .ok_or_else(|| Error::format("vocab.json", "has no end-of-sequence token"))?;

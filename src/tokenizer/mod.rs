@@ -4,6 +4,8 @@
 //! ByT5's bytes), with what tokenizer_config.json and special_tokens_map.json add, and with
 //! the language codes of multilingual families.
 
+mod added;
+mod backend;
 mod byt5;
 mod families;
 mod language_codes;
@@ -12,7 +14,8 @@ mod mapped;
 mod pipelines;
 mod settings;
 
-use families::{Backend, Framing};
+use backend::Backend;
+use families::Framing;
 pub use languages::{Languages, TargetRule};
 
 use crate::error::{Error, Result};
@@ -31,10 +34,6 @@ pub fn no_languages() -> Error {
     Error::invalid(
         "this model's tokenizer has no language codes (a multilingual Marian model takes the target language as >>xx<< at the start of the text)",
     )
-}
-
-fn tokenizer_error(e: impl std::fmt::Display) -> Error {
-    Error::Tokenizer(e.to_string())
 }
 
 impl Tokenizer {
@@ -86,15 +85,7 @@ impl Tokenizer {
             return Err(no_languages());
         }
         let builtin = matches!(self.framing, Framing::Builtin);
-        let own = match &self.backend {
-            Backend::Pipeline(tokenizer) => tokenizer
-                .encode(text, builtin)
-                .map_err(tokenizer_error)?
-                .get_ids()
-                .to_vec(),
-            Backend::Mapped(mapped) => mapped.encode(text)?,
-            Backend::ByT5(byt5) => byt5.encode(text)?,
-        };
+        let own = self.backend.encode(text, builtin)?;
         let mut ids = match &self.framing {
             Framing::Builtin => own,
             Framing::Around { prefix, suffix } => {
@@ -113,21 +104,11 @@ impl Tokenizer {
             .copied()
             .filter(|&id| Some(id) != self.appended_eos)
             .collect();
-        Ok(match &self.backend {
-            Backend::Pipeline(tokenizer) => {
-                tokenizer.decode(&kept, true).map_err(tokenizer_error)?
-            }
-            Backend::Mapped(mapped) => mapped.decode(&kept),
-            Backend::ByT5(byt5) => byt5.decode(&kept),
-        })
+        self.backend.decode(&kept)
     }
 
     /// Entries of the vocabulary (special tokens included).
     pub fn vocab_size(&self) -> usize {
-        match &self.backend {
-            Backend::Pipeline(tokenizer) => tokenizer.get_vocab_size(true),
-            Backend::Mapped(mapped) => mapped.vocab_size(),
-            Backend::ByT5(byt5) => byt5.vocab_size(),
-        }
+        self.backend.vocab_size()
     }
 }

@@ -3,6 +3,7 @@
 //! language list, NLLB's legacy placement, default languages).
 
 use serde_json::{Map, Value};
+use tokenizers::AddedToken;
 
 use crate::error::{Error, Result};
 use crate::formats::layout::TokenizerFiles;
@@ -15,7 +16,28 @@ pub struct Settings {
     config: Map<String, Value>,
     /// special_tokens_map.json
     special: Map<String, Value>,
+    added: Vec<DeclaredToken>,
 }
+
+/// A token that tokenizer_config.json's `added_tokens_decoder` (or, in older folders,
+/// added_tokens.json) adds to the vocabulary, with the id it declares for it.
+#[derive(Debug)]
+pub struct DeclaredToken {
+    pub id: u32,
+    pub token: AddedToken,
+}
+
+/// The special tokens transformers names (`eos_token`, ...) and lists.
+const NAMED_SPECIALS: [&str; 7] = [
+    "bos_token",
+    "eos_token",
+    "unk_token",
+    "sep_token",
+    "pad_token",
+    "cls_token",
+    "mask_token",
+];
+const LISTED_SPECIALS: [&str; 2] = ["additional_special_tokens", "extra_special_tokens"];
 
 /// A token given as a string or as an AddedToken object (`{"content": ...}`).
 fn token_text(value: &Value) -> Option<String> {
@@ -70,11 +92,77 @@ impl Settings {
                 ));
             }
         };
-        Ok(Settings {
+        let mut settings = Settings {
             class,
             config,
             special,
-        })
+            added: Vec::new(),
+        };
+        settings.added = settings.declared_tokens(files.get("added_tokens.json"))?;
+        Ok(settings)
+    }
+
+    /// Tokens added to the vocabulary, in id order, as transformers 5 reads them:
+    /// `added_tokens_decoder` with each token's flags, else added_tokens.json, whose tokens are
+    /// special when the special tokens name them (and then matched on the raw text).
+    fn declared_tokens(&self, added_tokens_json: Option<&[u8]>) -> Result<Vec<DeclaredToken>> {
+        const CONFIG: &str = "tokenizer_config.json";
+        let mut declared = Vec::new();
+        if let Some(decoder) = self.config.get("added_tokens_decoder") {
+            let decoder = decoder.as_object().ok_or_else(|| {
+                Error::format(CONFIG, "\"added_tokens_decoder\" must be an object")
+            })?;
+            for (id, token) in decoder {
+                let bad = |why: &str| {
+                    Error::format(CONFIG, format!("added_tokens_decoder[{id:?}]: {why}"))
+                };
+                let id = id.parse().map_err(|_| bad("the key must be a token id"))?;
+                let content = token_text(token).ok_or_else(|| bad("no \"content\" string"))?;
+                let flag = |key: &str, default: bool| match token.get(key) {
+                    None | Some(Value::Null) => Ok(default),
+                    Some(Value::Bool(b)) => Ok(*b),
+                    Some(_) => Err(bad(&format!("\"{key}\" must be true or false"))),
+                };
+                let special = flag("special", false)?;
+                let token = AddedToken::from(content, special)
+                    .lstrip(flag("lstrip", false)?)
+                    .rstrip(flag("rstrip", false)?)
+                    .single_word(flag("single_word", false)?)
+                    .normalized(flag("normalized", !special)?);
+                declared.push(DeclaredToken { id, token });
+            }
+        } else if let Some(bytes) = added_tokens_json {
+            let ids: std::collections::HashMap<String, u32> = serde_json::from_slice(bytes)
+                .map_err(|e| {
+                    Error::format("added_tokens.json", format!("not a token-to-id map: {e}"))
+                })?;
+            let specials = self.special_token_texts();
+            for (content, id) in ids {
+                let special = specials.contains(&content);
+                let token = AddedToken::from(content, special).normalized(!special);
+                declared.push(DeclaredToken { id, token });
+            }
+        }
+        declared.sort_by_key(|d| d.id);
+        Ok(declared)
+    }
+
+    /// The texts of the named and listed special tokens, from either file.
+    fn special_token_texts(&self) -> Vec<String> {
+        let sources = [&self.config, &self.special];
+        let named = NAMED_SPECIALS
+            .iter()
+            .flat_map(|key| sources.iter().filter_map(|s| s.get(*key)));
+        let listed = LISTED_SPECIALS
+            .iter()
+            .flat_map(|key| sources.iter().filter_map(|s| s.get(*key)))
+            .filter_map(Value::as_array)
+            .flatten();
+        named.chain(listed).filter_map(token_text).collect()
+    }
+
+    pub fn added_tokens(&self) -> &[DeclaredToken] {
+        &self.added
     }
 
     pub fn class(&self) -> Option<&str> {

@@ -21,6 +21,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::engine::{Engine, LoadOptions};
 use crate::formats::FileSource;
+use crate::formats::hub::model_url;
 use crate::generate::{Generated, Generation};
 use crate::model::WeightFormat;
 use js::{field, function_field, set};
@@ -72,8 +73,8 @@ pub struct JsEngine {
 
 #[wasm_bindgen(js_class = Engine)]
 impl JsEngine {
-    /// Loads a model folder from a base URL (config.json, tokenizer.json,
-    /// generation_config.json if present, model.safetensors or its shards).
+    /// Loads a model folder from a base URL, or from the Hugging Face hub by id
+    /// (`org/name`, optionally `@revision`).
     pub async fn load(
         #[wasm_bindgen(js_name = baseUrl)] base_url: String,
         #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: Option<Object>,
@@ -83,7 +84,8 @@ impl JsEngine {
             .and_then(|v| v.as_bool())
             .unwrap_or(true);
         let progress = Progress::new(function_field(&options, "onProgress")?);
-        let source = UrlSource::new(&base_url, use_cache, progress)
+        let url = model_url(&base_url).map_err(js_error)?;
+        let source = UrlSource::new(&url, use_cache, progress)
             .await
             .map_err(js_error)?;
         let engine = create_engine(&source, &options).await?;
@@ -121,6 +123,20 @@ impl JsEngine {
     #[wasm_bindgen(getter)]
     pub fn adapter(&self) -> Result<String, JsError> {
         Ok(self.engine()?.gpu().adapter_description())
+    }
+
+    /// The language codes of a multilingual model (for `srcLang` and `tgtLang`), or
+    /// undefined.
+    #[wasm_bindgen(getter, unchecked_return_type = "string[] | undefined")]
+    pub fn languages(&self) -> Result<JsValue, JsError> {
+        Ok(match self.engine()?.tokenizer().languages() {
+            Some(languages) => languages
+                .codes()
+                .map(JsValue::from_str)
+                .collect::<js_sys::Array>()
+                .into(),
+            None => JsValue::UNDEFINED,
+        })
     }
 
     /// Bytes of GPU work buffers the engine's pool has created: it stops growing once every
