@@ -52,6 +52,18 @@ ADDED = [
         {"content": "<sep>", "special": True, "normalized": False, "lstrip": True},
         {"content": "hello world", "special": False, "normalized": True, "rstrip": True},
     ]),
+    # The family's own specials declared again with other flags, as transformers 4 saved them
+    # (`existing`: at the id the vocabulary gives them).
+    ("bart-legacy", "added_tokens_decoder", [
+        {"content": "<s>", "special": True, "existing": True},
+        {"content": "</s>", "special": True, "existing": True},
+        {"content": "<mask>", "special": True, "normalized": True, "lstrip": True, "existing": True},
+    ]),
+    ("t5-spm", "added_tokens_decoder", [
+        {"content": "</s>", "special": True, "normalized": False, "existing": True},
+        {"content": "<extra_id_0>", "special": True, "normalized": True, "lstrip": True, "rstrip": True,
+         "existing": True},
+    ]),
     ("pegasus", "added_tokens_decoder", [
         {"content": "[SEP]", "special": True, "normalized": False, "rstrip": True},
         {"content": "world", "special": False, "normalized": False, "single_word": True},
@@ -59,7 +71,8 @@ ADDED = [
     ("t5-spm", "added_tokens.json", [{"content": "<sep>"}, {"content": "hello world"}]),
 ]
 ADDED_TEXTS = ["a <sep> b", "say hello world now", "x<sep>y", "Hello world", "<sep>", "[SEP] a [SEP]b",
-               "hello worldly world", "a world,world"]
+               "hello worldly world", "a world,world", "a <mask> b<mask>c", "a <extra_id_0> b<extra_id_0>c",
+               "x </s> y", "a \uff1cextra_id_0\uff1e b"]
 
 
 def added_tokens():
@@ -72,9 +85,18 @@ def added_tokens():
             shutil.copytree(os.path.join(ROOT, name), folder)
             config_path = os.path.join(folder, "tokenizer_config.json")
             config = json.load(open(config_path, encoding="utf-8")) if os.path.exists(config_path) else {}
-            base = len(AutoTokenizer.from_pretrained(folder))
+            before = AutoTokenizer.from_pretrained(folder)
+            base = len(before)
             if kind == "added_tokens_decoder":
-                config["added_tokens_decoder"] = {str(base + i): e for i, e in enumerate(entries)}
+                decoder, new = {}, 0
+                for e in entries:
+                    e = dict(e)
+                    if e.pop("existing", False):
+                        at = before.convert_tokens_to_ids(e["content"])
+                    else:
+                        at, new = base + new, new + 1
+                    decoder[str(at)] = e
+                config["added_tokens_decoder"] = decoder
                 json.dump(config, open(config_path, "w", encoding="utf-8"), indent=1)
                 added_json = None
             else:

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::formats::FileSource;
 use crate::generate::search::Search;
 use crate::generate::{self, Generated, Generation, GenerationConfig, GenerationOptions};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, GpuOptions};
 use crate::load::{LoadedFiles, load_files};
 use crate::model::{Model, WeightFormat};
 use crate::tokenizer::{TargetRule, Tokenizer, no_languages};
@@ -33,6 +33,9 @@ pub struct LoadOptions {
     pub weights: Option<WeightFormat>,
     /// The device to load onto (several models can share one); `None` creates one.
     pub gpu: Option<Arc<Gpu>>,
+    /// How that device is created when `gpu` is `None` (a buffer limit below the adapter's
+    /// simulates a smaller one).
+    pub gpu_options: GpuOptions,
 }
 
 impl Engine {
@@ -44,7 +47,7 @@ impl Engine {
         let files = load_files(source).await?;
         let gpu = match &options.gpu {
             Some(gpu) => gpu.clone(),
-            None => Gpu::new().await?,
+            None => Gpu::with_options(options.gpu_options).await?,
         };
         let format = options.weights.unwrap_or(files.stored_format);
         Engine::upload(files, gpu, format)

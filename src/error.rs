@@ -12,7 +12,7 @@ pub enum Error {
     DeviceRequest(String),
     #[error("GPU error: {0}")]
     Gpu(String),
-    #[error("{limit} of this adapter is {allowed}, but {what} needs {needed}")]
+    #[error("{limit} of this device is {allowed}, but {what} needs {needed}")]
     AdapterLimit {
         limit: &'static str,
         allowed: u64,

@@ -36,7 +36,8 @@ pub(crate) async fn load_files(source: &impl FileSource) -> Result<LoadedFiles> 
             generation_config,
         } => {
             let spec = spec_from_config_json(config)?;
-            let tokenizer = Tokenizer::from_files(&folder.tokenizer, Some(model_type(config)))?;
+            let tokenizer =
+                Tokenizer::from_files(&folder.tokenizer, model_type(config).as_deref())?;
             let defaults = match generation_config {
                 Some(text) => GenerationOptions::from_generation_config(text)?,
                 None => GenerationOptions::from_model_config(config)?,
@@ -94,10 +95,8 @@ pub(crate) async fn load_files(source: &impl FileSource) -> Result<LoadedFiles> 
     }
 }
 
-/// config.json's `model_type` (checked when the description is read).
-fn model_type(config: &str) -> &str {
-    let start = config
-        .find("\"model_type\"")
-        .map_or(config.len(), |at| at + 12);
-    config[start..].split('"').nth(1).unwrap_or_default()
+/// config.json's top-level `model_type` (checked when the description is read).
+fn model_type(config: &str) -> Option<String> {
+    let config: serde_json::Value = serde_json::from_str(config).ok()?;
+    config.get("model_type")?.as_str().map(str::to_string)
 }

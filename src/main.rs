@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
+use seq2seq_gpu::gpu::{GpuOptions, MIN_BUFFER_BYTES};
 use seq2seq_gpu::model::WeightFormat;
 use seq2seq_gpu::{
     DirSource, Engine, Generated, GenerationOptions, LoadOptions, MemorySource, Result,
@@ -35,6 +36,13 @@ fn command() -> Command {
                 .value_name("FORMAT")
                 .value_parser(["f32", "f16", "int8"])
                 .help("Keep linear-layer weights on the GPU in f32, f16 (half the memory) or int8 (a quarter; one scale per row); arithmetic stays f32. Default: as the checkpoint stores them (int8 for Marian .bin models, f32 otherwise)"),
+        )
+        .arg(
+            Arg::new("max-buffer-bytes")
+                .long("max-buffer-bytes")
+                .value_name("N")
+                .value_parser(clap::value_parser!(u64).range(MIN_BUFFER_BYTES..))
+                .help("Use GPU buffers of at most N bytes, as an adapter with that maxStorageBufferBindingSize would allow: checks that a model fits a smaller device"),
         )
         .arg(
             Arg::new("prompt")
@@ -100,6 +108,10 @@ fn run(matches: ArgMatches) -> Result<()> {
             None => None,
         },
         gpu: None,
+        gpu_options: GpuOptions {
+            max_buffer_bytes: matches.get_one::<u64>("max-buffer-bytes").copied(),
+            ..GpuOptions::default()
+        },
     };
     let engine = match matches.get_one::<PathBuf>("model") {
         Some(dir) => pollster::block_on(Engine::load(&DirSource::new(dir)?, &load))?,

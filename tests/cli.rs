@@ -432,6 +432,20 @@ fn errors_are_one_line_with_a_nonzero_exit() {
             "max_length_factor",
         ),
         (
+            vec![
+                "--model".into(),
+                t5.into(),
+                "--max-buffer-bytes".into(),
+                "65536".into(),
+                "hi".into(),
+            ],
+            "maxStorageBufferBindingSize of this device is 65536",
+        ),
+        (
+            vec!["--max-buffer-bytes".into(), "4095".into(), "hi".into()],
+            "4095 is not in 4096..",
+        ),
+        (
             vec!["--truncation".into(), "maybe".into(), "hi".into()],
             "truncation",
         ),

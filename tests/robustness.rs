@@ -379,7 +379,20 @@ fn a_model_larger_than_the_device_allows_is_refused_naming_the_limit() {
         Err(e) => e.to_string(),
     };
     assert!(
-        message.contains("maxStorageBufferBindingSize") && message.contains("65536"),
+        message.contains("maxStorageBufferBindingSize of this device is 65536"),
+        "{message}"
+    );
+    // A limit too small for the engine's own fixed buffers is refused before any is made.
+    let tiny = seq2seq_gpu::gpu::GpuOptions {
+        max_buffer_bytes: Some(16),
+        ..Default::default()
+    };
+    let message = match pollster::block_on(seq2seq_gpu::gpu::Gpu::with_options(tiny)) {
+        Ok(_) => panic!("a device with 16-byte buffers was made"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        message.contains("below the smallest one usable, 4096"),
         "{message}"
     );
 }

@@ -284,6 +284,7 @@ fn the_description_and_tokenizer_are_checked_before_weights_are_read() {
         let options = LoadOptions {
             weights: None,
             gpu: Some(common::gpu()),
+            ..Default::default()
         };
         block(Engine::load(source, &options)).map(|_| ())
     };
@@ -314,6 +315,7 @@ fn an_engine_loads_from_memory_as_from_a_folder() {
     let options = LoadOptions {
         weights: None,
         gpu: Some(common::gpu()),
+        ..Default::default()
     };
     let from_memory = block(Engine::load(&fixture_in_memory(name, &T5_FILES), &options)).unwrap();
     let expected = fixture::expected_json(name);

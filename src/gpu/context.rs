@@ -23,6 +23,10 @@ pub struct Gpu {
     errors: Arc<Mutex<Option<String>>>,
 }
 
+/// The smallest buffer limit [`GpuOptions::max_buffer_bytes`] takes: below it even the
+/// engine's small fixed buffers would not fit.
+pub const MIN_BUFFER_BYTES: u64 = 4096;
+
 /// Device features to use when the adapter offers them.
 #[derive(Clone, Copy, Debug)]
 pub struct GpuOptions {
@@ -70,6 +74,11 @@ impl Gpu {
         let info = adapter.get_info();
         let mut limits = adapter.limits();
         if let Some(bytes) = options.max_buffer_bytes {
+            if bytes < MIN_BUFFER_BYTES {
+                return Err(Error::invalid(format!(
+                    "a buffer limit of {bytes} bytes is below the smallest one usable, {MIN_BUFFER_BYTES}"
+                )));
+            }
             limits.max_buffer_size = limits.max_buffer_size.min(bytes);
             limits.max_storage_buffer_binding_size =
                 limits.max_storage_buffer_binding_size.min(bytes);

@@ -9,7 +9,7 @@ pub mod pool;
 mod sync;
 pub mod tensor;
 
-pub use context::{Gpu, GpuOptions};
+pub use context::{Gpu, GpuOptions, MIN_BUFFER_BYTES};
 pub use kernel::{Access, Kernel, Module, Uniform, UniformLayout};
 pub use plan::{Plan, Recorder};
 pub use tensor::{Encoding, Tensor, View, Workspace};

@@ -333,8 +333,6 @@ fn roberta(files: &TokenizerFiles) -> Result<Built> {
     })
 }
 
-/// The special tokens of a tokenizer the sentencepiece library runs, which also swallow the
-/// whitespace beside them.
 /// The segmenter of a SentencePiece model run by the library itself, whose specials swallow
 /// the spaces beside them.
 fn library_pieces(

@@ -25,6 +25,8 @@ pub struct Settings {
 pub struct DeclaredToken {
     pub id: u32,
     pub token: AddedToken,
+    /// The file that declares it.
+    pub file: &'static str,
 }
 
 /// The special tokens transformers names (`eos_token`, ...) and lists.
@@ -37,7 +39,6 @@ const NAMED_SPECIALS: [&str; 7] = [
     "cls_token",
     "mask_token",
 ];
-const LISTED_SPECIALS: [&str; 2] = ["additional_special_tokens", "extra_special_tokens"];
 
 /// A token given as a string or as an AddedToken object (`{"content": ...}`).
 fn token_text(value: &Value) -> Option<String> {
@@ -117,6 +118,9 @@ impl Settings {
                     Error::format(CONFIG, format!("added_tokens_decoder[{id:?}]: {why}"))
                 };
                 let id = id.parse().map_err(|_| bad("the key must be a token id"))?;
+                if !token.is_object() {
+                    return Err(bad("must be an object with \"content\" and its flags"));
+                }
                 let content = token_text(token).ok_or_else(|| bad("no \"content\" string"))?;
                 let flag = |key: &str, default: bool| match token.get(key) {
                     None | Some(Value::Null) => Ok(default),
@@ -129,7 +133,11 @@ impl Settings {
                     .rstrip(flag("rstrip", false)?)
                     .single_word(flag("single_word", false)?)
                     .normalized(flag("normalized", !special)?);
-                declared.push(DeclaredToken { id, token });
+                declared.push(DeclaredToken {
+                    id,
+                    token,
+                    file: CONFIG,
+                });
             }
         } else if let Some(bytes) = added_tokens_json {
             let ids: std::collections::HashMap<String, u32> = serde_json::from_slice(bytes)
@@ -140,25 +148,41 @@ impl Settings {
             for (content, id) in ids {
                 let special = specials.contains(&content);
                 let token = AddedToken::from(content, special).normalized(!special);
-                declared.push(DeclaredToken { id, token });
+                declared.push(DeclaredToken {
+                    id,
+                    token,
+                    file: "added_tokens.json",
+                });
             }
         }
         declared.sort_by_key(|d| d.id);
         Ok(declared)
     }
 
-    /// The texts of the named and listed special tokens, from either file.
+    /// The special tokens transformers 5 counts when it reads added_tokens.json: the named
+    /// ones (special_tokens_map.json's over tokenizer_config.json's) and the extra ones
+    /// (tokenizer_config.json's `extra_special_tokens`, or its older
+    /// `additional_special_tokens`, with special_tokens_map.json's `extra_special_tokens`).
     fn special_token_texts(&self) -> Vec<String> {
-        let sources = [&self.config, &self.special];
         let named = NAMED_SPECIALS
             .iter()
-            .flat_map(|key| sources.iter().filter_map(|s| s.get(*key)));
-        let listed = LISTED_SPECIALS
-            .iter()
-            .flat_map(|key| sources.iter().filter_map(|s| s.get(*key)))
-            .filter_map(Value::as_array)
-            .flatten();
-        named.chain(listed).filter_map(token_text).collect()
+            .filter_map(|key| self.special.get(*key).or_else(|| self.config.get(*key)));
+        let list = |map: &Map<String, Value>, key: &str| {
+            map.get(key)
+                .and_then(Value::as_array)
+                .filter(|list| !list.is_empty())
+                .cloned()
+        };
+        let config_extra = list(&self.config, "extra_special_tokens")
+            .or_else(|| list(&self.config, "additional_special_tokens"))
+            .unwrap_or_default();
+        let map_extra = list(&self.special, "extra_special_tokens").unwrap_or_default();
+        named
+            .cloned()
+            .chain(config_extra)
+            .chain(map_extra)
+            .filter_map(|v| token_text(&v))
+            .collect()
     }
 
     pub fn added_tokens(&self) -> &[DeclaredToken] {

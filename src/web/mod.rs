@@ -23,6 +23,7 @@ use crate::engine::{Engine, LoadOptions};
 use crate::formats::FileSource;
 use crate::formats::hub::model_url;
 use crate::generate::{Generated, Generation};
+use crate::gpu::{GpuOptions, MIN_BUFFER_BYTES};
 use crate::model::WeightFormat;
 use js::{field, function_field, set};
 use sources::{LoadedFile, PickedFiles, Progress, UrlSource};
@@ -52,10 +53,41 @@ fn weight_format(options: &JsValue) -> Result<Option<WeightFormat>, JsError> {
     }
 }
 
+/// The `maxBufferBytes` load option: a buffer limit below the adapter's.
+fn max_buffer_bytes(options: &JsValue) -> Result<Option<u64>, JsError> {
+    let Some(value) = field(options, "maxBufferBytes") else {
+        return Ok(None);
+    };
+    match value.as_f64() {
+        Some(n)
+            if n.fract() == 0.0 && (MIN_BUFFER_BYTES as f64..=MAX_SAFE_INTEGER).contains(&n) =>
+        {
+            Ok(Some(n as u64))
+        }
+        _ => Err(js_error(format!(
+            "option maxBufferBytes must be a whole number of bytes from {MIN_BUFFER_BYTES} to 2^53 - 1, found {}",
+            match value.as_f64() {
+                Some(n) => n.to_string(),
+                None => value.as_string().map_or_else(
+                    || "a value that is not a number".into(),
+                    |s| format!("{s:?}")
+                ),
+            }
+        ))),
+    }
+}
+
+/// The largest whole number a JS number holds exactly.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
 async fn create_engine(source: &impl FileSource, options: &JsValue) -> Result<Engine, JsError> {
     let load = LoadOptions {
         weights: weight_format(options)?,
         gpu: None,
+        gpu_options: GpuOptions {
+            max_buffer_bytes: max_buffer_bytes(options)?,
+            ..GpuOptions::default()
+        },
     };
     Engine::load(source, &load).await.map_err(js_error)
 }

@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use js_sys::{Function, Object, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, Cache, Response};
 
 use super::js::{await_promise, set};
@@ -91,6 +92,14 @@ impl Scope {
     }
 }
 
+/// Room for `total` bytes in `bytes`, or the error of a file too big for this memory.
+fn reserve(bytes: &mut Vec<u8>, name: &str, total: u64) -> Result<()> {
+    usize::try_from(total)
+        .ok()
+        .and_then(|n| bytes.try_reserve_exact(n.saturating_sub(bytes.len())).ok())
+        .ok_or_else(|| Error::invalid(format!("{name}: {total} bytes do not fit in memory")))
+}
+
 /// Bytes of `blob[start..end]`.
 async fn blob_bytes(blob: &Blob, start: u64, end: u64, what: &str) -> Result<Vec<u8>> {
     let piece = blob
@@ -171,14 +180,20 @@ impl UrlSource {
             .ok()
     }
 
-    /// The server's answer, whatever its status.
-    async fn fetch(&self, url: &str, request: Request) -> Result<Response> {
+    /// The server's answer, whatever its status; `signal` can abort the body's download.
+    async fn fetch(
+        &self,
+        url: &str,
+        request: Request,
+        signal: Option<&web_sys::AbortSignal>,
+    ) -> Result<Response> {
         let fetch_error = |message: String| Error::Fetch {
             url: url.to_string(),
             status: None,
             message,
         };
         let init = web_sys::RequestInit::new();
+        init.set_signal(signal);
         match request {
             Request::Whole => {}
             Request::Headers => init.set_method("HEAD"),
@@ -235,17 +250,17 @@ impl UrlSource {
             .get("content-length")
             .ok()
             .flatten()
-            .and_then(|v| v.parse::<f64>().ok());
-        self.progress.borrow_mut().expect(length.unwrap_or(0.0));
+            .and_then(|v| v.parse::<u64>().ok());
+        self.progress
+            .borrow_mut()
+            .expect(length.unwrap_or(0) as f64);
         let Some(body) = response.body() else {
             return Ok(Vec::new());
         };
         let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
         let mut bytes = Vec::new();
         if let Some(length) = length {
-            bytes.try_reserve_exact(length as usize).map_err(|_| {
-                Error::invalid(format!("{name}: {length} bytes do not fit in memory"))
-            })?;
+            reserve(&mut bytes, name, length)?;
         }
         loop {
             let chunk = await_promise(reader.read())
@@ -265,6 +280,11 @@ impl UrlSource {
             if let Ok(value) = js_sys::Reflect::get(&chunk, &"value".into()) {
                 let array = Uint8Array::new(&value);
                 let start = bytes.len();
+                // Without a length the body grows chunk by chunk: a failed allocation is an
+                // error, not a trap.
+                if bytes.try_reserve(array.length() as usize).is_err() {
+                    reserve(&mut bytes, name, (start + array.length() as usize) as u64)?;
+                }
                 bytes.resize(start + array.length() as usize, 0);
                 array.copy_to(&mut bytes[start..]);
                 let mut progress = self.progress.borrow_mut();
@@ -297,21 +317,38 @@ impl FileSource for UrlSource {
                 .push((name.to_string(), bytes.len(), true));
             return Ok(Some(bytes));
         }
-        let response = self.fetch(&url, Request::Whole).await?;
+        let download = web_sys::AbortController::new().ok();
+        let signal = download.as_ref().map(|d| d.signal());
+        let response = self.fetch(&url, Request::Whole, signal.as_ref()).await?;
         match response.status() {
             404 => return Ok(None),
             _ if response.ok() => {}
             _ => return Err(Self::status_error(&url, &response)),
         }
-        let copy = match &self.cache {
-            Some(_) => response.clone().ok(),
+        // The cache stores its half of the clone while the body is read here, so neither
+        // half waits whole in memory for the other; a body that fails midway fails the put
+        // too, and the cache keeps no entry. The put's future is made at once so that its
+        // rejection is always handled.
+        let stored = match &self.cache {
+            Some(cache) => response
+                .clone()
+                .ok()
+                .map(|copy| JsFuture::from(cache.put_with_str(&url, &copy))),
             None => None,
         };
-        let bytes = self.read_body(name, &response).await?;
-        if let (Some(cache), Some(copy)) = (&self.cache, copy) {
-            // Storing is best effort: a full quota must not fail the load.
-            let _ = await_promise(cache.put_with_str(&url, &copy)).await;
+        let bytes = self.read_body(name, &response).await;
+        if bytes.is_err()
+            && let Some(download) = &download
+        {
+            // Reading stopped here (no memory, a broken body): stop the cache's download as
+            // well, so that it neither finishes the file nor keeps it.
+            download.abort();
         }
+        if let Some(stored) = stored {
+            // Storing is best effort: a full quota must not fail the load.
+            let _ = stored.await;
+        }
+        let bytes = bytes?;
         self.fetched
             .borrow_mut()
             .push((name.to_string(), bytes.len(), false));
@@ -330,7 +367,7 @@ impl FileSource for UrlSource {
             // HTTP cannot ask for no bytes, nor for bytes past any file: the headers tell
             // whether the file exists and how long it is.
             _ => {
-                let response = self.fetch(&url, Request::Headers).await?;
+                let response = self.fetch(&url, Request::Headers, None).await?;
                 match response.status() {
                     404 => return Err(self.missing(name)),
                     _ if response.ok() => {}
@@ -340,7 +377,9 @@ impl FileSource for UrlSource {
                 return Ok(Vec::new());
             }
         };
-        let response = self.fetch(&url, Request::Bytes { start, end }).await?;
+        let response = self
+            .fetch(&url, Request::Bytes { start, end }, None)
+            .await?;
         match response.status() {
             404 => Err(self.missing(name)),
             // The range starts past the end of the file.
@@ -411,10 +450,7 @@ impl FileSource for PickedFiles {
         let size = file.size() as u64;
         self.progress.borrow_mut().expect(size as f64);
         let mut bytes = Vec::new();
-        usize::try_from(size)
-            .ok()
-            .and_then(|n| bytes.try_reserve_exact(n).ok())
-            .ok_or_else(|| Error::invalid(format!("{name}: {size} bytes do not fit in memory")))?;
+        reserve(&mut bytes, name, size)?;
         let mut start = 0;
         while start < size {
             let len = PIECE.min(size - start);

@@ -9,6 +9,9 @@ export interface LoadOptions {
    * scale per row); arithmetic stays f32. Default: as the checkpoint stores them (int8 for
    * Firefox Translations models, f32 otherwise). */
   weights?: "f32" | "f16" | "int8";
+  /** Use GPU buffers of at most this many bytes, as an adapter with that
+   * maxStorageBufferBindingSize would allow: checks that a model fits a smaller device. */
+  maxBufferBytes?: number;
 }
 export interface GenerateOptions {
   /** Most tokens to generate (default: the model's generation_config.json). */

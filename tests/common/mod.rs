@@ -29,6 +29,7 @@ pub fn load_on(
     let options = LoadOptions {
         weights,
         gpu: Some(gpu),
+        ..Default::default()
     };
     pollster::block_on(Engine::load(&DirSource::new(dir)?, &options))
 }

@@ -1,11 +1,14 @@
 // The npm package's API under long and careless use, in headless Chromium: generations
 // running at once on one engine, a hundred in a row with the buffer pool flat, calls
-// after dispose() failing with an Error that says so, and a failing server named with its
-// status.
+// after dispose() failing with an Error that says so, a failing server named with its
+// status, a download cut midway that leaves nothing half-written in the cache, and
+// maxBufferBytes standing in for a smaller adapter.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { open, expected } from "./browser.mjs";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { open, expected, ROOT } from "./browser.mjs";
 
 let browser;
 before(async () => {
@@ -84,5 +87,79 @@ test("a server error fails the load with the URL and the HTTP status", async () 
   failing.close();
   assert.ok(error?.isError, "the load must reject with an Error");
   assert.equal(error.message, `${base}config.json: HTTP 503 Service Unavailable`);
+  await page.close();
+});
+
+test("a download cut midway fails the load and leaves no cache entry for that file", async () => {
+  // Serves t5-tiny, but model.safetensors stops after half of its announced length.
+  const folder = join(ROOT, "tests", "fixtures", "t5-tiny");
+  const cutting = createServer((req, res) => {
+    const name = req.url.replace(/^\/model\//, "");
+    let bytes;
+    try {
+      bytes = readFileSync(join(folder, name));
+    } catch {
+      res.writeHead(404, { "access-control-allow-origin": "*" }).end();
+      return;
+    }
+    res.writeHead(200, { "access-control-allow-origin": "*", "content-length": bytes.length });
+    if (name === "model.safetensors") {
+      res.write(bytes.subarray(0, bytes.length >> 1), () => res.destroy());
+    } else {
+      res.end(bytes);
+    }
+  });
+  await new Promise((done) => cutting.listen(0, "127.0.0.1", done));
+  const base = `http://127.0.0.1:${cutting.address().port}/model/`;
+  // The server's fresh port makes URLs no earlier test has cached.
+  const page = await browser.context.newPage();
+  // An unhandled rejection (of the cache's put) would show here.
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  await page.goto(`${browser.site.url}/web/index.html`);
+  const outcome = await page.evaluate(async (base) => {
+    const { default: init, Engine } = await import("/pkg/seq2seq_gpu.js");
+    await init();
+    let error = null;
+    try {
+      await Engine.load(base, { cache: true });
+    } catch (e) {
+      error = { isError: e instanceof Error, message: e.message };
+    }
+    const cache = await caches.open("seq2seq-gpu-models");
+    return {
+      error,
+      config: Boolean(await cache.match(`${base}config.json`)),
+      weights: Boolean(await cache.match(`${base}model.safetensors`)),
+    };
+  }, base);
+  cutting.close();
+  assert.ok(outcome.error?.isError, "the load must reject with an Error");
+  assert.match(outcome.error.message, /model\.safetensors: could not fetch/);
+  assert.ok(outcome.config, "files read whole are cached");
+  assert.ok(!outcome.weights, "the cut file must not be cached");
+  assert.deepEqual(pageErrors, []);
+  await page.close();
+});
+
+test("maxBufferBytes acts as a smaller adapter, and a bad value is refused", async () => {
+  const page = await browser.context.newPage();
+  await page.goto(`${browser.site.url}/web/index.html`);
+  const messages = await page.evaluate(async () => {
+    const { default: init, Engine } = await import("/pkg/seq2seq_gpu.js");
+    await init();
+    const attempt = async (maxBufferBytes) => {
+      try {
+        await Engine.load("/tests/fixtures/t5-tiny/", { cache: false, maxBufferBytes });
+        return null;
+      } catch (e) {
+        return e instanceof Error ? e.message : `not an Error: ${e}`;
+      }
+    };
+    return [await attempt(1 << 16), await attempt(4095), await attempt("big")];
+  });
+  assert.match(messages[0] ?? "loaded", /maxStorageBufferBindingSize of this device is 65536, but .* needs \d+/);
+  assert.match(messages[1] ?? "loaded", /option maxBufferBytes must be a whole number of bytes from 4096 .*, found 4095$/);
+  assert.match(messages[2] ?? "loaded", /option maxBufferBytes must be .*, found "big"$/);
   await page.close();
 });
