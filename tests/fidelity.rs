@@ -48,11 +48,7 @@ fn teacher_forced_logits_match_transformers_and_stepwise_decoding() {
                 .unwrap();
             let dec_ids = fixture::ids(&case["decoder_input_ids"]);
             let t = dec_ids.len();
-            let full = model
-                .decoder(&gpu, &encoded, DecoderShape::single(t, t), false)
-                .unwrap();
-            full.set_ids(&dec_ids).unwrap();
-            let logits = pollster::block_on(full.step_logits(0)).unwrap();
+            let logits = teacher_forced_logits(&model, &gpu, &encoded, &dec_ids);
             let (want, shape) = &tensors[&format!("case{i}.logits")];
             assert_eq!(shape, &vec![t, model.spec.vocab_size]);
             assert_close(&logits, want, 1e-4, &format!("{name} case {i} logits"));

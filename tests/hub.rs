@@ -8,7 +8,6 @@ mod common;
 
 use common::fixture;
 use common::*;
-use seq2seq_gpu::model::DecoderShape;
 use seq2seq_gpu::{Engine, GenerationOptions};
 use serde_json::Value;
 
@@ -108,11 +107,7 @@ fn teacher_forced_logits_match_transformers() {
                 .unwrap();
             let dec_ids = fixture::ids(&case["decoder_input_ids"]);
             let t = dec_ids.len();
-            let decoder = model
-                .decoder(&gpu, &encoded, DecoderShape::single(t, t), false)
-                .unwrap();
-            decoder.set_ids(&dec_ids).unwrap();
-            let logits = pollster::block_on(decoder.step_logits(0)).unwrap();
+            let logits = teacher_forced_logits(model, &gpu, &encoded, &dec_ids);
             let (want, shape) = &tensors[&format!("case{i}.logits")];
             assert_eq!(shape, &vec![t, model.spec.vocab_size], "{name}");
             assert_close(&logits, want, 1e-4, &format!("{name} case {i} logits"));

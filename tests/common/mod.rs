@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use seq2seq_gpu::gpu::{Gpu, Plan, Recorder};
-use seq2seq_gpu::model::WeightFormat;
+use seq2seq_gpu::model::{DecoderShape, Encoded, Model, WeightFormat};
 use seq2seq_gpu::{DirSource, Engine, LoadOptions};
 
 pub fn gpu() -> Arc<Gpu> {
@@ -103,3 +103,19 @@ pub fn assert_close(actual: &[f32], expected: &[f32], tolerance: f32, what: &str
 
 /// Sizes that are not multiples of any tile: edges of the 16/64-wide tiles and 256-wide groups.
 pub const AWKWARD_SIZES: [usize; 7] = [1, 3, 17, 63, 65, 127, 129];
+
+/// The decoder's logits at every position of `decoder_ids` at once over `encoded` (teacher
+/// forcing), as transformers' `model(**inputs, decoder_input_ids=...).logits`.
+pub fn teacher_forced_logits(
+    model: &Model,
+    gpu: &Arc<Gpu>,
+    encoded: &Encoded,
+    decoder_ids: &[u32],
+) -> Vec<f32> {
+    let t = decoder_ids.len();
+    let decoder = model
+        .decoder(gpu, encoded, DecoderShape::single(t, t), false)
+        .unwrap();
+    decoder.set_ids(decoder_ids).unwrap();
+    pollster::block_on(decoder.step_logits(0)).unwrap()
+}

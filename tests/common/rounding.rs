@@ -2,7 +2,6 @@
 //! reference, and greedy ids equal wherever the reference's top-2 margin rules out a swap.
 
 use super::fixture;
-use seq2seq_gpu::model::DecoderShape;
 use seq2seq_gpu::{Engine, GenerationOptions};
 
 /// Spacing of f16 and bf16 values near 1 (11 and 8 significant bits).
@@ -37,10 +36,7 @@ pub fn assert_close_to_reference(engine: &Engine, name: &str, tolerance: f32, va
             .encode(gpu, &fixture::ids(&case["input_ids"]))
             .unwrap();
         let dec_ids = fixture::ids(&case["decoder_input_ids"]);
-        let shape = DecoderShape::single(dec_ids.len(), dec_ids.len());
-        let decoder = model.decoder(gpu, &encoded, shape, false).unwrap();
-        decoder.set_ids(&dec_ids).unwrap();
-        let logits = pollster::block_on(decoder.step_logits(0)).unwrap();
+        let logits = super::teacher_forced_logits(model, gpu, &encoded, &dec_ids);
         let reference = &references[&format!("case{i}.logits")].0;
         let err = super::relative_error(&logits, reference);
         assert!(
