@@ -50,7 +50,7 @@ impl Engine {
             None => Gpu::with_options(options.gpu_options).await?,
         };
         let format = options.weights.unwrap_or(files.stored_format);
-        Engine::upload(files, gpu, format)
+        Engine::upload(files, gpu, format).await
     }
 
     /// Loads a model folder on disk onto a new device.
@@ -60,8 +60,12 @@ impl Engine {
         Engine::load(&source, &LoadOptions::default()).await
     }
 
-    fn upload(files: LoadedFiles, gpu: Arc<Gpu>, format: WeightFormat) -> Result<Engine> {
-        let mut model = Model::load(&gpu, files.spec, files.weights.as_ref(), format)?;
+    async fn upload<S: FileSource>(
+        files: LoadedFiles<S>,
+        gpu: Arc<Gpu>,
+        format: WeightFormat,
+    ) -> Result<Engine> {
+        let mut model = Model::load(&gpu, files.spec, &files.weights, format).await?;
         model.shortlist = files.shortlist;
         Ok(Engine {
             inner: Arc::new(Inner {

@@ -5,30 +5,77 @@
 
 use crate::error::{Error, Result};
 use crate::formats::config_json::spec_from_config_json;
-use crate::formats::layout::{CheckpointFormat, FolderKind};
+use std::ops::Range;
+
+use crate::formats::layout::FolderKind;
 use crate::formats::marian::bin::MarianBin;
 use crate::formats::marian::shortlist::Shortlist;
 use crate::formats::marian::tensors::MarianSource;
 use crate::formats::marian::yaml::{MAX_POSITIONS, spec_from_marian_yaml};
-use crate::formats::pytorch::PytorchCheckpoint;
 use crate::formats::{Checkpoint, FileSource, ModelFolder, TensorSource};
 use crate::generate::GenerationOptions;
 use crate::model::{ModelSpec, WeightFormat};
 use crate::tokenizer::Tokenizer;
 
-/// Everything an engine needs but the device.
-pub(crate) struct LoadedFiles {
+/// Where the weights are read from as they are uploaded.
+pub(crate) enum StoredWeights<S> {
+    /// A Hugging Face checkpoint, read tensor by tensor from its files.
+    Checkpoint(Checkpoint<S>),
+    /// A Firefox Translations model, small enough to be held whole.
+    Marian(MarianSource),
+}
+
+impl<S: FileSource> TensorSource for StoredWeights<S> {
+    fn files(&self) -> String {
+        match self {
+            StoredWeights::Checkpoint(c) => c.files(),
+            StoredWeights::Marian(m) => m.files(),
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        match self {
+            StoredWeights::Checkpoint(c) => c.contains(name),
+            StoredWeights::Marian(m) => m.contains(name),
+        }
+    }
+
+    fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        match self {
+            StoredWeights::Checkpoint(c) => c.shape(name),
+            StoredWeights::Marian(m) => m.shape(name),
+        }
+    }
+
+    async fn rows(&self, name: &str, expected: &[usize], rows: Range<usize>) -> Result<Vec<f32>> {
+        match self {
+            StoredWeights::Checkpoint(c) => c.rows(name, expected, rows).await,
+            StoredWeights::Marian(m) => m.rows(name, expected, rows).await,
+        }
+    }
+
+    fn quantized(&self, name: &str, expected: &[usize]) -> Result<Option<(Vec<i8>, f32)>> {
+        match self {
+            StoredWeights::Checkpoint(c) => c.quantized(name, expected),
+            StoredWeights::Marian(m) => m.quantized(name, expected),
+        }
+    }
+}
+
+/// Everything an engine needs but the device; the weights' headers are read and checked,
+/// their values are read while they upload.
+pub(crate) struct LoadedFiles<S> {
     pub spec: ModelSpec,
     pub defaults: GenerationOptions,
     pub tokenizer: Tokenizer,
-    pub weights: Box<dyn TensorSource>,
+    pub weights: StoredWeights<S>,
     pub shortlist: Option<Shortlist>,
     /// The precision the checkpoint keeps its weights in.
     pub stored_format: WeightFormat,
 }
 
 /// Reads and checks every file of the folder in `source`.
-pub(crate) async fn load_files(source: &impl FileSource) -> Result<LoadedFiles> {
+pub(crate) async fn load_files<S: FileSource>(source: &S) -> Result<LoadedFiles<&S>> {
     let folder = ModelFolder::open(source).await?;
     match &folder.kind {
         FolderKind::HuggingFace {
@@ -42,19 +89,13 @@ pub(crate) async fn load_files(source: &impl FileSource) -> Result<LoadedFiles> 
                 Some(text) => GenerationOptions::from_generation_config(text)?,
                 None => GenerationOptions::from_model_config(config)?,
             };
-            let weights: Box<dyn TensorSource> = match folder.read_weights().await? {
-                (CheckpointFormat::Safetensors, shards) => {
-                    Box::new(Checkpoint::from_shards(shards)?)
-                }
-                (CheckpointFormat::Pytorch, shards) => {
-                    Box::new(PytorchCheckpoint::from_shards(shards)?)
-                }
-            };
+            let (format, files) = folder.weight_files().await?;
+            let weights = Checkpoint::open(source, format, files).await?;
             Ok(LoadedFiles {
                 spec,
                 defaults,
                 tokenizer,
-                weights,
+                weights: StoredWeights::Checkpoint(weights),
                 shortlist: None,
                 stored_format: WeightFormat::F32,
             })
@@ -87,7 +128,7 @@ pub(crate) async fn load_files(source: &impl FileSource) -> Result<LoadedFiles> 
                 tokenizer: tokenizer.with_end_of_sentence(spec.eos_token_ids[0]),
                 spec,
                 defaults,
-                weights: Box::new(MarianSource::new(bin)),
+                weights: StoredWeights::Marian(MarianSource::new(bin)),
                 shortlist,
                 stored_format: WeightFormat::Int8,
             })

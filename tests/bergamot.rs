@@ -39,7 +39,7 @@ fn full_vocabulary_model(gpu: &Arc<Gpu>, format: WeightFormat) -> Model {
     let bin = MarianBin::parse(file, std::fs::read(model_dir("enpt").join(file)).unwrap()).unwrap();
     let vocab = bin.shape("Wemb").unwrap()[0];
     let spec = spec_from_marian_yaml(bin.yaml(), file, vocab).unwrap();
-    Model::load(gpu, spec, &MarianSource::new(bin), format).unwrap()
+    pollster::block_on(Model::load(gpu, spec, &MarianSource::new(bin), format)).unwrap()
 }
 
 fn translate(engine: &Engine, text: &str) -> String {

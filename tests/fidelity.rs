@@ -4,8 +4,8 @@ mod common;
 
 use common::fixture::{self, FAMILIES};
 use common::*;
-use seq2seq_gpu::formats::Checkpoint;
 use seq2seq_gpu::formats::config_json::spec_from_config_json;
+use seq2seq_gpu::formats::{Checkpoint, CheckpointFormat};
 use seq2seq_gpu::model::{DecoderShape, Model, WeightFormat};
 
 fn load_model(name: &str) -> Model {
@@ -13,8 +13,12 @@ fn load_model(name: &str) -> Model {
     let spec =
         spec_from_config_json(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
-    let ckpt = Checkpoint::from_shards(vec![("model.safetensors".into(), bytes)]).unwrap();
-    Model::load(&gpu(), spec, &ckpt, WeightFormat::F32).unwrap()
+    let ckpt = Checkpoint::from_files(
+        CheckpointFormat::Safetensors,
+        vec![("model.safetensors".into(), bytes)],
+    )
+    .unwrap();
+    pollster::block_on(Model::load(&gpu(), spec, &ckpt, WeightFormat::F32)).unwrap()
 }
 
 #[test]

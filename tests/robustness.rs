@@ -6,6 +6,7 @@ mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use pollster::block_on;
 use seq2seq_gpu::GenerationOptions;
 use seq2seq_gpu::formats::config_json::spec_from_config_json;
 use seq2seq_gpu::formats::layout::TokenizerFiles;
@@ -14,8 +15,7 @@ use seq2seq_gpu::formats::marian::bergamot::bergamot_manifest;
 use seq2seq_gpu::formats::marian::bin::MarianBin;
 use seq2seq_gpu::formats::marian::shortlist::Shortlist;
 use seq2seq_gpu::formats::marian::yaml::spec_from_marian_yaml;
-use seq2seq_gpu::formats::pytorch::PytorchCheckpoint;
-use seq2seq_gpu::formats::{Checkpoint, TensorSource};
+use seq2seq_gpu::formats::{Checkpoint, CheckpointFormat, MemorySource, TensorSource};
 use seq2seq_gpu::tokenizer::Tokenizer;
 
 /// xorshift64*: a fixed, dependency-free stream of pseudo-random numbers.
@@ -79,8 +79,13 @@ fn safetensors_file(header: &str, data: &[u8]) -> Vec<u8> {
     bytes
 }
 
+/// A safetensors checkpoint of one file held in memory.
+fn safetensors(files: Vec<(String, Vec<u8>)>) -> seq2seq_gpu::Result<Checkpoint<MemorySource>> {
+    Checkpoint::from_files(CheckpointFormat::Safetensors, files)
+}
+
 fn checkpoint_error(bytes: Vec<u8>) -> String {
-    match Checkpoint::from_shards(vec![("model.safetensors".into(), bytes)]) {
+    match safetensors(vec![("model.safetensors".into(), bytes)]) {
         Ok(_) => panic!("accepted a broken model.safetensors"),
         Err(e) => e.to_string(),
     }
@@ -91,7 +96,7 @@ fn broken_safetensors_fail_naming_the_file_and_problem() {
     let data = [0u8; 24];
     let good = r#"{"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}"#;
     assert!(
-        Checkpoint::from_shards(vec![(
+        safetensors(vec![(
             "model.safetensors".into(),
             safetensors_file(good, &data)
         )])
@@ -144,12 +149,14 @@ fn broken_safetensors_fail_naming_the_file_and_problem() {
     }
     // A dtype the engine cannot convert is refused when the tensor is read, naming both.
     let ints = r#"{"a":{"dtype":"I32","shape":[2,3],"data_offsets":[0,24]}}"#;
-    let ckpt = Checkpoint::from_shards(vec![(
+    let ckpt = safetensors(vec![(
         "model.safetensors".into(),
         safetensors_file(ints, &data),
     )])
     .unwrap();
-    let message = ckpt.tensor_shaped("a", &[2, 3]).unwrap_err().to_string();
+    let message = block_on(ckpt.tensor_shaped("a", &[2, 3]))
+        .unwrap_err()
+        .to_string();
     assert!(
         message.contains("model.safetensors") && message.contains("I32"),
         "{message}"
@@ -168,10 +175,10 @@ fn every_parser_survives_random_and_mutated_bytes() {
         &fixture("t5-tiny", "model.safetensors"),
         300,
         |bytes| {
-            if let Ok(ckpt) = Checkpoint::from_shards(vec![("model.safetensors".into(), bytes)])
+            if let Ok(ckpt) = safetensors(vec![("model.safetensors".into(), bytes)])
                 && let Ok(shape) = ckpt.shape("shared.weight")
             {
-                let _ = ckpt.tensor_shaped("shared.weight", &shape);
+                let _ = block_on(ckpt.tensor_shaped("shared.weight", &shape));
             }
         },
     );
@@ -184,10 +191,10 @@ fn every_parser_survives_random_and_mutated_bytes() {
         300,
         |bytes| {
             let shards = vec![("pytorch_model.bin".into(), bytes)];
-            if let Ok(ckpt) = PytorchCheckpoint::from_shards(shards)
+            if let Ok(ckpt) = Checkpoint::from_files(CheckpointFormat::Pytorch, shards)
                 && let Ok(shape) = ckpt.shape("shared.weight")
             {
-                let _ = ckpt.tensor_shaped("shared.weight", &shape);
+                let _ = block_on(ckpt.tensor_shaped("shared.weight", &shape));
             }
         },
     );

@@ -82,7 +82,12 @@ fn a_folder_and_memory_read_list_and_slice_files_alike() {
 struct Recorded {
     inner: MemorySource,
     lists: bool,
+    /// Files read whole, or whose size was asked, in order.
     reads: RefCell<Vec<String>>,
+    /// Files read whole.
+    whole: RefCell<Vec<String>>,
+    /// (file, bytes) of every range read.
+    ranges: RefCell<Vec<(String, u64)>>,
 }
 
 impl Recorded {
@@ -91,6 +96,8 @@ impl Recorded {
             inner,
             lists,
             reads: RefCell::default(),
+            whole: RefCell::default(),
+            ranges: RefCell::default(),
         }
     }
 
@@ -114,11 +121,21 @@ impl FileSource for Recorded {
 
     async fn read(&self, name: &str) -> seq2seq_gpu::Result<Option<Vec<u8>>> {
         self.reads.borrow_mut().push(name.to_string());
+        self.whole.borrow_mut().push(name.to_string());
         self.inner.read(name).await
     }
 
     async fn read_range(&self, name: &str, start: u64, len: u64) -> seq2seq_gpu::Result<Vec<u8>> {
+        self.ranges.borrow_mut().push((name.to_string(), len));
         self.inner.read_range(name, start, len).await
+    }
+
+    /// Asking whether a file is there counts as asking for it.
+    async fn size(&self, name: &str) -> seq2seq_gpu::Result<Option<u64>> {
+        if !self.reads.borrow().iter().any(|n| n == name) {
+            self.reads.borrow_mut().push(name.to_string());
+        }
+        self.inner.size(name).await
     }
 }
 
@@ -151,7 +168,7 @@ fn hugging_face_folders_are_found_from_any_source() {
         assert!(config.contains("\"t5\"") && generation_config.is_some());
         assert_eq!(folder.tokenizer.names(), ["tokenizer.json"]);
         // Without model.safetensors, the shards of an index.
-        let missing = block(folder.read_weights())
+        let missing = block(folder.weight_files())
             .map(|(_, shards)| shards)
             .unwrap_err();
         assert!(
@@ -206,18 +223,30 @@ fn hugging_face_folders_are_found_from_any_source() {
         .with("one.safetensors", b"1".to_vec())
         .with("two.safetensors", b"22".to_vec());
     let folder = block(ModelFolder::open(&sharded)).unwrap();
-    let shards = block(folder.read_weights())
+    let shards = block(folder.weight_files())
         .map(|(_, shards)| shards)
         .unwrap();
-    let names: Vec<&str> = shards.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["one.safetensors", "two.safetensors"]);
-    assert_eq!(shards[1].1, b"22");
+    assert_eq!(shards, ["one.safetensors", "two.safetensors"]);
+    let one_shard_missing = MemorySource::new("sharded")
+        .with("config.json", b"{}".to_vec())
+        .with("tokenizer.json", b"{}".to_vec())
+        .with(
+            "model.safetensors.index.json",
+            br#"{"weight_map": {"a": "one.safetensors", "b": "two.safetensors"}}"#.to_vec(),
+        )
+        .with("one.safetensors", b"1".to_vec());
+    let folder = block(ModelFolder::open(&one_shard_missing)).unwrap();
+    let missing = block(folder.weight_files()).unwrap_err();
+    assert!(
+        matches!(&missing, Error::MissingFile { file, .. } if file == "two.safetensors"),
+        "{missing}"
+    );
     let unsafe_shard = sharded.with(
         "model.safetensors.index.json",
         br#"{"weight_map": {"a": "../outside.safetensors"}}"#.to_vec(),
     );
     let folder = block(ModelFolder::open(&unsafe_shard)).unwrap();
-    let error = block(folder.read_weights())
+    let error = block(folder.weight_files())
         .map(|(_, shards)| shards)
         .unwrap_err()
         .to_string();
@@ -327,5 +356,83 @@ fn an_engine_loads_from_memory_as_from_a_folder() {
     for case in fixture::cases(&expected).iter().take(2) {
         let out = block(from_memory.generate(case["text"].as_str().unwrap(), &greedy, |_| {}));
         assert_eq!(out.unwrap()[0].ids, fixture::ids(&case["greedy_ids"]));
+    }
+}
+
+/// The weights are never read whole: their headers, then each tensor by its byte range, no
+/// range larger than the largest tensor (or header, or archive directory). The model still
+/// generates what transformers does.
+#[test]
+fn weights_are_read_tensor_by_tensor() {
+    let options = LoadOptions {
+        weights: None,
+        gpu: Some(common::gpu()),
+        ..Default::default()
+    };
+    let mt5 = [
+        "config.json",
+        "generation_config.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "spiece.model",
+        "pytorch_model.bin",
+    ];
+    for (name, files, weights) in [
+        ("t5-tiny", &T5_FILES[..], "model.safetensors"),
+        ("hub/mt5-bin", &mt5[..], "pytorch_model.bin"),
+    ] {
+        let source = Recorded::new(fixture_in_memory(name, files), true);
+        let engine = block(Engine::load(&source, &options)).unwrap();
+        let size = std::fs::metadata(fixture::dir(name).join(weights))
+            .unwrap()
+            .len();
+        assert!(
+            !source.whole.borrow().iter().any(|n| n == weights),
+            "{name}"
+        );
+        let ranges: Vec<u64> = source
+            .ranges
+            .borrow()
+            .iter()
+            .filter(|(file, _)| file == weights)
+            .map(|(_, len)| *len)
+            .collect();
+        let largest = ranges.iter().max().copied().unwrap_or(0);
+        assert!(ranges.len() > 10, "{name}: {} ranges", ranges.len());
+        let bytes = std::fs::read(fixture::dir(name).join(weights)).unwrap();
+        // The largest piece of the file a reader needs at once: a tensor, the safetensors
+        // header, or a PyTorch archive's directory (its tail) and entries.
+        let largest_piece = if weights == "model.safetensors" {
+            let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+            let header: serde_json::Value =
+                serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+            let offsets = header.as_object().unwrap().values();
+            let tensor = offsets
+                .filter_map(|t| t["data_offsets"].as_array())
+                .map(|o| o[1].as_u64().unwrap() - o[0].as_u64().unwrap())
+                .max()
+                .unwrap();
+            tensor.max(header_len as u64)
+        } else {
+            let archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
+            let entry = (0..archive.len())
+                .map(|i| archive.by_index_data(i).unwrap().size())
+                .max()
+                .unwrap();
+            entry.max(22 + 65_535 + 20 + 56)
+        };
+        assert!(
+            largest <= largest_piece && largest < size / 2,
+            "{name}: a range of {largest} bytes of {size}"
+        );
+        let expected = fixture::expected_json(name);
+        let case = &fixture::cases(&expected)[0];
+        let greedy = GenerationOptions {
+            max_new_tokens: Some(32),
+            num_beams: Some(1),
+            ..Default::default()
+        };
+        let out = block(engine.generate(case["text"].as_str().unwrap(), &greedy, |_| {})).unwrap();
+        assert_eq!(out[0].ids, fixture::ids(&case["greedy_ids"]), "{name}");
     }
 }

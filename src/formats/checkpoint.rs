@@ -1,113 +1,132 @@
-//! Weights from safetensors files (one file or the shards of a sharded checkpoint),
-//! converted to f32 whatever their stored dtype.
+//! A checkpoint's weights (safetensors or PyTorch; one file or the shards an index lists),
+//! read tensor by tensor from any [`FileSource`]: only the headers are read when it opens,
+//! then each tensor's bytes (or a block of its rows) when the loader asks for them, so no
+//! file is ever held whole.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
-use safetensors::{Dtype, SafeTensors, tensor::Metadata};
-
-use super::tensors::{FloatKind, TensorSource, shaped};
+use super::layout::{CheckpointFormat, NamedFile};
+use super::source::{FileSource, MemorySource, completed};
+use super::tensors::{FloatKind, TensorSource};
+use super::{pytorch, safetensors_header};
 use crate::error::{Error, Result};
 
-struct Shard {
-    file: String,
-    bytes: Vec<u8>,
-    data_start: usize,
-    metadata: Metadata,
+/// Where one tensor's values lie in its file.
+#[derive(Clone, Debug)]
+pub struct StoredTensor {
+    /// The dtype's name where the engine cannot convert it (refused when read).
+    pub kind: Result<FloatKind, String>,
+    pub shape: Vec<usize>,
+    /// Bytes of the file, row-major and contiguous.
+    pub bytes: Range<u64>,
 }
 
-pub struct Checkpoint {
-    shards: Vec<Shard>,
-    /// Tensor name -> index of the shard that holds it.
-    location: HashMap<String, usize>,
+pub struct Checkpoint<S> {
+    source: S,
+    files: Vec<String>,
+    /// Tensor name -> (index of its file, where it lies).
+    tensors: HashMap<String, (usize, StoredTensor)>,
 }
 
-impl Checkpoint {
-    /// `shards` are (file name, contents); the safetensors library validates headers and offsets.
-    pub fn from_shards(shards: Vec<(String, Vec<u8>)>) -> Result<Checkpoint> {
-        let mut parsed = Vec::with_capacity(shards.len());
-        let mut location = HashMap::new();
-        for (index, (file, bytes)) in shards.into_iter().enumerate() {
-            let (header_len, metadata) =
-                SafeTensors::read_metadata(&bytes).map_err(|e| Error::format(file.clone(), e))?;
-            for name in metadata.offset_keys() {
-                location.insert(name, index);
-            }
-            parsed.push(Shard {
-                file,
-                bytes,
-                data_start: 8 + header_len,
-                metadata,
-            });
+impl<S: FileSource> Checkpoint<S> {
+    /// Reads the headers of `files` (shards in the order their index lists them).
+    pub async fn open(source: S, format: CheckpointFormat, files: Vec<String>) -> Result<Self> {
+        let mut tensors = HashMap::new();
+        for (index, file) in files.iter().enumerate() {
+            let found = match format {
+                CheckpointFormat::Safetensors => safetensors_header::index(&source, file).await?,
+                CheckpointFormat::Pytorch => pytorch::index(&source, file).await?,
+            };
+            tensors.extend(found.into_iter().map(|(name, t)| (name, (index, t))));
         }
         Ok(Checkpoint {
-            shards: parsed,
-            location,
+            source,
+            files,
+            tensors,
         })
     }
 
-    fn file_names(&self) -> String {
-        self.shards
-            .iter()
-            .map(|s| s.file.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    fn info(&self, name: &str) -> Result<(&Shard, &safetensors::tensor::TensorInfo)> {
-        let Some(&index) = self.location.get(name) else {
-            return Err(Error::MissingTensor {
-                file: self.file_names(),
-                name: name.to_string(),
-            });
-        };
-        let shard = &self.shards[index];
-        let info = shard
-            .metadata
-            .info(name)
+    fn find(&self, name: &str) -> Result<(&str, &StoredTensor)> {
+        self.tensors
+            .get(name)
+            .map(|(file, t)| (self.files[*file].as_str(), t))
             .ok_or_else(|| Error::MissingTensor {
-                file: shard.file.clone(),
+                file: self.files(),
                 name: name.to_string(),
-            })?;
-        Ok((shard, info))
-    }
-
-    /// The tensor's values as f32 and its shape.
-    pub fn tensor_f32(&self, name: &str) -> Result<(Vec<f32>, Vec<usize>)> {
-        let (shard, info) = self.info(name)?;
-        let (start, end) = info.data_offsets;
-        let bytes = &shard.bytes[shard.data_start + start..shard.data_start + end];
-        let kind = match info.dtype {
-            Dtype::F32 => FloatKind::F32,
-            Dtype::F16 => FloatKind::F16,
-            Dtype::BF16 => FloatKind::BF16,
-            other => {
-                return Err(Error::format(
-                    shard.file.clone(),
-                    format!(
-                        "tensor \"{name}\" has dtype {other:?}; only F32, F16 and BF16 are supported"
-                    ),
-                ));
-            }
-        };
-        Ok((kind.to_f32(bytes), info.shape.clone()))
+            })
     }
 }
 
-impl TensorSource for Checkpoint {
+impl Checkpoint<MemorySource> {
+    /// A checkpoint of files held in memory (tests, fuzzing): (file name, contents).
+    pub fn from_files(format: CheckpointFormat, files: Vec<NamedFile>) -> Result<Self> {
+        let names = files.iter().map(|(name, _)| name.clone()).collect();
+        let source = files
+            .into_iter()
+            .fold(MemorySource::new("memory"), |source, (name, bytes)| {
+                source.with(name, bytes)
+            });
+        completed(Checkpoint::open(source, format, names))
+    }
+}
+
+impl<S: FileSource> TensorSource for Checkpoint<S> {
     fn files(&self) -> String {
-        self.file_names()
+        self.files.join(", ")
     }
 
     fn contains(&self, name: &str) -> bool {
-        self.location.contains_key(name)
+        self.tensors.contains_key(name)
     }
 
     fn shape(&self, name: &str) -> Result<Vec<usize>> {
-        Ok(self.info(name)?.1.shape.clone())
+        Ok(self.find(name)?.1.shape.clone())
     }
 
-    fn tensor_shaped(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
-        let (values, shape) = self.tensor_f32(name)?;
-        shaped(&self.info(name)?.0.file, name, values, &shape, expected)
+    async fn rows(&self, name: &str, expected: &[usize], rows: Range<usize>) -> Result<Vec<f32>> {
+        let (file, stored) = self.find(name)?;
+        check_shape(file, name, &stored.shape, expected)?;
+        let kind = stored.kind.clone().map_err(|dtype| {
+            Error::format(
+                file,
+                format!(
+                    "tensor \"{name}\" has dtype {dtype}; only F32, F16 and BF16 are supported"
+                ),
+            )
+        })?;
+        let row_bytes = (row_len(expected) * kind.size()) as u64;
+        let start = stored.bytes.start + rows.start as u64 * row_bytes;
+        let len = rows.len() as u64 * row_bytes;
+        if start + len > stored.bytes.end {
+            return Err(Error::invalid(format!(
+                "rows {rows:?} of tensor \"{name}\" lie outside its shape {expected:?}"
+            )));
+        }
+        let bytes = self.source.read_range(file, start, len).await?;
+        Ok(kind.to_f32(&bytes))
     }
+}
+
+/// The elements of one row (of the leading dimension) of a tensor of `shape`.
+pub(crate) fn row_len(shape: &[usize]) -> usize {
+    shape.iter().skip(1).product()
+}
+
+/// Checks that tensor `name` of `file` has the shape the loader expects.
+pub(crate) fn check_shape(
+    file: &str,
+    name: &str,
+    shape: &[usize],
+    expected: &[usize],
+) -> Result<()> {
+    if shape != expected {
+        return Err(Error::TensorShape {
+            file: file.to_string(),
+            name: name.to_string(),
+            expected: expected.to_vec(),
+            found: shape.to_vec(),
+        });
+    }
+    Ok(())
 }

@@ -8,7 +8,7 @@
 //!   naming a Marian `.bin` model and its lexical shortlist, plus `tokenizer.json`.
 //!
 //! The small files are read first ([`ModelFolder::open`]), so the model's description and
-//! tokenizer can be checked before its weights are read ([`ModelFolder::read_weights`], [`ModelFolder::read_marian`]).
+//! tokenizer can be checked before its weights are read ([`ModelFolder::weight_files`], [`ModelFolder::read_marian`]).
 
 use super::marian::bergamot::{BERGAMOT_CONFIGS, BergamotManifest, bergamot_manifest};
 use super::source::{FileSource, plain_file_name};
@@ -135,18 +135,20 @@ impl<'s, S: FileSource> ModelFolder<'s, S> {
         })
     }
 
-    /// The weights of a Hugging Face folder: one file, or every shard of an index.
-    pub async fn read_weights(&self) -> Result<(CheckpointFormat, Vec<NamedFile>)> {
+    /// The weight files of a Hugging Face folder: one file, or every shard of an index (read
+    /// here; the weights themselves are read tensor by tensor later).
+    pub async fn weight_files(&self) -> Result<(CheckpointFormat, Vec<String>)> {
         let files = &self.files;
         for (single, index_name, format) in WEIGHTS {
-            if let Some(bytes) = files.optional(single).await? {
-                return Ok((format, vec![(single.into(), bytes)]));
+            if files.exists(single).await? {
+                return Ok((format, vec![single.into()]));
             }
             if let Some(index) = files.optional(index_name).await? {
-                let mut shards = Vec::new();
-                for name in shard_names(index_name, &text(index_name, index)?)? {
-                    let bytes = files.required(&name).await?;
-                    shards.push((name, bytes));
+                let shards = shard_names(index_name, &text(index_name, index)?)?;
+                for shard in &shards {
+                    if !files.exists(shard).await? {
+                        return Err(files.missing(shard));
+                    }
                 }
                 return Ok((format, shards));
             }
@@ -187,6 +189,14 @@ impl<S: FileSource> Files<'_, S> {
             return Ok(None);
         }
         self.source.read(name).await
+    }
+
+    /// Whether the source holds `name`, without reading it.
+    async fn exists(&self, name: &str) -> Result<bool> {
+        match &self.listing {
+            Some(names) => Ok(names.iter().any(|n| n == name)),
+            None => Ok(self.source.size(name).await?.is_some()),
+        }
     }
 
     async fn required(&self, name: &str) -> Result<Vec<u8>> {

@@ -23,6 +23,52 @@ pub trait FileSource {
     /// before `start + len`.
     fn read_range(&self, name: &str, start: u64, len: u64)
     -> impl Future<Output = Result<Vec<u8>>>;
+
+    /// A file's size in bytes; `None` when the source holds no file of that name. Lets a
+    /// checkpoint be read tensor by tensor without holding the whole file.
+    fn size(&self, name: &str) -> impl Future<Output = Result<Option<u64>>>;
+}
+
+/// A borrowed source reads like the source itself (an engine loads from a caller's source
+/// without taking it).
+impl<S: FileSource> FileSource for &S {
+    fn location(&self) -> String {
+        (**self).location()
+    }
+
+    fn list(&self) -> impl Future<Output = Result<Option<Vec<String>>>> {
+        (**self).list()
+    }
+
+    fn read(&self, name: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> {
+        (**self).read(name)
+    }
+
+    fn read_range(
+        &self,
+        name: &str,
+        start: u64,
+        len: u64,
+    ) -> impl Future<Output = Result<Vec<u8>>> {
+        (**self).read_range(name, start, len)
+    }
+
+    fn size(&self, name: &str) -> impl Future<Output = Result<Option<u64>>> {
+        (**self).size(name)
+    }
+}
+
+/// The value of a future that is already complete, as every read of a [`MemorySource`] is:
+/// lets in-memory checkpoints (tests, fuzzing) be opened without an executor.
+pub(crate) fn completed<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(value) => value,
+        std::task::Poll::Pending => {
+            Err(Error::invalid("an in-memory read did not complete at once"))
+        }
+    }
 }
 
 /// `name` as named inside `file` (an index, a config), if it is a plain file name: never a
@@ -105,6 +151,10 @@ impl FileSource for MemorySource {
         })?;
         slice_range(name, bytes, start, len)
     }
+
+    async fn size(&self, name: &str) -> Result<Option<u64>> {
+        Ok(self.get(name).map(|bytes| bytes.len() as u64))
+    }
 }
 
 /// A model folder on disk.
@@ -180,5 +230,14 @@ impl FileSource for DirSource {
             .and_then(|_| file.read_exact(&mut bytes))
             .map_err(|e| self.io_error(name, e))?;
         Ok(bytes)
+    }
+
+    async fn size(&self, name: &str) -> Result<Option<u64>> {
+        match std::fs::metadata(self.dir.join(name)) {
+            Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io_error(name, e)),
+        }
     }
 }

@@ -1,10 +1,14 @@
 //! The interface between weight files and the weight loader: named tensors as f32 values
 //! (or as stored int8 with their scale), whatever file format holds them.
 
+use std::future::Future;
+use std::ops::Range;
+
 use crate::error::Result;
 
 /// Where the graph's weights come from: a checkpoint, a Marian model, or generated values
-/// for benchmarks.
+/// for benchmarks. Values are read asynchronously and a block of rows at a time, so that a
+/// checkpoint streams from its files (a download, in the browser) without being held whole.
 pub trait TensorSource {
     /// The files the tensors are read from, for messages.
     fn files(&self) -> String;
@@ -13,8 +17,23 @@ pub trait TensorSource {
 
     fn shape(&self, name: &str) -> Result<Vec<usize>>;
 
-    /// The tensor's values as f32, checking that it has `expected` shape.
-    fn tensor_shaped(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>>;
+    /// Rows `rows` (along the first dimension; a vector has one value per row) of the
+    /// tensor's values as f32, checking that it has `expected` shape.
+    fn rows(
+        &self,
+        name: &str,
+        expected: &[usize],
+        rows: Range<usize>,
+    ) -> impl Future<Output = Result<Vec<f32>>>;
+
+    /// The whole tensor's values as f32, checking that it has `expected` shape.
+    fn tensor_shaped(
+        &self,
+        name: &str,
+        expected: &[usize],
+    ) -> impl Future<Output = Result<Vec<f32>>> {
+        self.rows(name, expected, 0..expected.first().copied().unwrap_or(1))
+    }
 
     /// A weight the source stores as int8, with the scale that turns it back into real values
     /// (value = q * scale, one scale for the whole tensor), checking that it has `expected`
@@ -62,23 +81,4 @@ impl FloatKind {
                 .collect(),
         }
     }
-}
-
-/// The values of tensor `name` of `file`, checked against the shape the loader expects.
-pub(crate) fn shaped(
-    file: &str,
-    name: &str,
-    values: Vec<f32>,
-    shape: &[usize],
-    expected: &[usize],
-) -> Result<Vec<f32>> {
-    if shape != expected {
-        return Err(crate::error::Error::TensorShape {
-            file: file.to_string(),
-            name: name.to_string(),
-            expected: expected.to_vec(),
-            found: shape.to_vec(),
-        });
-    }
-    Ok(values)
 }

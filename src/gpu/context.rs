@@ -21,11 +21,16 @@ pub struct Gpu {
     pub(crate) placeholder: wgpu::Buffer,
     native_f16: bool,
     errors: Arc<Mutex<Option<String>>>,
+    /// Bytes written to the queue since its last submission.
+    staged: Mutex<u64>,
 }
 
 /// The smallest buffer limit [`GpuOptions::max_buffer_bytes`] takes: below it even the
 /// engine's small fixed buffers would not fit.
 pub const MIN_BUFFER_BYTES: u64 = 4096;
+
+/// Weight bytes written between submissions while a model loads (see `write_weights`).
+const STAGING_BYTES: u64 = 64 << 20;
 
 /// Device features to use when the adapter offers them.
 #[derive(Clone, Copy, Debug)]
@@ -138,6 +143,7 @@ impl Gpu {
             placeholder,
             native_f16,
             errors,
+            staged: Mutex::new(0),
         }))
     }
 
@@ -202,19 +208,40 @@ impl Gpu {
     /// A storage buffer holding `data`, for weights and inputs that outlive one generation.
     pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<wgpu::Buffer> {
         let bytes: &[u8] = bytemuck::cast_slice(data);
+        let buffer = self.weight_buffer(label, bytes.len() as u64)?;
+        self.write_weights(&buffer, 0, bytes);
+        Ok(buffer)
+    }
+
+    /// An empty storage buffer for `bytes` of weights, checked against the device's limit.
+    pub(crate) fn weight_buffer(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer> {
         // Whole vec4s: kernels bind their operands as arrays of vec4.
-        let size = (bytes.len() as u64).max(16).next_multiple_of(16);
+        let size = bytes.max(16).next_multiple_of(16);
         self.pool.check_size(label, size)?;
-        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
             usage: wgpu::BufferUsages::STORAGE
                 | wgpu::BufferUsages::COPY_DST
                 | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
-        });
-        self.queue.write_buffer(&buffer, 0, bytes);
-        Ok(buffer)
+        }))
+    }
+
+    /// Writes `bytes` (whole 4-byte words) at `offset`. wgpu keeps a staging copy of every
+    /// write until the next submission finishes, so after every `STAGING_BYTES` the queue is
+    /// submitted (and natively waited on): a model loads with a bounded staging footprint
+    /// instead of a second copy of itself.
+    pub(crate) fn write_weights(&self, buffer: &wgpu::Buffer, offset: u64, bytes: &[u8]) {
+        self.queue.write_buffer(buffer, offset, bytes);
+        let mut staged = lock(&self.staged);
+        *staged += bytes.len() as u64;
+        if *staged >= STAGING_BYTES {
+            *staged = 0;
+            self.queue.submit([]);
+            // A failed wait surfaces through `check` like any device error.
+            let _ = drive_callbacks(&self.device);
+        }
     }
 
     /// Submits `encoder` after copying `src[..len]` into `staging`, then maps `staging` and

@@ -8,8 +8,10 @@ pub mod plan;
 pub mod pool;
 mod sync;
 pub mod tensor;
+pub mod writer;
 
 pub use context::{Gpu, GpuOptions, MIN_BUFFER_BYTES};
 pub use kernel::{Access, Kernel, Module, Uniform, UniformLayout};
 pub use plan::{Plan, Recorder};
 pub use tensor::{Encoding, Tensor, View, Workspace};
+pub use writer::{Element, TensorWriter};

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::context::Gpu;
+use super::writer::{Element, TensorWriter};
 use crate::error::{Error, Result};
 
 /// How a tensor's elements are stored in its buffer.
@@ -69,21 +70,9 @@ impl Tensor {
     /// f32 values stored as f16 pairs (weights that tolerate the rounding).
     pub fn upload_f16(gpu: &Gpu, label: &str, data: &[f32], shape: &[usize]) -> Result<Tensor> {
         check_len(label, data.len(), shape)?;
-        let words: Vec<u32> = data
-            .chunks(2)
-            .map(|pair| {
-                let low = half::f16::from_f32(pair[0]).to_bits() as u32;
-                let high = pair
-                    .get(1)
-                    .map_or(0, |v| half::f16::from_f32(*v).to_bits() as u32);
-                low | (high << 16)
-            })
-            .collect();
-        Ok(Tensor {
-            buffer: gpu.upload(label, &words)?,
-            shape: shape.to_vec(),
-            encoding: Encoding::F16,
-        })
+        let mut writer = TensorWriter::new(gpu, label, Element::F16, shape)?;
+        writer.rows(data)?;
+        writer.finish()
     }
 
     /// int8 values of a [rows, cols] matrix with one scale per row (quantised weights).
@@ -95,29 +84,9 @@ impl Tensor {
         shape: &[usize],
     ) -> Result<Tensor> {
         check_len(label, values.len(), shape)?;
-        if shape.len() != 2 || row_scales.len() != shape[0] {
-            return Err(Error::shape(
-                "int8 upload",
-                format!("{label}: a 2-D shape and one scale per row"),
-                format!("{shape:?} and {} scales", row_scales.len()),
-            ));
-        }
-        let bytes: &[u8] = bytemuck::cast_slice(values);
-        let words: Vec<u32> = bytes
-            .chunks(4)
-            .map(|chunk| {
-                let mut word = [0u8; 4];
-                word[..chunk.len()].copy_from_slice(chunk);
-                u32::from_le_bytes(word)
-            })
-            .collect();
-        Ok(Tensor {
-            buffer: gpu.upload(label, &words)?,
-            shape: shape.to_vec(),
-            encoding: Encoding::Int8 {
-                scales: gpu.upload(label, row_scales)?,
-            },
-        })
+        let mut writer = TensorWriter::new(gpu, label, Element::Int8, shape)?;
+        writer.quantized_rows(values, row_scales)?;
+        writer.finish()
     }
 
     pub async fn to_f32(&self, gpu: &Gpu) -> Result<Vec<f32>> {

@@ -17,10 +17,11 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn load(
+    /// Uploads the weights of `checkpoint`, tensor by tensor as they are read.
+    pub async fn load(
         gpu: &Gpu,
         spec: ModelSpec,
-        checkpoint: &dyn TensorSource,
+        checkpoint: &impl TensorSource,
         format: WeightFormat,
     ) -> Result<Model> {
         let weights = Weights::load(
@@ -29,7 +30,8 @@ impl Model {
             &spec,
             names::for_family(spec.family),
             format,
-        )?;
+        )
+        .await?;
         gpu.check()?;
         Ok(Model {
             spec,

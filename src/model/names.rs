@@ -1,6 +1,8 @@
 //! Where each family's checkpoint keeps each weight: one table per naming scheme, with `{i}`
 //! for the layer index (`{l}` for Marian's count from 1). Adding a family adds a table (or reuses one), not graph code.
 
+use std::ops::Range;
+
 use super::spec::Family;
 use crate::error::Result;
 use crate::formats::TensorSource;
@@ -231,9 +233,9 @@ pub fn layer(pattern: &str, i: usize) -> String {
 /// The tables name BART-family tensors as the generation class saves them (`model.encoder...`);
 /// a checkpoint of the base model class (`BartModel`, as facebook/bart-base ships) has the
 /// same names without `model.`. This view finds a tensor under either.
-pub struct WithOrWithoutPrefix<'a>(pub &'a dyn TensorSource);
+pub struct WithOrWithoutPrefix<'a, T>(pub &'a T);
 
-impl WithOrWithoutPrefix<'_> {
+impl<T: TensorSource> WithOrWithoutPrefix<'_, T> {
     fn resolve<'n>(&self, name: &'n str) -> &'n str {
         match name.strip_prefix("model.") {
             Some(bare) if !self.0.contains(name) && self.0.contains(bare) => bare,
@@ -242,7 +244,7 @@ impl WithOrWithoutPrefix<'_> {
     }
 }
 
-impl TensorSource for WithOrWithoutPrefix<'_> {
+impl<T: TensorSource> TensorSource for WithOrWithoutPrefix<'_, T> {
     fn files(&self) -> String {
         self.0.files()
     }
@@ -255,8 +257,8 @@ impl TensorSource for WithOrWithoutPrefix<'_> {
         self.0.shape(self.resolve(name))
     }
 
-    fn tensor_shaped(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
-        self.0.tensor_shaped(self.resolve(name), expected)
+    async fn rows(&self, name: &str, expected: &[usize], rows: Range<usize>) -> Result<Vec<f32>> {
+        self.0.rows(self.resolve(name), expected, rows).await
     }
 
     fn quantized(&self, name: &str, expected: &[usize]) -> Result<Option<(Vec<i8>, f32)>> {

@@ -1,6 +1,8 @@
 //! Deterministic random weights for any model description, so the benchmark can build
 //! models of real shapes without a download.
 
+use std::ops::Range;
+
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -39,9 +41,11 @@ impl TensorSource for RandomWeights {
     }
 
     /// Uniform values scaled by 1/sqrt(fan-in), so activations keep unit size; norm
-    /// weights are 1. Each tensor's values depend only on the seed and its name.
-    fn tensor_shaped(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let len: usize = shape.iter().product();
+    /// weights are 1. Each tensor's values depend only on the seed and its name, and a
+    /// block of rows is the same whichever blocks are asked for (the generator seeks to it).
+    async fn rows(&self, name: &str, shape: &[usize], rows: Range<usize>) -> Result<Vec<f32>> {
+        let row = shape.iter().skip(1).product::<usize>();
+        let len = rows.len() * row;
         if name.contains("norm") && name.ends_with(".weight") {
             return Ok(vec![1.0; len]);
         }
@@ -49,6 +53,7 @@ impl TensorSource for RandomWeights {
             (h ^ b as u64).wrapping_mul(0x100000001b3)
         });
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ name_hash);
+        rng.set_word_pos((rows.start * row) as u128);
         let fan_in = *shape.last().unwrap_or(&1) as f32;
         let scale = (3.0 / fan_in).sqrt();
         Ok((0..len)

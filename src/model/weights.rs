@@ -7,7 +7,7 @@ use super::sinusoids;
 use super::spec::{DecoderCell, ModelSpec, NormKind, Positions, StackSpec};
 use crate::error::{Error, Result};
 use crate::formats::TensorSource;
-use crate::gpu::{Gpu, Tensor};
+use crate::gpu::{Element, Gpu, Tensor, TensorWriter};
 
 pub struct Linear {
     /// [out_features, in_features]
@@ -106,118 +106,140 @@ impl WeightFormat {
     }
 }
 
-/// Per-row symmetric int8 quantisation of a [rows, cols] matrix: (values, row scales).
-fn quantize_rows(data: &[f32], cols: usize) -> (Vec<i8>, Vec<f32>) {
-    let mut values = Vec::with_capacity(data.len());
-    let mut scales = Vec::with_capacity(data.len() / cols.max(1));
-    for row in data.chunks(cols.max(1)) {
-        let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-        values.extend(
-            row.iter()
-                .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8),
-        );
-        scales.push(scale);
-    }
-    (values, scales)
-}
+/// Rows read and converted at a time: host memory holds one block of a tensor, never the
+/// whole of it (a large vocabulary's embedding is a gigabyte in f32).
+const BLOCK_BYTES: usize = 16 << 20;
 
-struct Loader<'a> {
+struct Loader<'a, T> {
     gpu: &'a Gpu,
-    ckpt: &'a dyn TensorSource,
+    ckpt: &'a T,
     spec: &'a ModelSpec,
     format: WeightFormat,
 }
 
-impl Loader<'_> {
+impl<T: TensorSource> Loader<'_, T> {
     fn upload(&self, label: &str, data: &[f32], shape: &[usize]) -> Result<Tensor> {
         Tensor::upload_f32(self.gpu, label, data, shape)
     }
 
-    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        self.upload(name, &self.ckpt.tensor_shaped(name, shape)?, shape)
+    /// Writes tensor `name` of `shape` into `writer`, a block of rows at a time.
+    async fn write(
+        &self,
+        writer: &mut TensorWriter<'_>,
+        name: &str,
+        shape: &[usize],
+    ) -> Result<()> {
+        let rows = shape.first().copied().unwrap_or(1);
+        let row_bytes = 4 * shape.iter().skip(1).product::<usize>().max(1);
+        let block = (BLOCK_BYTES / row_bytes).max(1);
+        for start in (0..rows).step_by(block) {
+            let end = (start + block).min(rows);
+            writer.rows(&self.ckpt.rows(name, shape, start..end).await?)?;
+        }
+        Ok(())
+    }
+
+    /// A tensor kept in f32 (norms, embeddings, biases, positions).
+    async fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let mut writer = TensorWriter::new(self.gpu, name, Element::F32, shape)?;
+        self.write(&mut writer, name, shape).await?;
+        writer.finish()
+    }
+
+    /// Tensors of `parts` (full names and shapes) stacked along their first dimension into
+    /// one f32 tensor.
+    async fn stacked_vectors(&self, label: &str, parts: &[(String, Vec<usize>)]) -> Result<Tensor> {
+        let mut shape = parts.first().map_or(vec![0], |(_, s)| s.clone());
+        shape[0] = parts.iter().map(|(_, s)| s[0]).sum();
+        let mut writer = TensorWriter::new(self.gpu, label, Element::F32, &shape)?;
+        for (name, part) in parts {
+            self.write(&mut writer, name, part).await?;
+        }
+        writer.finish()
     }
 
     /// Weight matrices [rows_i, cols] (full tensor names) stacked into one, in the chosen
     /// format.
-    fn matrix(&self, parts: &[(String, usize)], cols: usize) -> Result<Tensor> {
+    async fn matrix(&self, parts: &[(String, usize)], cols: usize) -> Result<Tensor> {
         let rows: usize = parts.iter().map(|(_, r)| r).sum();
         let label = parts.first().map_or("weights", |(name, _)| name.as_str());
-        if self.format == WeightFormat::Int8 {
-            let mut values = Vec::with_capacity(rows * cols);
-            let mut scales = Vec::with_capacity(rows);
-            for (name, part_rows) in parts {
-                let shape = [*part_rows, cols];
-                let (q, s) = match self.ckpt.quantized(name, &shape)? {
-                    Some((q, scale)) => (q, vec![scale; *part_rows]),
-                    None => quantize_rows(&self.ckpt.tensor_shaped(name, &shape)?, cols),
-                };
-                values.extend(q);
-                scales.extend(s);
-            }
-            return Tensor::upload_int8(self.gpu, label, &values, &scales, &[rows, cols]);
-        }
-        let mut data = Vec::with_capacity(rows * cols);
+        let element = match self.format {
+            WeightFormat::F32 => Element::F32,
+            WeightFormat::F16 => Element::F16,
+            WeightFormat::Int8 => Element::Int8,
+        };
+        let mut writer = TensorWriter::new(self.gpu, label, element, &[rows, cols])?;
         for (name, part_rows) in parts {
-            data.extend(self.ckpt.tensor_shaped(name, &[*part_rows, cols])?);
+            let shape = [*part_rows, cols];
+            let stored_int8 = match element {
+                Element::Int8 => self.ckpt.quantized(name, &shape)?,
+                _ => None,
+            };
+            match stored_int8 {
+                Some((q, scale)) => writer.quantized_rows(&q, &vec![scale; *part_rows])?,
+                None => self.write(&mut writer, name, &shape).await?,
+            }
         }
-        match self.format {
-            WeightFormat::F16 => Tensor::upload_f16(self.gpu, label, &data, &[rows, cols]),
-            _ => self.upload(label, &data, &[rows, cols]),
-        }
+        writer.finish()
     }
 
     /// Several [rows_i, cols] weights (and their biases) stacked into one Linear.
-    fn stacked(&self, parts: &[(String, usize)], cols: usize) -> Result<Linear> {
+    async fn stacked(&self, parts: &[(String, usize)], cols: usize) -> Result<Linear> {
         let weights: Vec<(String, usize)> = parts
             .iter()
             .map(|(name, rows)| (format!("{name}.weight"), *rows))
             .collect();
         let bias = if self.spec.biases {
-            let mut bias = Vec::new();
-            for (name, rows) in parts {
-                bias.extend(self.ckpt.tensor_shaped(&format!("{name}.bias"), &[*rows])?);
-            }
-            Some(self.upload(&parts[0].0, &bias, &[bias.len()])?)
+            let biases: Vec<(String, Vec<usize>)> = parts
+                .iter()
+                .map(|(name, rows)| (format!("{name}.bias"), vec![*rows]))
+                .collect();
+            Some(self.stacked_vectors(&parts[0].0, &biases).await?)
         } else {
             None
         };
         Ok(Linear {
-            weight: self.matrix(&weights, cols)?,
+            weight: self.matrix(&weights, cols).await?,
             bias,
         })
     }
 
     /// An SSRU cell's candidate and forget projections, stacked; only the forget gate has
     /// a bias.
-    fn ssru_gates(&self, names: &SsruNames, i: usize) -> Result<Linear> {
+    async fn ssru_gates(&self, names: &SsruNames, i: usize) -> Result<Linear> {
         let d = self.spec.d_model;
         let prefix = names::layer(names.prefix, i);
-        let weight = self.matrix(
-            &[
-                (format!("{prefix}..weight"), d),
-                (format!("{prefix}.f.weight"), d),
-            ],
-            d,
-        )?;
+        let weight = self
+            .matrix(
+                &[
+                    (format!("{prefix}..weight"), d),
+                    (format!("{prefix}.f.weight"), d),
+                ],
+                d,
+            )
+            .await?;
         let mut bias = vec![0.0; d];
-        bias.extend(self.ckpt.tensor_shaped(&format!("{prefix}.f.bias"), &[d])?);
+        bias.extend(
+            self.ckpt
+                .tensor_shaped(&format!("{prefix}.f.bias"), &[d])
+                .await?,
+        );
         Ok(Linear {
             weight,
             bias: Some(self.upload(&prefix, &bias, &[2 * d])?),
         })
     }
 
-    fn linear(&self, name: String, rows: usize, cols: usize) -> Result<Linear> {
-        self.stacked(&[(name, rows)], cols)
+    async fn linear(&self, name: String, rows: usize, cols: usize) -> Result<Linear> {
+        self.stacked(&[(name, rows)], cols).await
     }
 
-    fn norm(&self, name: &str) -> Result<Norm> {
+    async fn norm(&self, name: &str) -> Result<Norm> {
         let d = [self.spec.d_model];
         Ok(Norm {
-            weight: self.tensor(&format!("{name}.weight"), &d)?,
+            weight: self.tensor(&format!("{name}.weight"), &d).await?,
             bias: match self.spec.norm {
-                NormKind::LayerNorm => Some(self.tensor(&format!("{name}.bias"), &d)?),
+                NormKind::LayerNorm => Some(self.tensor(&format!("{name}.bias"), &d).await?),
                 NormKind::RmsNorm => None,
             },
         })
@@ -227,16 +249,16 @@ impl Loader<'_> {
         format!("{}.{proj}", names::layer(names.prefix, i))
     }
 
-    fn qkv(&self, names: &AttentionNames, i: usize, stack: &StackSpec) -> Result<Linear> {
+    async fn qkv(&self, names: &AttentionNames, i: usize, stack: &StackSpec) -> Result<Linear> {
         let inner = stack.inner_dim();
         let parts: Vec<(String, usize)> = [names.q, names.k, names.v]
             .iter()
             .map(|p| (Self::attention_part(names, i, p), inner))
             .collect();
-        self.stacked(&parts, self.spec.d_model)
+        self.stacked(&parts, self.spec.d_model).await
     }
 
-    fn ffn_in(&self, names: &StackNames, i: usize, stack: &StackSpec) -> Result<Linear> {
+    async fn ffn_in(&self, names: &StackNames, i: usize, stack: &StackSpec) -> Result<Linear> {
         let ff = &names.feed_forward;
         match (self.spec.gated_ffn, ff.gated) {
             (true, Some((gate, linear))) => {
@@ -244,30 +266,39 @@ impl Loader<'_> {
                     (names::layer(gate, i), stack.ffn_dim),
                     (names::layer(linear, i), stack.ffn_dim),
                 ];
-                self.stacked(&parts, self.spec.d_model)
+                self.stacked(&parts, self.spec.d_model).await
             }
             (true, None) => Err(Error::invalid(
                 "the description asks for a gated feed-forward, which this family's checkpoints do not have",
             )),
-            (false, _) => self.linear(names::layer(ff.input, i), stack.ffn_dim, self.spec.d_model),
+            (false, _) => {
+                self.linear(names::layer(ff.input, i), stack.ffn_dim, self.spec.d_model)
+                    .await
+            }
         }
     }
 
-    fn encoder_layer(&self, names: &StackNames, i: usize) -> Result<EncoderLayer> {
+    async fn encoder_layer(&self, names: &StackNames, i: usize) -> Result<EncoderLayer> {
         let stack = &self.spec.encoder;
         let d = self.spec.d_model;
         let attn = &names.self_attention;
         Ok(EncoderLayer {
-            self_norm: self.norm(&names::layer(names.self_attention_norm, i))?,
-            qkv: self.qkv(attn, i, stack)?,
-            self_out: self.linear(Self::attention_part(attn, i, attn.o), d, stack.inner_dim())?,
-            ffn_norm: self.norm(&names::layer(names.feed_forward_norm, i))?,
-            ffn_in: self.ffn_in(names, i, stack)?,
-            ffn_out: self.linear(names::layer(names.feed_forward.output, i), d, stack.ffn_dim)?,
+            self_norm: self
+                .norm(&names::layer(names.self_attention_norm, i))
+                .await?,
+            qkv: self.qkv(attn, i, stack).await?,
+            self_out: self
+                .linear(Self::attention_part(attn, i, attn.o), d, stack.inner_dim())
+                .await?,
+            ffn_norm: self.norm(&names::layer(names.feed_forward_norm, i)).await?,
+            ffn_in: self.ffn_in(names, i, stack).await?,
+            ffn_out: self
+                .linear(names::layer(names.feed_forward.output, i), d, stack.ffn_dim)
+                .await?,
         })
     }
 
-    fn decoder_layer(&self, family: &FamilyNames, i: usize) -> Result<DecoderLayer> {
+    async fn decoder_layer(&self, family: &FamilyNames, i: usize) -> Result<DecoderLayer> {
         let names = &family.decoder;
         let stack = &self.spec.decoder;
         let d = self.spec.d_model;
@@ -275,11 +306,13 @@ impl Loader<'_> {
         let cross = &family.cross_attention;
         let mixer = match (self.spec.decoder_cell, &family.ssru) {
             (DecoderCell::SelfAttention, _) => DecoderMixer::SelfAttention {
-                qkv: self.qkv(attn, i, stack)?,
-                out: self.linear(Self::attention_part(attn, i, attn.o), d, stack.inner_dim())?,
+                qkv: self.qkv(attn, i, stack).await?,
+                out: self
+                    .linear(Self::attention_part(attn, i, attn.o), d, stack.inner_dim())
+                    .await?,
             },
             (DecoderCell::Ssru, Some(ssru)) => DecoderMixer::Ssru {
-                gates: self.ssru_gates(ssru, i)?,
+                gates: self.ssru_gates(ssru, i).await?,
             },
             (DecoderCell::Ssru, None) => {
                 return Err(Error::invalid(
@@ -288,26 +321,36 @@ impl Loader<'_> {
             }
         };
         Ok(DecoderLayer {
-            self_norm: self.norm(&names::layer(names.self_attention_norm, i))?,
+            self_norm: self
+                .norm(&names::layer(names.self_attention_norm, i))
+                .await?,
             mixer,
-            cross_norm: self.norm(&names::layer(family.cross_attention_norm, i))?,
-            cross_q: self.linear(
-                Self::attention_part(cross, i, cross.q),
-                stack.inner_dim(),
-                d,
-            )?,
-            cross_out: self.linear(
-                Self::attention_part(cross, i, cross.o),
-                d,
-                stack.inner_dim(),
-            )?,
-            ffn_norm: self.norm(&names::layer(names.feed_forward_norm, i))?,
-            ffn_in: self.ffn_in(names, i, stack)?,
-            ffn_out: self.linear(names::layer(names.feed_forward.output, i), d, stack.ffn_dim)?,
+            cross_norm: self
+                .norm(&names::layer(family.cross_attention_norm, i))
+                .await?,
+            cross_q: self
+                .linear(
+                    Self::attention_part(cross, i, cross.q),
+                    stack.inner_dim(),
+                    d,
+                )
+                .await?,
+            cross_out: self
+                .linear(
+                    Self::attention_part(cross, i, cross.o),
+                    d,
+                    stack.inner_dim(),
+                )
+                .await?,
+            ffn_norm: self.norm(&names::layer(names.feed_forward_norm, i)).await?,
+            ffn_in: self.ffn_in(names, i, stack).await?,
+            ffn_out: self
+                .linear(names::layer(names.feed_forward.output, i), d, stack.ffn_dim)
+                .await?,
         })
     }
 
-    fn cross_kv(&self, cross: &AttentionNames) -> Result<Linear> {
+    async fn cross_kv(&self, cross: &AttentionNames) -> Result<Linear> {
         let inner = self.spec.decoder.inner_dim();
         let parts: Vec<(String, usize)> = (0..self.spec.decoder.layers)
             .flat_map(|i| {
@@ -317,11 +360,11 @@ impl Loader<'_> {
                 ]
             })
             .collect();
-        self.stacked(&parts, self.spec.d_model)
+        self.stacked(&parts, self.spec.d_model).await
     }
 
     /// The absolute position table of a stack: stored, or computed for sinusoids.
-    fn positions(&self, stored: Option<&str>) -> Result<Option<Tensor>> {
+    async fn positions(&self, stored: Option<&str>) -> Result<Option<Tensor>> {
         let d = self.spec.d_model;
         match self.spec.positions {
             Positions::RelativeBuckets { .. } => Ok(None),
@@ -331,7 +374,7 @@ impl Loader<'_> {
                         "the description asks for learned positions, which this family's checkpoints do not store",
                     )
                 })?;
-                Ok(Some(self.tensor(name, &[limit + offset, d])?))
+                Ok(Some(self.tensor(name, &[limit + offset, d]).await?))
             }
             Positions::Sinusoidal {
                 offset,
@@ -340,7 +383,7 @@ impl Loader<'_> {
             } => {
                 let shape = [limit + offset, d];
                 match stored.filter(|name| self.ckpt.contains(name)) {
-                    Some(name) => Ok(Some(self.tensor(name, &shape)?)),
+                    Some(name) => Ok(Some(self.tensor(name, &shape).await?)),
                     None => Ok(Some(self.upload(
                         "sinusoids",
                         &sinusoids::table(layout, shape[0], d),
@@ -351,23 +394,28 @@ impl Loader<'_> {
         }
     }
 
-    fn stack_ends(&self, names: &StackNames, embedding: Tensor, heads: usize) -> Result<StackEnds> {
+    async fn stack_ends(
+        &self,
+        names: &StackNames,
+        embedding: Tensor,
+        heads: usize,
+    ) -> Result<StackEnds> {
         let relative_bias = match (self.spec.positions, names.relative_bias) {
             (Positions::RelativeBuckets { num_buckets, .. }, Some(name)) => {
-                Some(self.tensor(name, &[num_buckets, heads])?)
+                Some(self.tensor(name, &[num_buckets, heads]).await?)
             }
             _ => None,
         };
         let embedding_norm = match (self.spec.embedding_norm, names.embedding_norm) {
-            (true, Some(name)) => Some(self.norm(name)?),
+            (true, Some(name)) => Some(self.norm(name).await?),
             _ => None,
         };
         Ok(StackEnds {
             embedding,
-            positions: self.positions(names.positions)?,
+            positions: self.positions(names.positions).await?,
             embedding_norm,
             final_norm: if self.spec.final_norm {
-                Some(self.norm(names.final_norm)?)
+                Some(self.norm(names.final_norm).await?)
             } else {
                 None
             },
@@ -375,16 +423,17 @@ impl Loader<'_> {
         })
     }
 
-    fn lm_head(&self, names: &FamilyNames, decoder_embedding: &Tensor) -> Result<Linear> {
+    async fn lm_head(&self, names: &FamilyNames, decoder_embedding: &Tensor) -> Result<Linear> {
         let v = self.spec.vocab_size;
         let weight = if self.spec.tied_lm_head {
             decoder_embedding.clone()
         } else {
-            self.matrix(&[(names.lm_head.to_string(), v)], self.spec.d_model)?
+            self.matrix(&[(names.lm_head.to_string(), v)], self.spec.d_model)
+                .await?
         };
         // Stored as [1, vocab]; checkpoints that never trained it may leave it out (zeros).
         let bias = match self.spec.logits_bias && self.ckpt.contains(names.logits_bias) {
-            true => Some(self.tensor(names.logits_bias, &[1, v])?),
+            true => Some(self.tensor(names.logits_bias, &[1, v]).await?),
             false => None,
         };
         Ok(Linear { weight, bias })
@@ -392,9 +441,9 @@ impl Loader<'_> {
 }
 
 impl Weights {
-    pub fn load(
+    pub async fn load(
         gpu: &Gpu,
-        ckpt: &dyn TensorSource,
+        ckpt: &impl TensorSource,
         spec: &ModelSpec,
         names: &FamilyNames,
         format: WeightFormat,
@@ -415,14 +464,20 @@ impl Weights {
         let encoder_vocab = ckpt.shape(shared_name)?.first().copied().unwrap_or(0);
         let embedding = if spec.start_from_zero_embedding {
             // The decoder's start "token" is a zero row after the vocabulary.
-            let mut table = ckpt.tensor_shaped(shared_name, &[encoder_vocab, d])?;
-            table.extend(std::iter::repeat_n(0.0, d));
-            loader.upload(shared_name, &table, &[encoder_vocab + 1, d])?
+            let mut writer =
+                TensorWriter::new(gpu, shared_name, Element::F32, &[encoder_vocab + 1, d])?;
+            loader
+                .write(&mut writer, shared_name, &[encoder_vocab, d])
+                .await?;
+            writer.rows(&vec![0.0; d])?;
+            writer.finish()?
         } else {
-            loader.tensor(shared_name, &[encoder_vocab, d])?
+            loader.tensor(shared_name, &[encoder_vocab, d]).await?
         };
         let decoder_embedding = if spec.separate_decoder_embedding {
-            loader.tensor(names.decoder_embedding, &[spec.vocab_size, d])?
+            loader
+                .tensor(names.decoder_embedding, &[spec.vocab_size, d])
+                .await?
         } else {
             if encoder_vocab != spec.vocab_size {
                 return Err(Error::TensorShape {
@@ -434,21 +489,25 @@ impl Weights {
             }
             embedding.clone()
         };
-        let lm_head = loader.lm_head(names, &decoder_embedding)?;
+        let lm_head = loader.lm_head(names, &decoder_embedding).await?;
+        let mut encoder = Vec::with_capacity(spec.encoder.layers);
+        for i in 0..spec.encoder.layers {
+            encoder.push(loader.encoder_layer(&names.encoder, i).await?);
+        }
+        let mut decoder = Vec::with_capacity(spec.decoder.layers);
+        for i in 0..spec.decoder.layers {
+            decoder.push(loader.decoder_layer(names, i).await?);
+        }
         Ok(Weights {
-            encoder: (0..spec.encoder.layers)
-                .map(|i| loader.encoder_layer(&names.encoder, i))
-                .collect::<Result<Vec<_>>>()?,
-            decoder: (0..spec.decoder.layers)
-                .map(|i| loader.decoder_layer(names, i))
-                .collect::<Result<Vec<_>>>()?,
-            cross_kv: loader.cross_kv(&names.cross_attention)?,
-            encoder_ends: loader.stack_ends(&names.encoder, embedding, spec.encoder.heads)?,
-            decoder_ends: loader.stack_ends(
-                &names.decoder,
-                decoder_embedding,
-                spec.decoder.heads,
-            )?,
+            encoder,
+            decoder,
+            cross_kv: loader.cross_kv(&names.cross_attention).await?,
+            encoder_ends: loader
+                .stack_ends(&names.encoder, embedding, spec.encoder.heads)
+                .await?,
+            decoder_ends: loader
+                .stack_ends(&names.decoder, decoder_embedding, spec.decoder.heads)
+                .await?,
             lm_head,
         })
     }

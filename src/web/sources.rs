@@ -3,6 +3,7 @@
 //! data arrives.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use js_sys::{Function, Object, Uint8Array};
 use wasm_bindgen::JsCast;
@@ -51,7 +52,7 @@ impl Progress {
 }
 
 /// A file an engine was loaded from: name, bytes, and whether it came from the cache.
-pub type LoadedFile = (String, usize, bool);
+pub type LoadedFile = (String, u64, bool);
 
 /// The global scope's fetch and caches, in a window or a worker.
 enum Scope {
@@ -143,6 +144,8 @@ pub struct UrlSource {
     cache: Option<Cache>,
     progress: RefCell<Progress>,
     fetched: RefCell<Vec<LoadedFile>>,
+    /// Files read by range, where their bytes come from.
+    bodies: RefCell<HashMap<String, (Body, bool)>>,
 }
 
 impl UrlSource {
@@ -159,6 +162,7 @@ impl UrlSource {
             cache,
             progress: RefCell::new(progress),
             fetched: RefCell::new(Vec::new()),
+            bodies: RefCell::default(),
         })
     }
 
@@ -244,24 +248,21 @@ impl UrlSource {
             .unchecked_into())
     }
 
-    async fn read_body(&self, name: &str, response: &Response) -> Result<Vec<u8>> {
-        let length = response
-            .headers()
-            .get("content-length")
-            .ok()
-            .flatten()
-            .and_then(|v| v.parse::<u64>().ok());
+    /// Passes each chunk of a response's body to `sink` as it arrives, with progress.
+    async fn stream_body(
+        &self,
+        name: &str,
+        response: &Response,
+        mut sink: impl FnMut(&Uint8Array) -> Result<()>,
+    ) -> Result<()> {
+        let length = header(response, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
         self.progress
             .borrow_mut()
             .expect(length.unwrap_or(0) as f64);
         let Some(body) = response.body() else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-        let mut bytes = Vec::new();
-        if let Some(length) = length {
-            reserve(&mut bytes, name, length)?;
-        }
         loop {
             let chunk = await_promise(reader.read())
                 .await
@@ -275,18 +276,11 @@ impl UrlSource {
                 .and_then(|v| v.as_bool())
                 .unwrap_or(true);
             if done {
-                break;
+                return Ok(());
             }
             if let Ok(value) = js_sys::Reflect::get(&chunk, &"value".into()) {
                 let array = Uint8Array::new(&value);
-                let start = bytes.len();
-                // Without a length the body grows chunk by chunk: a failed allocation is an
-                // error, not a trap.
-                if bytes.try_reserve(array.length() as usize).is_err() {
-                    reserve(&mut bytes, name, (start + array.length() as usize) as u64)?;
-                }
-                bytes.resize(start + array.length() as usize, 0);
-                array.copy_to(&mut bytes[start..]);
+                sink(&array)?;
                 let mut progress = self.progress.borrow_mut();
                 if length.is_none() {
                     progress.expect(array.length() as f64);
@@ -294,8 +288,160 @@ impl UrlSource {
                 progress.advance(name, array.length() as f64);
             }
         }
+    }
+
+    async fn read_body(&self, name: &str, response: &Response) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        if let Some(length) = file_size(response) {
+            reserve(&mut bytes, name, length)?;
+        }
+        self.stream_body(name, response, |array| {
+            let start = bytes.len();
+            // Without a length the body grows chunk by chunk: a failed allocation is an
+            // error, not a trap.
+            if bytes.try_reserve(array.length() as usize).is_err() {
+                reserve(&mut bytes, name, (start + array.length() as usize) as u64)?;
+            }
+            bytes.resize(start + array.length() as usize, 0);
+            array.copy_to(&mut bytes[start..]);
+            Ok(())
+        })
+        .await?;
         Ok(bytes)
     }
+
+    /// Downloads `name` into the cache, its body streaming to disk through the browser (only
+    /// progress is counted here, so no copy reaches wasm memory). A body that fails midway
+    /// fails the put too, and the cache keeps no entry. Whether the cache now holds it.
+    async fn store(&self, name: &str) -> Result<bool> {
+        let Some(cache) = &self.cache else {
+            return Ok(false);
+        };
+        let url = self.url(name);
+        let download = web_sys::AbortController::new().ok();
+        let signal = download.as_ref().map(|d| d.signal());
+        let response = self.fetch(&url, Request::Whole, signal.as_ref()).await?;
+        match response.status() {
+            404 => return Err(self.missing(name)),
+            _ if response.ok() => {}
+            _ => return Err(Self::status_error(&url, &response)),
+        }
+        let Ok(copy) = response.clone() else {
+            return Ok(false);
+        };
+        // Made at once, so that its rejection is always handled.
+        let stored = JsFuture::from(cache.put_with_str(&url, &copy));
+        let counted = self.stream_body(name, &response, |_| Ok(())).await;
+        if counted.is_err()
+            && let Some(download) = &download
+        {
+            download.abort();
+        }
+        // Storing is best effort (a full quota must not fail the load): without the entry,
+        // the file is read by range requests instead.
+        let stored = stored.await.is_ok();
+        counted?;
+        Ok(stored)
+    }
+
+    /// Where the ranges of `name` are read, and whether reading them counts as progress (it
+    /// does unless this load downloaded the file, which counted already). Found once per
+    /// file, which is then listed as loaded.
+    async fn body(&self, name: &str) -> Result<(Body, bool)> {
+        if let Some(found) = self.bodies.borrow().get(name) {
+            return Ok(found.clone());
+        }
+        let url = self.url(name);
+        let (body, from_cache, count) = match self.cached(&url).await {
+            Some(response) => (Body::Cached(Self::blob(&url, &response).await?), true, true),
+            None if self.store(name).await? => match self.cached(&url).await {
+                Some(response) => (
+                    Body::Cached(Self::blob(&url, &response).await?),
+                    false,
+                    false,
+                ),
+                None => (Body::Server, false, true),
+            },
+            None => (Body::Server, false, true),
+        };
+        let size = match &body {
+            Body::Cached(blob) => blob.size() as u64,
+            Body::Server => self.server_size(name).await?.unwrap_or(0),
+        };
+        if count {
+            self.progress.borrow_mut().expect(size as f64);
+        }
+        self.fetched
+            .borrow_mut()
+            .push((name.to_string(), size, from_cache));
+        self.bodies
+            .borrow_mut()
+            .insert(name.to_string(), (body.clone(), count));
+        Ok((body, count))
+    }
+
+    /// `len` bytes from `start` by a range request.
+    async fn fetch_range(&self, name: &str, start: u64, len: u64) -> Result<Vec<u8>> {
+        let url = self.url(name);
+        let end = match start.checked_add(len) {
+            Some(end) if len > 0 => end,
+            // HTTP cannot ask for no bytes, nor for bytes past any file: the headers tell
+            // whether the file exists and how long it is.
+            _ => {
+                let size = self
+                    .server_size(name)
+                    .await?
+                    .ok_or_else(|| self.missing(name))?;
+                range_end(name, start, len, size)?;
+                return Ok(Vec::new());
+            }
+        };
+        let response = self
+            .fetch(&url, Request::Bytes { start, end }, None)
+            .await?;
+        match response.status() {
+            404 => Err(self.missing(name)),
+            // The range starts past the end of the file.
+            416 => Err(
+                range_end(name, start, len, file_size(&response).unwrap_or(start))
+                    .err()
+                    .unwrap_or_else(|| Self::status_error(&url, &response)),
+            ),
+            206 => {
+                let blob = Self::blob(&url, &response).await?;
+                let sent = blob.size() as u64;
+                range_end(name, start, len, start + sent)?;
+                blob_bytes(&blob, 0, len, name).await
+            }
+            // A server that ignores ranges sends the whole file.
+            200 => {
+                let blob = Self::blob(&url, &response).await?;
+                let end = range_end(name, start, len, blob.size() as u64)?;
+                blob_bytes(&blob, start, end, name).await
+            }
+            _ => Err(Self::status_error(&url, &response)),
+        }
+    }
+
+    /// The size the server gives for `name` (a HEAD request); `None` when it has no such file.
+    async fn server_size(&self, name: &str) -> Result<Option<u64>> {
+        let url = self.url(name);
+        let response = self.fetch(&url, Request::Headers, None).await?;
+        match response.status() {
+            404 => Ok(None),
+            _ if response.ok() => Ok(Some(file_size(&response).unwrap_or(0))),
+            _ => Err(Self::status_error(&url, &response)),
+        }
+    }
+}
+
+/// Where a file's byte ranges come from.
+#[derive(Clone)]
+enum Body {
+    /// The cached response's body: the browser keeps it on disk and reads only the slices.
+    Cached(Blob),
+    /// Range requests to the server (no cache, or the cache refused the file).
+    Server,
 }
 
 impl FileSource for UrlSource {
@@ -314,7 +460,7 @@ impl FileSource for UrlSource {
             let bytes = self.read_body(name, &response).await?;
             self.fetched
                 .borrow_mut()
-                .push((name.to_string(), bytes.len(), true));
+                .push((name.to_string(), bytes.len() as u64, true));
             return Ok(Some(bytes));
         }
         let download = web_sys::AbortController::new().ok();
@@ -351,56 +497,35 @@ impl FileSource for UrlSource {
         let bytes = bytes?;
         self.fetched
             .borrow_mut()
-            .push((name.to_string(), bytes.len(), false));
+            .push((name.to_string(), bytes.len() as u64, false));
         Ok(Some(bytes))
     }
 
+    /// Weights are read by range: from the cache, where the whole file is first stored as
+    /// it downloads, else from the server.
     async fn read_range(&self, name: &str, start: u64, len: u64) -> Result<Vec<u8>> {
-        let url = self.url(name);
-        if let Some(cached) = self.cached(&url).await {
-            let blob = Self::blob(&url, &cached).await?;
-            let end = range_end(name, start, len, blob.size() as u64)?;
-            return blob_bytes(&blob, start, end, name).await;
-        }
-        let end = match start.checked_add(len) {
-            Some(end) if len > 0 => end,
-            // HTTP cannot ask for no bytes, nor for bytes past any file: the headers tell
-            // whether the file exists and how long it is.
-            _ => {
-                let response = self.fetch(&url, Request::Headers, None).await?;
-                match response.status() {
-                    404 => return Err(self.missing(name)),
-                    _ if response.ok() => {}
-                    _ => return Err(Self::status_error(&url, &response)),
-                }
-                range_end(name, start, len, file_size(&response).unwrap_or(0))?;
-                return Ok(Vec::new());
-            }
-        };
-        let response = self
-            .fetch(&url, Request::Bytes { start, end }, None)
-            .await?;
-        match response.status() {
-            404 => Err(self.missing(name)),
-            // The range starts past the end of the file.
-            416 => Err(
-                range_end(name, start, len, file_size(&response).unwrap_or(start))
-                    .err()
-                    .unwrap_or_else(|| Self::status_error(&url, &response)),
-            ),
-            206 => {
-                let blob = Self::blob(&url, &response).await?;
-                let sent = blob.size() as u64;
-                range_end(name, start, len, start + sent)?;
-                blob_bytes(&blob, 0, len, name).await
-            }
-            // A server that ignores ranges sends the whole file.
-            200 => {
-                let blob = Self::blob(&url, &response).await?;
+        let (body, count) = self.body(name).await?;
+        let bytes = match &body {
+            Body::Cached(blob) => {
                 let end = range_end(name, start, len, blob.size() as u64)?;
-                blob_bytes(&blob, start, end, name).await
+                blob_bytes(blob, start, end, name).await?
             }
-            _ => Err(Self::status_error(&url, &response)),
+            Body::Server => self.fetch_range(name, start, len).await?,
+        };
+        if count {
+            self.progress.borrow_mut().advance(name, len as f64);
+        }
+        Ok(bytes)
+    }
+
+    async fn size(&self, name: &str) -> Result<Option<u64>> {
+        if let Some((Body::Cached(blob), _)) = self.bodies.borrow().get(name) {
+            return Ok(Some(blob.size() as u64));
+        }
+        let url = self.url(name);
+        match self.cached(&url).await {
+            Some(response) => Ok(Some(Self::blob(&url, &response).await?.size() as u64)),
+            None => self.server_size(name).await,
         }
     }
 }
@@ -434,6 +559,25 @@ impl PickedFiles {
 /// Large files are read in pieces, so progress moves while they load.
 const PIECE: u64 = 16 << 20;
 
+impl PickedFiles {
+    fn slice_of(&self, name: &str, start: u64, len: u64) -> Result<(&web_sys::File, u64)> {
+        let file = self.file(name).ok_or_else(|| Error::MissingFile {
+            file: name.to_string(),
+            location: self.location(),
+        })?;
+        Ok((file, range_end(name, start, len, file.size() as u64)?))
+    }
+
+    /// Counts a file the first time any of it is read.
+    fn first_read(&self, name: &str, size: u64) {
+        let mut read = self.read.borrow_mut();
+        if !read.iter().any(|(n, _, _)| n == name) {
+            read.push((name.to_string(), size, false));
+            self.progress.borrow_mut().expect(size as f64);
+        }
+    }
+}
+
 impl FileSource for PickedFiles {
     fn location(&self) -> String {
         "the picked files".into()
@@ -448,28 +592,27 @@ impl FileSource for PickedFiles {
             return Ok(None);
         };
         let size = file.size() as u64;
-        self.progress.borrow_mut().expect(size as f64);
         let mut bytes = Vec::new();
         reserve(&mut bytes, name, size)?;
         let mut start = 0;
         while start < size {
             let len = PIECE.min(size - start);
             bytes.extend(self.read_range(name, start, len).await?);
-            self.progress.borrow_mut().advance(name, len as f64);
             start += len;
         }
-        self.read
-            .borrow_mut()
-            .push((name.to_string(), bytes.len(), false));
+        self.first_read(name, size);
         Ok(Some(bytes))
     }
 
     async fn read_range(&self, name: &str, start: u64, len: u64) -> Result<Vec<u8>> {
-        let file = self.file(name).ok_or_else(|| Error::MissingFile {
-            file: name.to_string(),
-            location: self.location(),
-        })?;
-        let end = range_end(name, start, len, file.size() as u64)?;
-        blob_bytes(file, start, end, name).await
+        let (file, end) = self.slice_of(name, start, len)?;
+        self.first_read(name, file.size() as u64);
+        let bytes = blob_bytes(file, start, end, name).await?;
+        self.progress.borrow_mut().advance(name, len as f64);
+        Ok(bytes)
+    }
+
+    async fn size(&self, name: &str) -> Result<Option<u64>> {
+        Ok(self.file(name).map(|f| f.size() as u64))
     }
 }

@@ -238,7 +238,8 @@ fn run(quick: bool, as_json: bool) -> Result<()> {
         let spec = spec_from_config_json(&shape.config.to_string())?;
         let mut runs = Vec::new();
         for (format, label) in [(WeightFormat::F32, "f32"), (WeightFormat::F16, "f16")] {
-            let model = Model::load(&gpu, spec.clone(), &RandomWeights::new(&spec, 7), format)?;
+            let weights = RandomWeights::new(&spec, 7);
+            let model = pollster::block_on(Model::load(&gpu, spec.clone(), &weights, format))?;
             for batch in [1, 8] {
                 // A first run compiles pipelines and fills the buffer pool.
                 generate(&gpu, &model, batch, input_len, 4)?;
@@ -256,12 +257,9 @@ fn run(quick: bool, as_json: bool) -> Result<()> {
             }
         }
         // Per-token time as the sequence grows: median step time in windows of positions.
-        let model = Model::load(
-            &gpu,
-            spec.clone(),
-            &RandomWeights::new(&spec, 7),
-            WeightFormat::F32,
-        )?;
+        let weights = RandomWeights::new(&spec, 7);
+        let model =
+            pollster::block_on(Model::load(&gpu, spec.clone(), &weights, WeightFormat::F32))?;
         let r = generate(&gpu, &model, 1, input_len, long)?;
         let window = long / 8;
         let by_position: Vec<Value> = r

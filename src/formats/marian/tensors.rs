@@ -2,8 +2,11 @@
 //! Marian naming table (`model::names`' MARIAN_NATIVE) are translated to Marian's own, and
 //! shapes are given in the loader's convention ([out, in] for linear weights).
 
+use std::ops::Range;
+
 use super::bin::MarianBin;
 use crate::error::{Error, Result};
+use crate::formats::checkpoint::row_len;
 use crate::formats::tensors::TensorSource;
 
 pub struct MarianSource {
@@ -72,10 +75,20 @@ impl TensorSource for MarianSource {
         self.logical_shape(&marian_name(name))
     }
 
-    fn tensor_shaped(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
+    /// The model file is small and held whole: rows are cut from the whole tensor.
+    async fn rows(&self, name: &str, expected: &[usize], rows: Range<usize>) -> Result<Vec<f32>> {
         let marian = marian_name(name);
         self.check_shape(&marian, expected)?;
-        self.bin.f32(&marian)
+        let values = self.bin.f32(&marian)?;
+        let row = row_len(expected);
+        values
+            .get(rows.start * row..rows.end * row)
+            .map(<[f32]>::to_vec)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "rows {rows:?} of tensor \"{name}\" lie outside its shape {expected:?}"
+                ))
+            })
     }
 
     fn quantized(&self, name: &str, expected: &[usize]) -> Result<Option<(Vec<i8>, f32)>> {

@@ -1,40 +1,24 @@
 //! PyTorch checkpoints (`pytorch_model.bin` and its shards): a zip archive, as `torch.save`
 //! writes it, holding `<name>/data.pkl` (the state dict, pickled) and one uncompressed entry
-//! per storage (`<name>/data/<key>`). The pickle is read without running anything (see
-//! `pickle`): only a dict of tensors built by `torch._utils._rebuild_tensor_v2` over f32,
-//! f16 or bf16 storages is accepted, and any other global is refused by name.
+//! per storage (`<name>/data/<key>`). Only the archive's directory, the pickle and the local
+//! headers of the storages it names are read here; tensors are read later, by byte range.
+//! The pickle is read without running anything (see `pickle`): only a dict of tensors built
+//! by `torch._utils._rebuild_tensor_v2` over f32, f16 or bf16 storages is accepted, and any
+//! other global is refused by name.
 
+mod fetched;
 mod pickle;
 
 use std::collections::HashMap;
-use std::io::Cursor;
 use std::ops::Range;
 
+use fetched::Fetched;
 use pickle::{Globals, Object, Value};
 
-use super::tensors::{FloatKind, TensorSource, shaped};
+use super::checkpoint::StoredTensor;
+use super::source::FileSource;
+use super::tensors::FloatKind;
 use crate::error::{Error, Result};
-
-/// Where one tensor's values lie in its file.
-#[derive(Debug)]
-struct Stored {
-    /// `None` for storages of other element types, refused when read.
-    kind: Result<FloatKind, String>,
-    shape: Vec<usize>,
-    bytes: Range<usize>,
-}
-
-struct Shard {
-    file: String,
-    bytes: Vec<u8>,
-    tensors: HashMap<String, Stored>,
-}
-
-pub struct PytorchCheckpoint {
-    shards: Vec<Shard>,
-    /// Tensor name -> index of the shard that holds it.
-    location: HashMap<String, usize>,
-}
 
 /// The globals a state dict's pickle applies.
 struct StateDictGlobals;
@@ -170,15 +154,27 @@ fn tensor(name: &str, value: &Value) -> Result<TensorRef, String> {
     })
 }
 
-/// The uncompressed entries of the archive, by name, as byte ranges of the file.
-fn entries(file: &str, bytes: &[u8]) -> Result<HashMap<String, Range<usize>>> {
+/// An uncompressed entry of the archive: where its local header starts, and its size.
+struct Entry {
+    header: u64,
+    size: u64,
+}
+
+/// The archive's entries by name, from its central directory.
+async fn entries(
+    source: &impl FileSource,
+    file: &str,
+    size: u64,
+) -> Result<HashMap<String, Entry>> {
     let bad = |message: String| Error::format(file, message);
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
+    let mut fetched = Fetched::new(size);
+    fetched.directory(source, file).await?;
+    let archive = zip::ZipArchive::new(&mut fetched)
         .map_err(|e| bad(format!("not a PyTorch zip archive: {e}")))?;
     let mut found = HashMap::new();
     for index in 0..archive.len() {
         let entry = archive
-            .by_index_raw(index)
+            .by_index_data(index)
             .map_err(|e| bad(format!("zip entry {index}: {e}")))?;
         let name = entry
             .name()
@@ -189,24 +185,64 @@ fn entries(file: &str, bytes: &[u8]) -> Result<HashMap<String, Range<usize>>> {
                 "{name} is compressed; torch.save stores entries uncompressed"
             )));
         }
-        let start = entry
-            .data_start()
-            .and_then(|s| usize::try_from(s).ok())
-            .ok_or_else(|| bad(format!("{name} has no data offset")))?;
-        let range = usize::try_from(entry.size())
-            .ok()
-            .and_then(|size| start.checked_add(size))
-            .filter(|&end| end <= bytes.len())
-            .map(|end| start..end)
-            .ok_or_else(|| bad(format!("{name} reaches past the end of the file")))?;
-        found.insert(name, range);
+        found.insert(
+            name,
+            Entry {
+                header: entry.header_start(),
+                size: entry.size(),
+            },
+        );
     }
     Ok(found)
 }
 
-fn parse(file: &str, bytes: Vec<u8>) -> Result<Shard> {
+/// The byte range of an entry's data: after its local header, whose name and extra field
+/// (torch pads storages to 64 bytes there) have lengths of their own.
+async fn data_range(
+    source: &impl FileSource,
+    file: &str,
+    name: &str,
+    entry: &Entry,
+    size: u64,
+) -> Result<Range<u64>> {
+    const LOCAL_HEADER: u64 = 30;
     let bad = |message: String| Error::format(file, message);
-    let entries = entries(file, &bytes)?;
+    if entry
+        .header
+        .checked_add(LOCAL_HEADER)
+        .is_none_or(|end| end > size)
+    {
+        return Err(bad(format!(
+            "{name}: its header lies past the end of the file"
+        )));
+    }
+    let header = source.read_range(file, entry.header, LOCAL_HEADER).await?;
+    if header[..4] != [0x50, 0x4b, 0x03, 0x04] {
+        return Err(bad(format!(
+            "{name}: no local header where the directory places it"
+        )));
+    }
+    let variable = u64::from(u16::from_le_bytes([header[26], header[27]]))
+        + u64::from(u16::from_le_bytes([header[28], header[29]]));
+    let start = entry.header + LOCAL_HEADER + variable;
+    start
+        .checked_add(entry.size)
+        .filter(|&end| end <= size)
+        .map(|end| start..end)
+        .ok_or_else(|| bad(format!("{name} reaches past the end of the file")))
+}
+
+/// The tensors of one PyTorch file, placed in it.
+pub(crate) async fn index(
+    source: &impl FileSource,
+    file: &str,
+) -> Result<Vec<(String, StoredTensor)>> {
+    let bad = |message: String| Error::format(file, message);
+    let size = source.size(file).await?.ok_or_else(|| Error::MissingFile {
+        file: file.to_string(),
+        location: source.location(),
+    })?;
+    let entries = entries(source, file, size).await?;
     let mut pickles = entries
         .keys()
         .filter(|n| n.ends_with("/data.pkl") || *n == "data.pkl");
@@ -216,104 +252,57 @@ fn parse(file: &str, bytes: Vec<u8>) -> Result<Shard> {
         ));
     };
     let prefix = pickle_name.trim_end_matches("data.pkl");
-    let state =
-        pickle::load(&bytes[entries[pickle_name].clone()], &StateDictGlobals).map_err(bad)?;
+    let pickle_range = data_range(source, file, pickle_name, &entries[pickle_name], size).await?;
+    let pickle_bytes = source
+        .read_range(
+            file,
+            pickle_range.start,
+            pickle_range.end - pickle_range.start,
+        )
+        .await?;
+    let state = pickle::load(&pickle_bytes, &StateDictGlobals).map_err(bad)?;
     let Value::Dict(items) = state else {
         return Err(bad("the pickle holds no dict of tensors".into()));
     };
-    let mut tensors = HashMap::new();
+    // Tied weights share a storage: each storage's header is read once.
+    let mut storages: HashMap<String, Range<u64>> = HashMap::new();
+    let mut tensors = Vec::with_capacity(items.len());
     for (key, value) in &items {
         let name = key
             .as_str()
             .ok_or_else(|| bad(format!("a state dict key that is not a name: {key:?}")))?;
         let t = tensor(name, value).map_err(bad)?;
-        let entry = format!("{prefix}data/{}", t.key);
-        let storage = entries.get(&entry).ok_or_else(|| {
-            bad(format!(
-                "\"{name}\": its storage {entry} is not in the archive"
-            ))
-        })?;
-        let element = t.kind.as_ref().map_or(1, |k| k.size());
-        if storage.len() < t.storage_elements.saturating_mul(element) {
+        let entry_name = format!("{prefix}data/{}", t.key);
+        let storage = match storages.get(&entry_name) {
+            Some(range) => range.clone(),
+            None => {
+                let entry = entries.get(&entry_name).ok_or_else(|| {
+                    bad(format!(
+                        "\"{name}\": its storage {entry_name} is not in the archive"
+                    ))
+                })?;
+                let range = data_range(source, file, &entry_name, entry, size).await?;
+                storages.insert(entry_name.clone(), range.clone());
+                range
+            }
+        };
+        let element = t.kind.as_ref().map_or(1, |k| k.size()) as u64;
+        let storage_len = storage.end - storage.start;
+        if storage_len < (t.storage_elements as u64).saturating_mul(element) {
             return Err(bad(format!(
-                "\"{name}\": storage {entry} holds {} bytes, fewer than its {} elements",
-                storage.len(),
+                "\"{name}\": storage {entry_name} holds {storage_len} bytes, fewer than its {} elements",
                 t.storage_elements
             )));
         }
-        let start = storage.start + t.elements.start * element;
-        let end = storage.start + t.elements.end * element;
-        tensors.insert(
-            name.to_string(),
-            Stored {
-                kind: t.kind,
-                shape: t.shape,
-                bytes: start..end,
-            },
-        );
+        let stored = StoredTensor {
+            kind: t.kind,
+            shape: t.shape,
+            bytes: storage.start + t.elements.start as u64 * element
+                ..storage.start + t.elements.end as u64 * element,
+        };
+        tensors.push((name.to_string(), stored));
     }
-    Ok(Shard {
-        file: file.to_string(),
-        bytes,
-        tensors,
-    })
-}
-
-impl PytorchCheckpoint {
-    /// `shards` are (file name, contents).
-    pub fn from_shards(shards: Vec<(String, Vec<u8>)>) -> Result<PytorchCheckpoint> {
-        let mut parsed = Vec::with_capacity(shards.len());
-        let mut location = HashMap::new();
-        for (index, (file, bytes)) in shards.into_iter().enumerate() {
-            let shard = parse(&file, bytes)?;
-            location.extend(shard.tensors.keys().map(|name| (name.clone(), index)));
-            parsed.push(shard);
-        }
-        Ok(PytorchCheckpoint {
-            shards: parsed,
-            location,
-        })
-    }
-
-    fn find(&self, name: &str) -> Result<(&Shard, &Stored)> {
-        self.location
-            .get(name)
-            .and_then(|&i| Some((&self.shards[i], self.shards[i].tensors.get(name)?)))
-            .ok_or_else(|| Error::MissingTensor {
-                file: self.files(),
-                name: name.to_string(),
-            })
-    }
-}
-
-impl TensorSource for PytorchCheckpoint {
-    fn files(&self) -> String {
-        self.shards
-            .iter()
-            .map(|s| s.file.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    fn contains(&self, name: &str) -> bool {
-        self.location.contains_key(name)
-    }
-
-    fn shape(&self, name: &str) -> Result<Vec<usize>> {
-        Ok(self.find(name)?.1.shape.clone())
-    }
-
-    fn tensor_shaped(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
-        let (shard, stored) = self.find(name)?;
-        let kind = stored.kind.clone().map_err(|dtype| {
-            Error::format(
-                &shard.file,
-                format!("tensor \"{name}\" has dtype {dtype}; only Float, Half and BFloat16 are supported"),
-            )
-        })?;
-        let values = kind.to_f32(&shard.bytes[stored.bytes.clone()]);
-        shaped(&shard.file, name, values, &stored.shape, expected)
-    }
+    Ok(tensors)
 }
 
 #[cfg(test)]
