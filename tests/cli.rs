@@ -436,10 +436,10 @@ fn errors_are_one_line_with_a_nonzero_exit() {
                 "--model".into(),
                 t5.into(),
                 "--max-buffer-bytes".into(),
-                "65536".into(),
+                "4096".into(),
                 "hi".into(),
             ],
-            "maxStorageBufferBindingSize of this device is 65536",
+            "maxStorageBufferBindingSize of this device is 4096, but a work buffer needs",
         ),
         (
             vec!["--max-buffer-bytes".into(), "4095".into(), "hi".into()],

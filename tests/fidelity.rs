@@ -85,7 +85,7 @@ fn f16_weights_stay_close_to_transformers() {
     for name in FAMILIES {
         let engine = load_on(gpu(), &fixture::dir(name), Some(WeightFormat::F16)).unwrap();
         assert!(matches!(
-            engine.model().weights.cross_kv.weight.encoding,
+            engine.model().weights.cross_kv.weight.encoding(),
             seq2seq_gpu::gpu::Encoding::F16
         ));
         assert_close_to_reference(&engine, name, 16.0 * F16_EPSILON, "f16 weights");

@@ -11,23 +11,7 @@ use common::*;
 use seq2seq_gpu::{Engine, GenerationOptions};
 use serde_json::Value;
 
-/// Every hub fixture this engine runs (t5gemma waits for its architecture).
-pub const HUB: [&str; 10] = [
-    "bart-legacy",
-    "byt5",
-    "m2m100-spm",
-    "mbart50",
-    "mt5-bin",
-    "nllb",
-    "opus-mt-multi",
-    "opus-mt-spm",
-    "pegasus",
-    "t5-spm",
-];
-
-fn hub(name: &str) -> String {
-    format!("hub/{name}")
-}
+use fixture::{HUB, hub};
 
 /// A sequence up to and including its first EOS after the start token (transformers pads
 /// the rest of a batch).

@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use seq2seq_gpu::formats::TensorSource;
 use seq2seq_gpu::formats::config_json::spec_from_config_json;
 use seq2seq_gpu::gpu::writer::quantize_rows;
-use seq2seq_gpu::gpu::{Element, Encoding, Gpu, Tensor, TensorWriter};
+use seq2seq_gpu::gpu::{Element, Encoding, Gpu, GpuOptions, Tensor, TensorWriter};
 use seq2seq_gpu::model::random::RandomWeights;
 use seq2seq_gpu::model::{Model, WeightFormat};
 
@@ -47,7 +47,7 @@ fn rows_written_in_blocks_equal_a_whole_upload_in_every_encoding() {
                 writer.rows(&values[start * cols..end * cols]).unwrap();
                 start = end;
             }
-            let blocked = writer.finish().unwrap();
+            let blocked = writer.finish_one().unwrap();
             let what = format!("{element:?} {rows}x{cols}");
             assert_eq!(blocked.shape, whole.shape, "{what}");
             assert_eq!(
@@ -62,6 +62,67 @@ fn rows_written_in_blocks_equal_a_whole_upload_in_every_encoding() {
             );
         }
     }
+}
+
+/// On a device whose binding limit is smaller than a matrix, the matrix is split into row
+/// blocks of as many rows as fit, each equal to those rows uploaded alone; a single row
+/// larger than the limit is refused naming it.
+#[test]
+fn a_matrix_larger_than_the_binding_limit_is_split_into_row_blocks() {
+    let options = GpuOptions {
+        max_buffer_bytes: Some(4096),
+        ..GpuOptions::default()
+    };
+    let gpu = pollster::block_on(Gpu::with_options(options)).unwrap();
+    for (element, rows, cols, block_rows) in [
+        (Element::F32, 50, 30, 34),
+        (Element::F16, 100, 30, 68),
+        (Element::Int8, 300, 30, 136),
+    ] {
+        let values = common::random_vec(&mut StdRng::seed_from_u64(5), rows * cols, 1.0);
+        let mut writer = TensorWriter::new(&gpu, "w", element, &[rows, cols]).unwrap();
+        for block in values.chunks(7 * cols) {
+            writer.rows(block).unwrap();
+        }
+        let blocks = writer.finish().unwrap();
+        assert_eq!(blocks.shape, [rows, cols]);
+        assert_eq!(blocks.parts.len(), rows.div_ceil(block_rows), "{element:?}");
+        for (first, part) in blocks.blocks() {
+            let n = part.shape[0];
+            assert_eq!(n, block_rows.min(rows - first), "{element:?}");
+            let piece = &values[first * cols..(first + n) * cols];
+            let alone = match element {
+                Element::F32 => Tensor::upload_f32(&gpu, "w", piece, &[n, cols]),
+                Element::F16 => Tensor::upload_f16(&gpu, "w", piece, &[n, cols]),
+                Element::Int8 => {
+                    let (q, s) = quantize_rows(piece, cols);
+                    Tensor::upload_int8(&gpu, "w", &q, &s, &[n, cols])
+                }
+            }
+            .unwrap();
+            assert_eq!(
+                words(&gpu, &part.buffer),
+                words(&gpu, &alone.buffer),
+                "{element:?}"
+            );
+            assert_eq!(
+                scales(part).map(|b| words(&gpu, b)),
+                scales(&alone).map(|b| words(&gpu, b))
+            );
+        }
+    }
+    let wide = TensorWriter::new(&gpu, "wide", Element::F32, &[2, 2000])
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        wide,
+        "maxStorageBufferBindingSize of this device is 4096, but one row of wide needs 8000"
+    );
+    let mut one = TensorWriter::new(&gpu, "bias", Element::F32, &[2000]).unwrap();
+    one.rows(&[0.0; 2000]).unwrap();
+    let message = one.finish_one().unwrap_err().to_string();
+    assert!(message.ends_with("but bias needs 8000"), "{message}");
 }
 
 #[test]

@@ -213,6 +213,11 @@ impl Gpu {
         Ok(buffer)
     }
 
+    /// The largest buffer this device binds (its limit, or the simulated one).
+    pub fn max_buffer_bytes(&self) -> u64 {
+        self.pool.max_bytes()
+    }
+
     /// An empty storage buffer for `bytes` of weights, checked against the device's limit.
     pub(crate) fn weight_buffer(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer> {
         // Whole vec4s: kernels bind their operands as arrays of vec4.

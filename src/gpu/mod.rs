@@ -13,5 +13,5 @@ pub mod writer;
 pub use context::{Gpu, GpuOptions, MIN_BUFFER_BYTES};
 pub use kernel::{Access, Kernel, Module, Uniform, UniformLayout};
 pub use plan::{Plan, Recorder};
-pub use tensor::{Encoding, Tensor, View, Workspace};
+pub use tensor::{Encoding, RowBlocks, Tensor, View, Workspace};
 pub use writer::{Element, TensorWriter};

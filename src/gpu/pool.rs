@@ -51,6 +51,11 @@ impl BufferPool {
     }
 
     /// Errors unless a buffer of `bytes` fits the device (and can be bound whole).
+    /// The largest buffer the device allows.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
     pub fn check_size(&self, what: &str, bytes: u64) -> Result<()> {
         if bytes > self.max_bytes {
             return Err(Error::AdapterLimit {

@@ -72,7 +72,7 @@ impl Tensor {
         check_len(label, data.len(), shape)?;
         let mut writer = TensorWriter::new(gpu, label, Element::F16, shape)?;
         writer.rows(data)?;
-        writer.finish()
+        writer.finish_one()
     }
 
     /// int8 values of a [rows, cols] matrix with one scale per row (quantised weights).
@@ -86,7 +86,7 @@ impl Tensor {
         check_len(label, values.len(), shape)?;
         let mut writer = TensorWriter::new(gpu, label, Element::Int8, shape)?;
         writer.quantized_rows(values, row_scales)?;
-        writer.finish()
+        writer.finish_one()
     }
 
     pub async fn to_f32(&self, gpu: &Gpu) -> Result<Vec<f32>> {
@@ -95,6 +95,56 @@ impl Tensor {
 
     pub async fn to_u32(&self, gpu: &Gpu) -> Result<Vec<u32>> {
         gpu.read(&self.buffer, self.len()).await
+    }
+}
+
+/// A matrix (or table) kept as blocks of consecutive rows, each in a buffer of its own, so
+/// that a tensor larger than the device's binding limit is still bound a block at a time:
+/// ops that read weights loop over the blocks. Most tensors are one block.
+#[derive(Clone, Debug)]
+pub struct RowBlocks {
+    /// The whole tensor's shape.
+    pub shape: Vec<usize>,
+    /// The blocks in row order; each has the shape of its rows.
+    pub parts: Vec<Tensor>,
+}
+
+impl RowBlocks {
+    pub fn one(tensor: Tensor) -> RowBlocks {
+        RowBlocks {
+            shape: tensor.shape.clone(),
+            parts: vec![tensor],
+        }
+    }
+
+    /// Each block with the index of its first row.
+    pub fn blocks(&self) -> impl Iterator<Item = (usize, &Tensor)> {
+        self.parts.iter().scan(0, |first, part| {
+            let at = *first;
+            *first += part.shape.first().copied().unwrap_or(1);
+            Some((at, part))
+        })
+    }
+
+    /// The tensor, where it is one block.
+    pub fn single(&self) -> Option<&Tensor> {
+        match &self.parts[..] {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
+    pub fn encoding(&self) -> &Encoding {
+        &self.parts[0].encoding
+    }
+
+    /// The values of every block, in order (tests and diagnostics).
+    pub async fn to_f32(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        let mut values = Vec::new();
+        for part in &self.parts {
+            values.extend(part.to_f32(gpu).await?);
+        }
+        Ok(values)
     }
 }
 

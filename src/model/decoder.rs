@@ -11,7 +11,7 @@ use super::relative_position::bucket_table;
 use super::spec::{DecoderCell, Positions};
 use super::weights::{DecoderMixer, Linear};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, Plan, Recorder, Tensor, Workspace};
+use crate::gpu::{Gpu, Plan, Recorder, RowBlocks, Tensor, Workspace};
 use crate::ops::{self, Epilogue, PositionBias};
 
 /// How a decoder is laid out: `sequences` decoded side by side (a batch, or the beams of
@@ -313,21 +313,30 @@ impl Model {
         let weight = ops::gather_rows(&mut rec, ws, &lm_head.weight, &ids)?;
         let bias = match &lm_head.bias {
             Some(bias) => {
-                let column = Tensor {
+                // The bias as a table of one-value rows, gathered like the weight's rows.
+                let column = RowBlocks {
                     shape: vec![self.spec.vocab_size, 1],
-                    ..bias.clone()
+                    parts: (bias.parts.iter())
+                        .map(|p| Tensor {
+                            shape: vec![p.shape[0], 1],
+                            ..p.clone()
+                        })
+                        .collect(),
                 };
                 let gathered = ops::gather_rows(&mut rec, ws, &column, &ids)?;
-                Some(Tensor {
+                Some(RowBlocks::one(Tensor {
                     shape: vec![list.len()],
                     ..gathered
-                })
+                }))
             }
             None => None,
         };
         rec.finish()?.submit(gpu);
         Ok(OutputLayer {
-            layer: Linear { weight, bias },
+            layer: Linear {
+                weight: RowBlocks::one(weight),
+                bias,
+            },
             vocabulary: Some(ids),
             shortlist: Some(list),
         })

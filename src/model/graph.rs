@@ -91,7 +91,7 @@ impl Graph<'_, '_> {
     }
 
     pub fn linear(&mut self, layer: &Linear, x: View, out: View, epilogue: Epilogue) -> Result<()> {
-        ops::linear(
+        ops::linear_blocks(
             self.rec,
             x,
             &layer.weight,

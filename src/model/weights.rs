@@ -7,12 +7,13 @@ use super::sinusoids;
 use super::spec::{DecoderCell, ModelSpec, NormKind, Positions, StackSpec};
 use crate::error::{Error, Result};
 use crate::formats::TensorSource;
-use crate::gpu::{Element, Gpu, Tensor, TensorWriter};
+use crate::gpu::{Element, Gpu, RowBlocks, Tensor, TensorWriter};
 
 pub struct Linear {
-    /// [out_features, in_features]
-    pub weight: Tensor,
-    pub bias: Option<Tensor>,
+    /// [out_features, in_features], in row blocks where it exceeds the binding limit.
+    pub weight: RowBlocks,
+    /// [out_features], in blocks of the weight's rows.
+    pub bias: Option<RowBlocks>,
 }
 
 pub struct Norm {
@@ -58,9 +59,9 @@ pub struct DecoderLayer {
 /// What one stack adds to its token embeddings, and its norm at the end.
 pub struct StackEnds {
     /// [vocab, d_model]
-    pub embedding: Tensor,
+    pub embedding: RowBlocks,
     /// Absolute positions [limit + offset, d_model] (BART family).
-    pub positions: Option<Tensor>,
+    pub positions: Option<RowBlocks>,
     pub embedding_norm: Option<Norm>,
     pub final_norm: Option<Norm>,
     /// T5's relative position bias [num_buckets, heads].
@@ -118,8 +119,11 @@ struct Loader<'a, T> {
 }
 
 impl<T: TensorSource> Loader<'_, T> {
-    fn upload(&self, label: &str, data: &[f32], shape: &[usize]) -> Result<Tensor> {
-        Tensor::upload_f32(self.gpu, label, data, shape)
+    /// A table of rows kept in f32 (embeddings, positions), in blocks where it must be.
+    async fn table(&self, name: &str, shape: &[usize]) -> Result<RowBlocks> {
+        let mut writer = TensorWriter::new(self.gpu, name, Element::F32, shape)?;
+        self.write(&mut writer, name, shape).await?;
+        writer.finish()
     }
 
     /// Writes tensor `name` of `shape` into `writer`, a block of rows at a time.
@@ -139,28 +143,25 @@ impl<T: TensorSource> Loader<'_, T> {
         Ok(())
     }
 
-    /// A tensor kept in f32 (norms, embeddings, biases, positions).
+    /// A tensor kept in f32 in one buffer (norms, biases, relative position buckets).
     async fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let mut writer = TensorWriter::new(self.gpu, name, Element::F32, shape)?;
         self.write(&mut writer, name, shape).await?;
-        writer.finish()
+        writer.finish_one()
     }
 
-    /// Tensors of `parts` (full names and shapes) stacked along their first dimension into
-    /// one f32 tensor.
-    async fn stacked_vectors(&self, label: &str, parts: &[(String, Vec<usize>)]) -> Result<Tensor> {
-        let mut shape = parts.first().map_or(vec![0], |(_, s)| s.clone());
-        shape[0] = parts.iter().map(|(_, s)| s[0]).sum();
-        let mut writer = TensorWriter::new(self.gpu, label, Element::F32, &shape)?;
-        for (name, part) in parts {
-            self.write(&mut writer, name, part).await?;
-        }
+    /// The bias `values` of `weight`, in blocks of the same rows.
+    fn bias(&self, label: &str, values: &[f32], weight: &RowBlocks) -> Result<RowBlocks> {
+        let block_rows = weight.parts[0].shape[0];
+        let mut writer =
+            TensorWriter::in_blocks_of(self.gpu, label, Element::F32, &[values.len()], block_rows)?;
+        writer.rows(values)?;
         writer.finish()
     }
 
     /// Weight matrices [rows_i, cols] (full tensor names) stacked into one, in the chosen
     /// format.
-    async fn matrix(&self, parts: &[(String, usize)], cols: usize) -> Result<Tensor> {
+    async fn matrix(&self, parts: &[(String, usize)], cols: usize) -> Result<RowBlocks> {
         let rows: usize = parts.iter().map(|(_, r)| r).sum();
         let label = parts.first().map_or("weights", |(name, _)| name.as_str());
         let element = match self.format {
@@ -189,19 +190,18 @@ impl<T: TensorSource> Loader<'_, T> {
             .iter()
             .map(|(name, rows)| (format!("{name}.weight"), *rows))
             .collect();
+        let weight = self.matrix(&weights, cols).await?;
         let bias = if self.spec.biases {
-            let biases: Vec<(String, Vec<usize>)> = parts
-                .iter()
-                .map(|(name, rows)| (format!("{name}.bias"), vec![*rows]))
-                .collect();
-            Some(self.stacked_vectors(&parts[0].0, &biases).await?)
+            let mut values = Vec::new();
+            for (name, rows) in parts {
+                let bias = format!("{name}.bias");
+                values.extend(self.ckpt.tensor_shaped(&bias, &[*rows]).await?);
+            }
+            Some(self.bias(&parts[0].0, &values, &weight)?)
         } else {
             None
         };
-        Ok(Linear {
-            weight: self.matrix(&weights, cols).await?,
-            bias,
-        })
+        Ok(Linear { weight, bias })
     }
 
     /// An SSRU cell's candidate and forget projections, stacked; only the forget gate has
@@ -225,8 +225,8 @@ impl<T: TensorSource> Loader<'_, T> {
                 .await?,
         );
         Ok(Linear {
+            bias: Some(self.bias(&prefix, &bias, &weight)?),
             weight,
-            bias: Some(self.upload(&prefix, &bias, &[2 * d])?),
         })
     }
 
@@ -364,7 +364,7 @@ impl<T: TensorSource> Loader<'_, T> {
     }
 
     /// The absolute position table of a stack: stored, or computed for sinusoids.
-    async fn positions(&self, stored: Option<&str>) -> Result<Option<Tensor>> {
+    async fn positions(&self, stored: Option<&str>) -> Result<Option<RowBlocks>> {
         let d = self.spec.d_model;
         match self.spec.positions {
             Positions::RelativeBuckets { .. } => Ok(None),
@@ -374,7 +374,7 @@ impl<T: TensorSource> Loader<'_, T> {
                         "the description asks for learned positions, which this family's checkpoints do not store",
                     )
                 })?;
-                Ok(Some(self.tensor(name, &[limit + offset, d]).await?))
+                Ok(Some(self.table(name, &[limit + offset, d]).await?))
             }
             Positions::Sinusoidal {
                 offset,
@@ -383,12 +383,13 @@ impl<T: TensorSource> Loader<'_, T> {
             } => {
                 let shape = [limit + offset, d];
                 match stored.filter(|name| self.ckpt.contains(name)) {
-                    Some(name) => Ok(Some(self.tensor(name, &shape).await?)),
-                    None => Ok(Some(self.upload(
-                        "sinusoids",
-                        &sinusoids::table(layout, shape[0], d),
-                        &shape,
-                    )?)),
+                    Some(name) => Ok(Some(self.table(name, &shape).await?)),
+                    None => {
+                        let mut writer =
+                            TensorWriter::new(self.gpu, "sinusoids", Element::F32, &shape)?;
+                        writer.rows(&sinusoids::table(layout, shape[0], d))?;
+                        Ok(Some(writer.finish()?))
+                    }
                 }
             }
         }
@@ -397,7 +398,7 @@ impl<T: TensorSource> Loader<'_, T> {
     async fn stack_ends(
         &self,
         names: &StackNames,
-        embedding: Tensor,
+        embedding: RowBlocks,
         heads: usize,
     ) -> Result<StackEnds> {
         let relative_bias = match (self.spec.positions, names.relative_bias) {
@@ -423,7 +424,7 @@ impl<T: TensorSource> Loader<'_, T> {
         })
     }
 
-    async fn lm_head(&self, names: &FamilyNames, decoder_embedding: &Tensor) -> Result<Linear> {
+    async fn lm_head(&self, names: &FamilyNames, decoder_embedding: &RowBlocks) -> Result<Linear> {
         let v = self.spec.vocab_size;
         let weight = if self.spec.tied_lm_head {
             decoder_embedding.clone()
@@ -432,8 +433,12 @@ impl<T: TensorSource> Loader<'_, T> {
                 .await?
         };
         // Stored as [1, vocab]; checkpoints that never trained it may leave it out (zeros).
-        let bias = match self.spec.logits_bias && self.ckpt.contains(names.logits_bias) {
-            true => Some(self.tensor(names.logits_bias, &[1, v]).await?),
+        let name = names.logits_bias;
+        let bias = match self.spec.logits_bias && self.ckpt.contains(name) {
+            true => {
+                let values = self.ckpt.tensor_shaped(name, &[1, v]).await?;
+                Some(self.bias(name, &values, &weight)?)
+            }
             false => None,
         };
         Ok(Linear { weight, bias })
@@ -472,11 +477,11 @@ impl Weights {
             writer.rows(&vec![0.0; d])?;
             writer.finish()?
         } else {
-            loader.tensor(shared_name, &[encoder_vocab, d]).await?
+            loader.table(shared_name, &[encoder_vocab, d]).await?
         };
         let decoder_embedding = if spec.separate_decoder_embedding {
             loader
-                .tensor(names.decoder_embedding, &[spec.vocab_size, d])
+                .table(names.decoder_embedding, &[spec.vocab_size, d])
                 .await?
         } else {
             if encoder_vocab != spec.vocab_size {

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
-use crate::gpu::{Encoding, Recorder, Tensor};
+use crate::gpu::{Encoding, Recorder, RowBlocks, Tensor};
 
 static EMBEDDING_MODULE: Module = Module {
     name: "embedding",
@@ -23,7 +23,7 @@ pub(crate) const KERNELS: &[Kernel] = &[EMBEDDING];
 /// goes to output row `r`.
 #[derive(Clone, Copy, Debug)]
 pub struct Positions<'a> {
-    pub table: &'a Tensor,
+    pub table: &'a RowBlocks,
     pub offset: usize,
     pub from_step: bool,
     /// Rows of one sequence when a batch of sequences is embedded at once; positions
@@ -41,14 +41,23 @@ uniform! {
         position_offset: u32,
         position_rows: u32,
         rows_per_sequence: u32,
+        table_first: u32,
+        table_rows: u32,
+        position_first: u32,
+        position_block_rows: u32,
     }
 }
 
-/// out[r, :] = table[ids[r], :] * scale (+ positions); `ids` holds u32 token ids.
+const FLAG_POSITIONS: u32 = 1;
+const FLAG_STEP: u32 = 2;
+const FLAG_TOKENS: u32 = 4;
+
+/// out[r, :] = table[ids[r], :] * scale (+ positions); `ids` holds u32 token ids. Tables in
+/// row blocks take a pass per block.
 pub fn embedding(
     rec: &mut Recorder,
     ids: &Tensor,
-    table: &Tensor,
+    table: &RowBlocks,
     scale: f32,
     positions: Option<Positions>,
     out: &Tensor,
@@ -61,11 +70,11 @@ pub fn embedding(
         ));
     };
     let rows = ids.len();
-    if !matches!(table.encoding, Encoding::F32) {
+    if !matches!(table.encoding(), Encoding::F32) {
         return Err(Error::shape(
             "embedding",
             "an f32 table",
-            format!("{:?}", table.encoding),
+            format!("{:?}", table.encoding()),
         ));
     }
     if out.len() != rows * dim || vocab == 0 {
@@ -90,22 +99,69 @@ pub fn embedding(
         }
         None => 1,
     };
-    let params = EmbeddingParams {
+    let base = EmbeddingParams {
         rows: rows as u32,
         dim: dim as u32,
         vocab: vocab as u32,
         scale,
-        flags: positions.map_or(0, |p| 1 | (u32::from(p.from_step) << 1)),
+        flags: positions.map_or(0, |p| u32::from(p.from_step) * FLAG_STEP),
         position_offset: positions.map_or(0, |p| p.offset as u32),
         position_rows: position_rows as u32,
         rows_per_sequence: positions.map_or(1, |p| p.rows_per_sequence.max(1)) as u32,
+        table_first: 0,
+        table_rows: vocab as u32,
+        position_first: 0,
+        position_block_rows: position_rows as u32,
     };
     let placeholder = rec.gpu().placeholder.clone();
-    let position_buffer = positions.map_or(&placeholder, |p| &p.table.buffer);
-    rec.dispatch(
-        &EMBEDDING,
-        &params,
-        &[&ids.buffer, &table.buffer, position_buffer, &out.buffer],
-        [rows as u32, 1, 1],
-    )
+    let pass = |rec: &mut Recorder, params: EmbeddingParams, t: &wgpu::Buffer, p: &wgpu::Buffer| {
+        rec.dispatch(
+            &EMBEDDING,
+            &params,
+            &[&ids.buffer, t, p, &out.buffer],
+            [rows as u32, 1, 1],
+        )
+    };
+    let position_parts = positions.map(|p| p.table.single());
+    match (table.single(), position_parts) {
+        (Some(one), None) => pass(
+            rec,
+            EmbeddingParams {
+                flags: base.flags | FLAG_TOKENS,
+                ..base
+            },
+            &one.buffer,
+            &placeholder,
+        ),
+        (Some(one), Some(Some(p))) => pass(
+            rec,
+            EmbeddingParams {
+                flags: base.flags | FLAG_TOKENS | FLAG_POSITIONS,
+                ..base
+            },
+            &one.buffer,
+            &p.buffer,
+        ),
+        _ => {
+            for (first, part) in table.blocks() {
+                let params = EmbeddingParams {
+                    flags: base.flags | FLAG_TOKENS,
+                    table_first: first as u32,
+                    table_rows: part.shape[0] as u32,
+                    ..base
+                };
+                pass(rec, params, &part.buffer, &placeholder)?;
+            }
+            for (first, part) in positions.iter().flat_map(|p| p.table.blocks()) {
+                let params = EmbeddingParams {
+                    flags: base.flags | FLAG_POSITIONS,
+                    position_first: first as u32,
+                    position_block_rows: part.shape[0] as u32,
+                    ..base
+                };
+                pass(rec, params, &placeholder, &part.buffer)?;
+            }
+            Ok(())
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
-use crate::gpu::{Encoding, Recorder, Tensor, Workspace};
+use crate::gpu::{Encoding, Recorder, RowBlocks, Tensor, Workspace};
 
 static GATHER_MODULE: Module = Module {
     name: "gather",
@@ -23,23 +23,24 @@ uniform! {
     struct GatherParams {
         rows: u32,
         words: u32,
-        _pad0: u32,
-        _pad1: u32,
+        first: u32,
+        block_rows: u32,
     }
 }
 
+/// Copies the rows of `ids` that lie in `src`, rows `first..first + block_rows` of the table.
 fn gather_words(
     rec: &mut Recorder,
     ids: &Tensor,
-    src: &wgpu::Buffer,
+    (src, first, block_rows): (&wgpu::Buffer, usize, usize),
     dst: &wgpu::Buffer,
     words: usize,
 ) -> Result<()> {
     let params = GatherParams {
         rows: ids.len() as u32,
         words: words as u32,
-        _pad0: 0,
-        _pad1: 0,
+        first: first as u32,
+        block_rows: block_rows as u32,
     };
     rec.dispatch(
         &GATHER,
@@ -49,12 +50,13 @@ fn gather_words(
     )
 }
 
-/// Rows `ids` (u32, each below the table's rows) of a [rows, cols] matrix in any encoding,
-/// as a new matrix in `ws` with the same encoding (and, for int8, the rows' scales).
+/// Rows `ids` (u32, each below the table's rows) of a [rows, cols] matrix in any encoding
+/// (in row blocks or not), as a new matrix in `ws` with the same encoding (and, for int8,
+/// the rows' scales).
 pub fn gather_rows(
     rec: &mut Recorder,
     ws: &mut Workspace,
-    table: &Tensor,
+    table: &RowBlocks,
     ids: &Tensor,
 ) -> Result<Tensor> {
     let [_, cols] = table.shape[..] else {
@@ -64,7 +66,7 @@ pub fn gather_rows(
             format!("{:?}", table.shape),
         ));
     };
-    let per_word = match table.encoding {
+    let per_word = match table.encoding() {
         Encoding::F32 => 1,
         Encoding::F16 => 2,
         Encoding::Int8 { .. } => 4,
@@ -79,16 +81,28 @@ pub fn gather_rows(
     let words = cols / per_word;
     let rows = ids.len();
     let out = ws.tensor(&[rows, words])?;
-    gather_words(rec, ids, &table.buffer, &out.buffer, words)?;
-    let encoding = match &table.encoding {
-        Encoding::Int8 { scales } => {
-            let gathered = ws.tensor(&[rows])?;
-            gather_words(rec, ids, scales, &gathered.buffer, 1)?;
-            Encoding::Int8 {
-                scales: gathered.buffer,
-            }
+    let scales = match table.encoding() {
+        Encoding::Int8 { .. } => Some(ws.tensor(&[rows])?),
+        _ => None,
+    };
+    for (first, part) in table.blocks() {
+        let block_rows = part.shape[0];
+        gather_words(
+            rec,
+            ids,
+            (&part.buffer, first, block_rows),
+            &out.buffer,
+            words,
+        )?;
+        if let (Some(gathered), Encoding::Int8 { scales }) = (&scales, &part.encoding) {
+            gather_words(rec, ids, (scales, first, block_rows), &gathered.buffer, 1)?;
         }
-        other => other.clone(),
+    }
+    let encoding = match scales {
+        Some(gathered) => Encoding::Int8 {
+            scales: gathered.buffer,
+        },
+        None => table.encoding().clone(),
     };
     Ok(Tensor {
         buffer: out.buffer,

@@ -4,7 +4,7 @@
 use super::activation::{ACTIVATION_WGSL, shader_id};
 use crate::error::{Error, Result};
 use crate::gpu::kernel::{Access, Access::*, Kernel, Module, Uniform, uniform};
-use crate::gpu::{Encoding, Recorder, Tensor, View};
+use crate::gpu::{Encoding, Recorder, RowBlocks, Tensor, View};
 use crate::model::spec::Activation;
 
 const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
@@ -192,6 +192,44 @@ pub fn linear(
     epilogue: Epilogue,
 ) -> Result<()> {
     linear_with(rec, None, x, weight, bias, out, epilogue)
+}
+
+/// [`linear`] for a weight kept in row blocks (one larger than the binding limit): each
+/// block computes its columns of `out`, with the bias block of the same rows.
+pub fn linear_blocks(
+    rec: &mut Recorder,
+    x: View,
+    weight: &RowBlocks,
+    bias: Option<&RowBlocks>,
+    out: View,
+    epilogue: Epilogue,
+) -> Result<()> {
+    let rows = |blocks: &RowBlocks| blocks.parts.iter().map(|p| p.shape[0]).collect::<Vec<_>>();
+    if let Some(b) = bias
+        && rows(b) != rows(weight)
+    {
+        return Err(Error::shape(
+            "linear",
+            format!("bias blocks of the weight's rows {:?}", rows(weight)),
+            format!("{:?}", rows(b)),
+        ));
+    }
+    if out.cols != weight.shape[0] {
+        return Err(Error::shape(
+            "linear",
+            format!(
+                "out of {} columns for a weight of {:?}",
+                weight.shape[0], weight.shape
+            ),
+            format!("out {}x{}", out.rows, out.cols),
+        ));
+    }
+    for (i, (first, part)) in weight.blocks().enumerate() {
+        let columns = out.columns(first, part.shape[0]);
+        let bias = bias.map(|b| &b.parts[i]);
+        linear_with(rec, None, x, part, bias, columns, epilogue)?;
+    }
+    Ok(())
 }
 
 /// [`linear`] with the kernel chosen by the caller (benchmarks and tests compare them);

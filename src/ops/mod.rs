@@ -19,7 +19,7 @@ pub use argmax::argmax;
 pub use attention::{Attention, PositionBias, attention};
 pub use embedding::{Positions, embedding};
 pub use gather::gather_rows;
-pub use matmul::{Epilogue, MatmulForm, linear, linear_with};
+pub use matmul::{Epilogue, MatmulForm, linear, linear_blocks, linear_with};
 pub use norm::norm;
 pub use softmax::softmax;
 pub use ssru::ssru;

@@ -14,6 +14,26 @@ pub const FAMILIES: [&str; 6] = [
     "m2m100-tiny",
 ];
 
+/// Every hub fixture this engine runs (t5gemma waits for its architecture), in
+/// tests/fixtures/hub (copied from ../shared/fixtures-hub).
+pub const HUB: [&str; 10] = [
+    "bart-legacy",
+    "byt5",
+    "m2m100-spm",
+    "mbart50",
+    "mt5-bin",
+    "nllb",
+    "opus-mt-multi",
+    "opus-mt-spm",
+    "pegasus",
+    "t5-spm",
+];
+
+/// The fixture name of hub fixture `name`.
+pub fn hub(name: &str) -> String {
+    format!("hub/{name}")
+}
+
 pub fn dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")

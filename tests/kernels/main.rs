@@ -16,7 +16,7 @@ mod softmax;
 mod ssru;
 
 use common::reference as cpu;
-use seq2seq_gpu::gpu::Tensor;
+use seq2seq_gpu::gpu::{RowBlocks, Tensor};
 use seq2seq_gpu::ops::Activation;
 
 type CpuActivation = fn(f32) -> f32;
@@ -36,4 +36,21 @@ fn upload(gpu: &seq2seq_gpu::gpu::Gpu, data: &[f32], shape: &[usize]) -> Tensor 
 
 fn zeros(gpu: &seq2seq_gpu::gpu::Gpu, shape: &[usize]) -> Tensor {
     upload(gpu, &vec![0.0; shape.iter().product()], shape)
+}
+
+/// A [rows, cols] table split into row blocks at `edges` (first rows of the blocks after
+/// the first), each made by `part` from its rows' range, as a device with a small binding
+/// limit keeps a large table.
+fn row_blocks(
+    shape: [usize; 2],
+    edges: &[usize],
+    mut part: impl FnMut(std::ops::Range<usize>) -> Tensor,
+) -> RowBlocks {
+    let mut starts = vec![0];
+    starts.extend(edges.iter().copied().filter(|&e| e > 0 && e < shape[0]));
+    starts.push(shape[0]);
+    RowBlocks {
+        shape: shape.to_vec(),
+        parts: starts.windows(2).map(|w| part(w[0]..w[1])).collect(),
+    }
 }

@@ -1,9 +1,10 @@
-//! `linear`: f32, f16 and int8 weights, the epilogue, column slices, every kernel form and shape checks.
+//! `linear`: f32, f16 and int8 weights, the epilogue, column slices, every kernel form, shape
+//! checks, and weights in row blocks.
 
 use crate::common::reference as cpu;
 use crate::common::*;
-use crate::{ACTIVATIONS, upload, zeros};
-use seq2seq_gpu::gpu::Tensor;
+use crate::{ACTIVATIONS, row_blocks, upload, zeros};
+use seq2seq_gpu::gpu::{RowBlocks, Tensor};
 use seq2seq_gpu::ops::{self, Epilogue};
 
 #[test]
@@ -318,4 +319,76 @@ fn matmul_rejects_mismatched_shapes() {
         expected.contains("x 3x6") && found.contains("x 3x4"),
         "{err}"
     );
+}
+
+/// A weight in row blocks (one larger than the binding limit) computes the same columns as
+/// in one buffer, its bias split with it, overwriting or accumulating.
+#[test]
+fn weights_in_row_blocks_compute_the_same_columns() {
+    let gpu = gpu();
+    let mut rng = rng(21);
+    let (n, k) = (37, 20);
+    let w = random_vec(&mut rng, n * k, 1.0);
+    let bias = random_vec(&mut rng, n, 1.0);
+    let edges = [10, 11, 30];
+    let whole = (
+        RowBlocks::one(upload(&gpu, &w, &[n, k])),
+        RowBlocks::one(upload(&gpu, &bias, &[n])),
+    );
+    let split = (
+        row_blocks([n, k], &edges, |r| {
+            upload(&gpu, &w[r.start * k..r.end * k], &[r.len(), k])
+        }),
+        row_blocks([n, 1], &edges, |r| {
+            upload(&gpu, &bias[r.clone()], &[r.len()])
+        }),
+    );
+    for m in [1, 9] {
+        let x = random_vec(&mut rng, m * k, 1.0);
+        let xt = upload(&gpu, &x, &[m, k]);
+        let start = random_vec(&mut rng, m * n, 1.0);
+        for accumulate in [false, true] {
+            let epilogue = Epilogue {
+                accumulate,
+                ..Epilogue::default()
+            };
+            let outputs: Vec<Vec<f32>> = [&whole, &split]
+                .iter()
+                .map(|(weight, bias)| {
+                    let out = upload(&gpu, &start, &[m, n]);
+                    run(&gpu, |rec| {
+                        ops::linear_blocks(
+                            rec,
+                            xt.matrix(),
+                            weight,
+                            Some(bias),
+                            out.matrix(),
+                            epilogue,
+                        )
+                    });
+                    read(&gpu, &out)
+                })
+                .collect();
+            assert_eq!(outputs[0], outputs[1], "m {m}, accumulate {accumulate}");
+            let mut expected = cpu::linear(&x, &w, Some(&bias), m, n, k);
+            if accumulate {
+                expected.iter_mut().zip(&start).for_each(|(e, s)| *e += s);
+            }
+            assert_close(&outputs[0], &expected, 1e-5, "blocked linear");
+        }
+    }
+    // A bias must be split as its weight is.
+    let out = zeros(&gpu, &[1, n]);
+    let x = zeros(&gpu, &[1, k]);
+    let mut rec = seq2seq_gpu::gpu::Recorder::new(&gpu);
+    let unaligned = ops::linear_blocks(
+        &mut rec,
+        x.matrix(),
+        &split.0,
+        Some(&whole.1),
+        out.matrix(),
+        Epilogue::default(),
+    )
+    .unwrap_err();
+    assert!(unaligned.to_string().contains("bias blocks"), "{unaligned}");
 }

@@ -142,24 +142,37 @@ test("a download cut midway fails the load and leaves no cache entry for that fi
   await page.close();
 });
 
-test("maxBufferBytes acts as a smaller adapter, and a bad value is refused", async () => {
+test("maxBufferBytes acts as a smaller adapter: weights split into row blocks generate the same, a bad value is refused", async () => {
   const page = await browser.context.newPage();
   await page.goto(`${browser.site.url}/web/index.html`);
-  const messages = await page.evaluate(async () => {
+  const outcome = await page.evaluate(async () => {
     const { default: init, Engine } = await import("/pkg/seq2seq_gpu.js");
     await init();
-    const attempt = async (maxBufferBytes) => {
+    const options = { maxNewTokens: 8, numBeams: 1 };
+    const generate = async (maxBufferBytes) => {
       try {
-        await Engine.load("/tests/fixtures/t5-tiny/", { cache: false, maxBufferBytes });
-        return null;
+        const engine = await Engine.load("/tests/fixtures/t5-tiny/", { cache: false, maxBufferBytes });
+        const stream = engine.generate("Grant of Copyright License.", options);
+        for await (const _ of stream);
+        const ids = Array.from(stream.ids);
+        engine.dispose();
+        return ids;
       } catch (e) {
         return e instanceof Error ? e.message : `not an Error: ${e}`;
       }
     };
-    return [await attempt(1 << 16), await attempt(4095), await attempt("big")];
+    return {
+      unlimited: await generate(undefined),
+      split: await generate(1 << 16),
+      tooSmall: await generate(4096),
+      odd: await generate(4095),
+      big: await generate("big"),
+    };
   });
-  assert.match(messages[0] ?? "loaded", /maxStorageBufferBindingSize of this device is 65536, but .* needs \d+/);
-  assert.match(messages[1] ?? "loaded", /option maxBufferBytes must be a whole number of bytes from 4096 .*, found 4095$/);
-  assert.match(messages[2] ?? "loaded", /option maxBufferBytes must be .*, found "big"$/);
+  assert.ok(Array.isArray(outcome.unlimited), String(outcome.unlimited));
+  assert.deepEqual(outcome.split, outcome.unlimited);
+  assert.match(String(outcome.tooSmall), /maxStorageBufferBindingSize of this device is 4096, but a work buffer needs \d+/);
+  assert.match(String(outcome.odd), /option maxBufferBytes must be a whole number of bytes from 4096 .*, found 4095$/);
+  assert.match(String(outcome.big), /option maxBufferBytes must be .*, found "big"$/);
   await page.close();
 });
