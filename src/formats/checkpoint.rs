@@ -34,9 +34,15 @@ impl<S: FileSource> Checkpoint<S> {
     pub async fn open(source: S, format: CheckpointFormat, files: Vec<String>) -> Result<Self> {
         let mut tensors = HashMap::new();
         for (index, file) in files.iter().enumerate() {
+            let size = source.size(file).await?.ok_or_else(|| Error::MissingFile {
+                file: file.to_string(),
+                location: source.location(),
+            })?;
             let found = match format {
-                CheckpointFormat::Safetensors => safetensors_header::index(&source, file).await?,
-                CheckpointFormat::Pytorch => pytorch::index(&source, file).await?,
+                CheckpointFormat::Safetensors => {
+                    safetensors_header::index(&source, file, size).await?
+                }
+                CheckpointFormat::Pytorch => pytorch::index(&source, file, size).await?,
             };
             tensors.extend(found.into_iter().map(|(name, t)| (name, (index, t))));
         }

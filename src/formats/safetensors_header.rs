@@ -17,12 +17,9 @@ const MAX_HEADER_BYTES: u64 = 100_000_000;
 pub(crate) async fn index(
     source: &impl FileSource,
     file: &str,
+    size: u64,
 ) -> Result<Vec<(String, StoredTensor)>> {
     let bad = |message: String| Error::format(file, message);
-    let size = source.size(file).await?.ok_or_else(|| Error::MissingFile {
-        file: file.to_string(),
-        location: source.location(),
-    })?;
     if size < 8 {
         return Err(bad(format!(
             "{size} bytes: too short for a safetensors header"

@@ -23,6 +23,8 @@ pub struct Gpu {
     errors: Arc<Mutex<Option<String>>>,
     /// Bytes written to the queue since its last submission.
     staged: Mutex<u64>,
+    /// The largest weight buffer made so far (what a model needs of the binding limit).
+    largest_weights: Mutex<u64>,
 }
 
 /// The smallest buffer limit [`GpuOptions::max_buffer_bytes`] takes: below it even the
@@ -144,6 +146,7 @@ impl Gpu {
             native_f16,
             errors,
             staged: Mutex::new(0),
+            largest_weights: Mutex::new(0),
         }))
     }
 
@@ -213,6 +216,12 @@ impl Gpu {
         Ok(buffer)
     }
 
+    /// The largest weight buffer made on this device so far, in bytes: with tensors in row
+    /// blocks, at most the binding limit.
+    pub fn largest_weight_buffer(&self) -> u64 {
+        *lock(&self.largest_weights)
+    }
+
     /// The largest buffer this device binds (its limit, or the simulated one).
     pub fn max_buffer_bytes(&self) -> u64 {
         self.pool.max_bytes()
@@ -223,6 +232,8 @@ impl Gpu {
         // Whole vec4s: kernels bind their operands as arrays of vec4.
         let size = bytes.max(16).next_multiple_of(16);
         self.pool.check_size(label, size)?;
+        let mut largest = lock(&self.largest_weights);
+        *largest = (*largest).max(size);
         Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,

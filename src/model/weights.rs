@@ -278,10 +278,28 @@ impl<T: TensorSource> Loader<'_, T> {
         }
     }
 
+    /// A layer's feed-forward sublayer: its norm, input and output projections.
+    async fn feed_forward(
+        &self,
+        names: &StackNames,
+        i: usize,
+        stack: &StackSpec,
+    ) -> Result<(Norm, Linear, Linear)> {
+        let norm = self.norm(&names::layer(names.feed_forward_norm, i)).await?;
+        let input = self.ffn_in(names, i, stack).await?;
+        let output = self.linear(
+            names::layer(names.feed_forward.output, i),
+            self.spec.d_model,
+            stack.ffn_dim,
+        );
+        Ok((norm, input, output.await?))
+    }
+
     async fn encoder_layer(&self, names: &StackNames, i: usize) -> Result<EncoderLayer> {
         let stack = &self.spec.encoder;
         let d = self.spec.d_model;
         let attn = &names.self_attention;
+        let (ffn_norm, ffn_in, ffn_out) = self.feed_forward(names, i, stack).await?;
         Ok(EncoderLayer {
             self_norm: self
                 .norm(&names::layer(names.self_attention_norm, i))
@@ -290,11 +308,9 @@ impl<T: TensorSource> Loader<'_, T> {
             self_out: self
                 .linear(Self::attention_part(attn, i, attn.o), d, stack.inner_dim())
                 .await?,
-            ffn_norm: self.norm(&names::layer(names.feed_forward_norm, i)).await?,
-            ffn_in: self.ffn_in(names, i, stack).await?,
-            ffn_out: self
-                .linear(names::layer(names.feed_forward.output, i), d, stack.ffn_dim)
-                .await?,
+            ffn_norm,
+            ffn_in,
+            ffn_out,
         })
     }
 
@@ -320,6 +336,7 @@ impl<T: TensorSource> Loader<'_, T> {
                 ));
             }
         };
+        let (ffn_norm, ffn_in, ffn_out) = self.feed_forward(names, i, stack).await?;
         Ok(DecoderLayer {
             self_norm: self
                 .norm(&names::layer(names.self_attention_norm, i))
@@ -342,11 +359,9 @@ impl<T: TensorSource> Loader<'_, T> {
                     stack.inner_dim(),
                 )
                 .await?,
-            ffn_norm: self.norm(&names::layer(names.feed_forward_norm, i)).await?,
-            ffn_in: self.ffn_in(names, i, stack).await?,
-            ffn_out: self
-                .linear(names::layer(names.feed_forward.output, i), d, stack.ffn_dim)
-                .await?,
+            ffn_norm,
+            ffn_in,
+            ffn_out,
         })
     }
 

@@ -179,6 +179,13 @@ impl JsEngine {
     }
 
     /// The files this engine was loaded from, and whether each came from the cache.
+    /// The largest weight buffer on this engine's device, in bytes (at most the binding
+    /// limit: larger tensors are kept in row blocks).
+    #[wasm_bindgen(getter, js_name = largestBinding)]
+    pub fn largest_binding(&self) -> Result<f64, JsError> {
+        Ok(self.engine()?.gpu().largest_weight_buffer() as f64)
+    }
+
     #[wasm_bindgen(getter, js_name = loadedFiles, unchecked_return_type = "LoadedFile[]")]
     pub fn loaded_files(&self) -> JsValue {
         let list = js_sys::Array::new();

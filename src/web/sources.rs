@@ -145,7 +145,7 @@ pub struct UrlSource {
     progress: RefCell<Progress>,
     fetched: RefCell<Vec<LoadedFile>>,
     /// Files read by range, where their bytes come from.
-    bodies: RefCell<HashMap<String, (Body, bool)>>,
+    opened: RefCell<HashMap<String, Opened>>,
 }
 
 impl UrlSource {
@@ -162,7 +162,7 @@ impl UrlSource {
             cache,
             progress: RefCell::new(progress),
             fetched: RefCell::new(Vec::new()),
-            bodies: RefCell::default(),
+            opened: RefCell::default(),
         })
     }
 
@@ -312,22 +312,23 @@ impl UrlSource {
 
     /// Downloads `name` into the cache, its body streaming to disk through the browser (only
     /// progress is counted here, so no copy reaches wasm memory). A body that fails midway
-    /// fails the put too, and the cache keeps no entry. Whether the cache now holds it.
-    async fn store(&self, name: &str) -> Result<bool> {
+    /// fails the put too, and the cache keeps no entry. Whether the cache now holds it;
+    /// `None` when the server has no such file.
+    async fn store(&self, name: &str) -> Result<Option<bool>> {
         let Some(cache) = &self.cache else {
-            return Ok(false);
+            return Ok(Some(false));
         };
         let url = self.url(name);
         let download = web_sys::AbortController::new().ok();
         let signal = download.as_ref().map(|d| d.signal());
         let response = self.fetch(&url, Request::Whole, signal.as_ref()).await?;
         match response.status() {
-            404 => return Err(self.missing(name)),
+            404 => return Ok(None),
             _ if response.ok() => {}
             _ => return Err(Self::status_error(&url, &response)),
         }
         let Ok(copy) = response.clone() else {
-            return Ok(false);
+            return Ok(Some(false));
         };
         // Made at once, so that its rejection is always handled.
         let stored = JsFuture::from(cache.put_with_str(&url, &copy));
@@ -341,43 +342,51 @@ impl UrlSource {
         // the file is read by range requests instead.
         let stored = stored.await.is_ok();
         counted?;
-        Ok(stored)
+        Ok(Some(stored))
     }
 
-    /// Where the ranges of `name` are read, and whether reading them counts as progress (it
-    /// does unless this load downloaded the file, which counted already). Found once per
-    /// file, which is then listed as loaded.
-    async fn body(&self, name: &str) -> Result<(Body, bool)> {
-        if let Some(found) = self.bodies.borrow().get(name) {
-            return Ok(found.clone());
+    /// Where the ranges of `name` are read (`None` when there is no such file). Found once
+    /// per file, which is then listed as loaded; asking a file's size opens it too, since a
+    /// file is sized to be read.
+    async fn open(&self, name: &str) -> Result<Option<Opened>> {
+        if let Some(found) = self.opened.borrow().get(name) {
+            return Ok(Some(found.clone()));
         }
         let url = self.url(name);
-        let (body, from_cache, count) = match self.cached(&url).await {
+        // Reading a file this load downloaded is not counted again.
+        let (body, from_cache, counts) = match self.cached(&url).await {
             Some(response) => (Body::Cached(Self::blob(&url, &response).await?), true, true),
-            None if self.store(name).await? => match self.cached(&url).await {
-                Some(response) => (
-                    Body::Cached(Self::blob(&url, &response).await?),
-                    false,
-                    false,
-                ),
-                None => (Body::Server, false, true),
+            None => match self.store(name).await? {
+                None => return Ok(None),
+                Some(true) => match self.cached(&url).await {
+                    Some(response) => (
+                        Body::Cached(Self::blob(&url, &response).await?),
+                        false,
+                        false,
+                    ),
+                    None => (Body::Server, false, true),
+                },
+                Some(false) => (Body::Server, false, true),
             },
-            None => (Body::Server, false, true),
         };
         let size = match &body {
             Body::Cached(blob) => blob.size() as u64,
-            Body::Server => self.server_size(name).await?.unwrap_or(0),
+            Body::Server => match self.server_size(name).await? {
+                Some(size) => size,
+                None => return Ok(None),
+            },
         };
-        if count {
+        if counts {
             self.progress.borrow_mut().expect(size as f64);
         }
         self.fetched
             .borrow_mut()
             .push((name.to_string(), size, from_cache));
-        self.bodies
+        let opened = Opened { body, counts, size };
+        self.opened
             .borrow_mut()
-            .insert(name.to_string(), (body.clone(), count));
-        Ok((body, count))
+            .insert(name.to_string(), opened.clone());
+        Ok(Some(opened))
     }
 
     /// `len` bytes from `start` by a range request.
@@ -413,9 +422,13 @@ impl UrlSource {
                 range_end(name, start, len, start + sent)?;
                 blob_bytes(&blob, 0, len, name).await
             }
-            // A server that ignores ranges sends the whole file.
+            // A server that ignores ranges sends the whole file: it is kept, and every later
+            // range of the file is sliced from it instead of downloading it again.
             200 => {
                 let blob = Self::blob(&url, &response).await?;
+                if let Some(opened) = self.opened.borrow_mut().get_mut(name) {
+                    opened.body = Body::Cached(blob.clone());
+                }
                 let end = range_end(name, start, len, blob.size() as u64)?;
                 blob_bytes(&blob, start, end, name).await
             }
@@ -435,10 +448,20 @@ impl UrlSource {
     }
 }
 
+/// A file read by range: where its bytes come from, its size, and whether reading it counts
+/// as progress.
+#[derive(Clone)]
+struct Opened {
+    body: Body,
+    counts: bool,
+    size: u64,
+}
+
 /// Where a file's byte ranges come from.
 #[derive(Clone)]
 enum Body {
-    /// The cached response's body: the browser keeps it on disk and reads only the slices.
+    /// The cached response's body (the browser keeps it on disk and reads only the slices),
+    /// or the whole file a server sent when asked for a range.
     Cached(Blob),
     /// Range requests to the server (no cache, or the cache refused the file).
     Server,
@@ -504,29 +527,22 @@ impl FileSource for UrlSource {
     /// Weights are read by range: from the cache, where the whole file is first stored as
     /// it downloads, else from the server.
     async fn read_range(&self, name: &str, start: u64, len: u64) -> Result<Vec<u8>> {
-        let (body, count) = self.body(name).await?;
-        let bytes = match &body {
+        let opened = self.open(name).await?.ok_or_else(|| self.missing(name))?;
+        let bytes = match &opened.body {
             Body::Cached(blob) => {
                 let end = range_end(name, start, len, blob.size() as u64)?;
                 blob_bytes(blob, start, end, name).await?
             }
             Body::Server => self.fetch_range(name, start, len).await?,
         };
-        if count {
+        if opened.counts {
             self.progress.borrow_mut().advance(name, len as f64);
         }
         Ok(bytes)
     }
 
     async fn size(&self, name: &str) -> Result<Option<u64>> {
-        if let Some((Body::Cached(blob), _)) = self.bodies.borrow().get(name) {
-            return Ok(Some(blob.size() as u64));
-        }
-        let url = self.url(name);
-        match self.cached(&url).await {
-            Some(response) => Ok(Some(Self::blob(&url, &response).await?.size() as u64)),
-            None => self.server_size(name).await,
-        }
+        Ok(self.open(name).await?.map(|opened| opened.size))
     }
 }
 

@@ -1,8 +1,11 @@
 //! The project's benchmark: models of real shapes with deterministic random weights (no
 //! download), greedy decoding at batch 1 and 8, per-token time as the sequence grows, and
 //! f32 matmul throughput. `--quick` uses small shapes for CI machines; `--json` adds one
-//! JSON line with every figure; `--translation` times the bundled translation models instead.
+//! JSON line with every figure; `--translation` times the bundled translation models instead;
+//! `--write-model` and `--load-model` measure streamed loading of real-shape files
+//! (`synthetic`).
 
+mod synthetic;
 mod translation;
 
 use std::sync::Arc;
@@ -306,6 +309,18 @@ fn main() -> std::process::ExitCode {
     // SAFETY: the first thing main does, before any thread exists.
     unsafe { seq2seq_gpu::platform::quiet_headless_vulkan() };
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(mode @ ("--write-model" | "--load-model")) = args.first().map(String::as_str) {
+        return match synthetic::run(mode, &args[1..]) {
+            Ok(line) => {
+                println!("{line}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let unknown: Vec<&String> = args
         .iter()
         .filter(|a| !["--quick", "--json", "--translation"].contains(&a.as_str()))

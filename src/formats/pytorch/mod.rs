@@ -236,12 +236,9 @@ async fn data_range(
 pub(crate) async fn index(
     source: &impl FileSource,
     file: &str,
+    size: u64,
 ) -> Result<Vec<(String, StoredTensor)>> {
     let bad = |message: String| Error::format(file, message);
-    let size = source.size(file).await?.ok_or_else(|| Error::MissingFile {
-        file: file.to_string(),
-        location: source.location(),
-    })?;
     let entries = entries(source, file, size).await?;
     let mut pickles = entries
         .keys()
