@@ -68,11 +68,11 @@ impl TensorSource for Recording {
     }
 
     async fn rows(&self, name: &str, shape: &[usize], rows: Range<usize>) -> Result<Vec<f32>> {
-        let mut seen = self.seen.borrow_mut();
-        if !seen.iter().any(|(n, _)| n == name) {
-            seen.push((name.to_string(), shape.to_vec()));
+        let known = self.seen.borrow().iter().any(|(n, _)| n == name);
+        if !known {
+            let entry = (name.to_string(), shape.to_vec());
+            self.seen.borrow_mut().push(entry);
         }
-        drop(seen);
         self.weights.rows(name, shape, rows).await
     }
 }
