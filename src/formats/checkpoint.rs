@@ -8,19 +8,9 @@ use std::ops::Range;
 
 use super::layout::{CheckpointFormat, NamedFile};
 use super::source::{FileSource, MemorySource, completed};
-use super::tensors::{FloatKind, TensorSource};
+use super::tensors::{StoredTensor, TensorSource};
 use super::{pytorch, safetensors_header};
 use crate::error::{Error, Result};
-
-/// Where one tensor's values lie in its file.
-#[derive(Clone, Debug)]
-pub struct StoredTensor {
-    /// The dtype's name where the engine cannot convert it (refused when read).
-    pub kind: Result<FloatKind, String>,
-    pub shape: Vec<usize>,
-    /// Bytes of the file, row-major and contiguous.
-    pub bytes: Range<u64>,
-}
 
 pub struct Checkpoint<S> {
     source: S,

@@ -15,10 +15,10 @@ pub mod sentencepiece;
 pub mod source;
 pub mod tensors;
 
-pub use checkpoint::{Checkpoint, StoredTensor};
+pub use checkpoint::Checkpoint;
 pub use layout::CheckpointFormat;
 pub use layout::ModelFolder;
 #[cfg(not(target_arch = "wasm32"))]
 pub use source::DirSource;
 pub use source::{FileSource, MemorySource};
-pub use tensors::TensorSource;
+pub use tensors::{StoredTensor, TensorSource};

@@ -5,9 +5,8 @@
 use safetensors::Dtype;
 use safetensors::tensor::Metadata;
 
-use super::checkpoint::StoredTensor;
 use super::source::FileSource;
-use super::tensors::FloatKind;
+use super::tensors::{FloatKind, StoredTensor};
 use crate::error::{Error, Result};
 
 /// The safetensors library's own bound on a header, which keeps a hostile length from asking

@@ -49,6 +49,16 @@ pub trait TensorSource {
     }
 }
 
+/// Where one tensor's values lie in its file.
+#[derive(Clone, Debug)]
+pub struct StoredTensor {
+    /// The dtype's name where the engine cannot convert it (refused when read).
+    pub kind: Result<FloatKind, String>,
+    pub shape: Vec<usize>,
+    /// Bytes of the file, row-major and contiguous.
+    pub bytes: Range<u64>,
+}
+
 /// The floating-point encodings checkpoints store weights in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FloatKind {

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use super::context::Gpu;
-use super::writer::{Element, TensorWriter};
 use crate::error::{Error, Result};
 
 /// How a tensor's elements are stored in its buffer.
@@ -67,28 +66,6 @@ impl Tensor {
         })
     }
 
-    /// f32 values stored as f16 pairs (weights that tolerate the rounding).
-    pub fn upload_f16(gpu: &Gpu, label: &str, data: &[f32], shape: &[usize]) -> Result<Tensor> {
-        check_len(label, data.len(), shape)?;
-        let mut writer = TensorWriter::new(gpu, label, Element::F16, shape)?;
-        writer.rows(data)?;
-        writer.finish_one()
-    }
-
-    /// int8 values of a [rows, cols] matrix with one scale per row (quantised weights).
-    pub fn upload_int8(
-        gpu: &Gpu,
-        label: &str,
-        values: &[i8],
-        row_scales: &[f32],
-        shape: &[usize],
-    ) -> Result<Tensor> {
-        check_len(label, values.len(), shape)?;
-        let mut writer = TensorWriter::new(gpu, label, Element::Int8, shape)?;
-        writer.quantized_rows(values, row_scales)?;
-        writer.finish_one()
-    }
-
     pub async fn to_f32(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         gpu.read(&self.buffer, self.len()).await
     }
@@ -148,7 +125,7 @@ impl RowBlocks {
     }
 }
 
-fn check_len(label: &str, len: usize, shape: &[usize]) -> Result<()> {
+pub(super) fn check_len(label: &str, len: usize, shape: &[usize]) -> Result<()> {
     if shape.iter().product::<usize>() != len {
         return Err(Error::shape(
             "upload",

@@ -6,7 +6,7 @@
 //! own ([`RowBlocks`]).
 
 use super::context::Gpu;
-use super::tensor::{Encoding, RowBlocks, Tensor};
+use super::tensor::{Encoding, RowBlocks, Tensor, check_len};
 use crate::error::{Error, Result};
 
 /// The element encodings a writer produces (see [`Encoding`]).
@@ -292,6 +292,31 @@ impl<'g> TensorWriter<'g> {
                 needed: bytes,
             }),
         }
+    }
+}
+
+/// Whole weights in a compact encoding, written as a one-block writer writes them.
+impl Tensor {
+    /// f32 values stored as f16 pairs (weights that tolerate the rounding).
+    pub fn upload_f16(gpu: &Gpu, label: &str, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        check_len(label, data.len(), shape)?;
+        let mut writer = TensorWriter::new(gpu, label, Element::F16, shape)?;
+        writer.rows(data)?;
+        writer.finish_one()
+    }
+
+    /// int8 values of a [rows, cols] matrix with one scale per row (quantised weights).
+    pub fn upload_int8(
+        gpu: &Gpu,
+        label: &str,
+        values: &[i8],
+        row_scales: &[f32],
+        shape: &[usize],
+    ) -> Result<Tensor> {
+        check_len(label, values.len(), shape)?;
+        let mut writer = TensorWriter::new(gpu, label, Element::Int8, shape)?;
+        writer.quantized_rows(values, row_scales)?;
+        writer.finish_one()
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod js;
 mod options;
+mod picked;
 mod sources;
 
 use std::cell::RefCell;
@@ -26,7 +27,8 @@ use crate::generate::{Generated, Generation};
 use crate::gpu::{GpuOptions, MIN_BUFFER_BYTES};
 use crate::model::WeightFormat;
 use js::{field, function_field, set};
-use sources::{LoadedFile, PickedFiles, Progress, UrlSource};
+use picked::PickedFiles;
+use sources::{LoadedFile, Progress, UrlSource};
 
 #[wasm_bindgen(module = "/src/web/iterable.js")]
 extern "C" {

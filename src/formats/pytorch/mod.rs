@@ -15,9 +15,8 @@ use std::ops::Range;
 use fetched::Fetched;
 use pickle::{Globals, Object, Value};
 
-use super::checkpoint::StoredTensor;
 use super::source::FileSource;
-use super::tensors::FloatKind;
+use super::tensors::{FloatKind, StoredTensor};
 use crate::error::{Error, Result};
 
 /// The globals a state dict's pickle applies.
