@@ -439,7 +439,7 @@ fn errors_are_one_line_with_a_nonzero_exit() {
                 "4096".into(),
                 "hi".into(),
             ],
-            "maxStorageBufferBindingSize of this device is 4096, but a work buffer needs",
+            "maxStorageBufferBindingSize of this device is 4096, but ",
         ),
         (
             vec!["--max-buffer-bytes".into(), "4095".into(), "hi".into()],
