@@ -108,7 +108,8 @@ impl<'g> Recorder<'g> {
         let gpu = self.gpu;
         let size = (self.params.len() as u64).max(16);
         // Every dispatch's parameters share one buffer, which the device's limit bounds too.
-        gpu.pool.check_size("the parameters of a recorded plan", size)?;
+        gpu.pool
+            .check_size("the parameters of a recorded plan", size)?;
         let params = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("plan params"),
             size,
