@@ -319,14 +319,9 @@ impl UrlSource {
             return Ok(Some(false));
         };
         let url = self.url(name);
-        let download = web_sys::AbortController::new().ok();
-        let signal = download.as_ref().map(|d| d.signal());
-        let response = self.fetch(&url, Request::Whole, signal.as_ref()).await?;
-        match response.status() {
-            404 => return Ok(None),
-            _ if response.ok() => {}
-            _ => return Err(Self::status_error(&url, &response)),
-        }
+        let Some((response, download)) = self.download(&url).await? else {
+            return Ok(None);
+        };
         let Ok(copy) = response.clone() else {
             return Ok(Some(false));
         };
@@ -387,6 +382,22 @@ impl UrlSource {
             .borrow_mut()
             .insert(name.to_string(), opened.clone());
         Ok(Some(opened))
+    }
+
+    /// A whole file's response, with the controller that aborts its body's download;
+    /// `None` when the server has no such file.
+    async fn download(
+        &self,
+        url: &str,
+    ) -> Result<Option<(Response, Option<web_sys::AbortController>)>> {
+        let download = web_sys::AbortController::new().ok();
+        let signal = download.as_ref().map(|d| d.signal());
+        let response = self.fetch(url, Request::Whole, signal.as_ref()).await?;
+        match response.status() {
+            404 => Ok(None),
+            _ if response.ok() => Ok(Some((response, download))),
+            _ => Err(Self::status_error(url, &response)),
+        }
     }
 
     /// `len` bytes from `start` by a range request.
@@ -486,14 +497,9 @@ impl FileSource for UrlSource {
                 .push((name.to_string(), bytes.len() as u64, true));
             return Ok(Some(bytes));
         }
-        let download = web_sys::AbortController::new().ok();
-        let signal = download.as_ref().map(|d| d.signal());
-        let response = self.fetch(&url, Request::Whole, signal.as_ref()).await?;
-        match response.status() {
-            404 => return Ok(None),
-            _ if response.ok() => {}
-            _ => return Err(Self::status_error(&url, &response)),
-        }
+        let Some((response, download)) = self.download(&url).await? else {
+            return Ok(None);
+        };
         // The cache stores its half of the clone while the body is read here, so neither
         // half waits whole in memory for the other; a body that fails midway fails the put
         // too, and the cache keeps no entry. The put's future is made at once so that its
