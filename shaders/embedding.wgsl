@@ -2,6 +2,9 @@
 //   out[r, :] = table[ids[r], :] * scale + positions[first + r, :]
 // where first = position_offset (+ step.pos for decoder steps). Learned tables (BART,
 // mBART) and precomputed sinusoidal ones (Marian, M2M100) are both just tables here.
+// The token table is read through a weights_*.wgsl reader composed before this file (f32,
+// f16, or int8 with a scale per row; bindings 3 and 6), as the LM head that may share it
+// is; position tables stay f32.
 // Ids were validated against the vocabulary on the CPU or produced by argmax over it; the
 // clamps only keep corrupted input from reading outside a table.
 
@@ -30,7 +33,6 @@ struct EmbeddingParams {
 
 @group(0) @binding(0) var<uniform> params: EmbeddingParams;
 @group(0) @binding(2) var<storage, read> ids: array<u32>;
-@group(0) @binding(3) var<storage, read> table: array<f32>;
 @group(0) @binding(4) var<storage, read> positions: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
@@ -50,11 +52,13 @@ fn embedding_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
     // Whole workgroups leave together: no barrier follows.
     if tokens && (id < params.table_first || id - params.table_first >= params.table_rows) { return; }
     if with_positions && (position < params.position_first || position - params.position_first >= params.position_block_rows) { return; }
-    let token_row = (id - params.table_first) * params.dim;
+    let token = id - params.table_first;
+    let token_row = token * params.dim;
     let position_row = (position - params.position_first) * params.dim;
+    let scale = weight_scale(token) * params.scale;
     for (var c = lid.x; c < params.dim; c += 256u) {
         if tokens {
-            var v = table[token_row + c] * params.scale;
+            var v = load_w(token_row + c) * scale;
             if with_positions { v += positions[position_row + c]; }
             out[row * params.dim + c] = v;
         } else {

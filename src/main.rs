@@ -35,7 +35,7 @@ fn command() -> Command {
                 .long("weights")
                 .value_name("FORMAT")
                 .value_parser(["f32", "f16", "int8"])
-                .help("Keep linear-layer weights on the GPU in f32, f16 (half the memory) or int8 (a quarter; one scale per row); arithmetic stays f32. Default: as the checkpoint stores them (int8 for Marian .bin models, f32 otherwise)"),
+                .help("Keep weights (linear layers, token embeddings, the LM head) on the GPU in f32, f16 (half the memory) or int8 (a quarter; one scale per row); arithmetic stays f32. Default: as the checkpoint stores them (int8 for Marian .bin models, f32 otherwise)"),
         )
         .arg(
             Arg::new("max-buffer-bytes")

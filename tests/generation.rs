@@ -127,3 +127,28 @@ fn long_inputs_are_refused_or_truncated_and_empty_prompts_work() {
         empty[0].ids
     );
 }
+
+/// Greedy decoding runs ahead on the GPU: one readback (and one submission) per at least 8
+/// tokens, and the tokens past the end are dropped, so the ids stay transformers' (above).
+#[test]
+fn greedy_decoding_reads_back_once_per_several_tokens() {
+    // A device of its own: tests running alongside would add their traffic.
+    let gpu = pollster::block_on(seq2seq_gpu::gpu::Gpu::new()).unwrap();
+    let engine = common::load_on(gpu.clone(), &fixture::dir("t5-tiny"), None).unwrap();
+    let options = GenerationOptions {
+        max_new_tokens: Some(40),
+        ..Default::default()
+    };
+    for text in ["Grant of Copyright License.", "Hello"] {
+        let before = gpu.traffic();
+        let out = pollster::block_on(engine.generate(text, &options, |_| {})).unwrap();
+        let after = gpu.traffic();
+        let tokens = out[0].ids.len() - 1;
+        let readbacks = after.readbacks - before.readbacks;
+        let submits = after.submits - before.submits;
+        assert!(
+            readbacks <= tokens.div_ceil(8) as u64 && submits <= readbacks + 1,
+            "{text:?}: {tokens} tokens, {readbacks} readbacks, {submits} submissions"
+        );
+    }
+}

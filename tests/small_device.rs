@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use common::fixture::{self, FAMILIES, HUB, hub};
 use seq2seq_gpu::gpu::{Gpu, GpuOptions};
-use seq2seq_gpu::model::ModelSpec;
+use seq2seq_gpu::model::{ModelSpec, WeightFormat};
 use seq2seq_gpu::{Engine, GenerationOptions};
 use serde_json::Value;
 
@@ -33,9 +33,9 @@ fn language(case: &Value, key: &str) -> Option<String> {
     case["lang"][key].as_str().map(str::to_string)
 }
 
-/// Whether the activations of an input of `rows` tokens fit one 64 KiB binding: only
-/// weights are split into row blocks, not the hidden states (see the last test here).
-fn activations_fit(spec: &ModelSpec, rows: usize) -> bool {
+/// Whether the activations of an input of `rows` tokens fit one binding of `limit` bytes:
+/// only weights are split into row blocks, not the hidden states (see the last test here).
+fn activations_fit(spec: &ModelSpec, rows: usize, limit: usize) -> bool {
     let widths = [
         spec.d_model,
         3 * spec.encoder.inner_dim(),
@@ -43,7 +43,7 @@ fn activations_fit(spec: &ModelSpec, rows: usize) -> bool {
         2 * spec.decoder.layers * spec.decoder.inner_dim(),
     ];
     // The buffer pool rounds sizes up by at most a quarter.
-    widths.iter().all(|w| rows * w * 4 * 5 / 4 <= 64 << 10)
+    widths.iter().all(|w| rows * w * 4 * 5 / 4 <= limit)
 }
 
 #[test]
@@ -62,7 +62,11 @@ fn every_fixture_generates_the_same_on_a_64_kib_device() {
         let cases: Vec<&Value> = fixture::cases(&expected)
             .iter()
             .filter(|case| {
-                activations_fit(&split.model().spec, fixture::ids(&case["input_ids"]).len())
+                activations_fit(
+                    &split.model().spec,
+                    fixture::ids(&case["input_ids"]).len(),
+                    64 << 10,
+                )
             })
             .collect();
         assert!(cases.len() >= 2, "{name}: {} cases fit", cases.len());
@@ -96,8 +100,41 @@ fn every_fixture_generates_the_same_on_a_64_kib_device() {
     }
 }
 
-/// The bundled Firefox Translations model (int8 weights, a 32000-word shortlisted output
-/// layer in 256 blocks) translates the same on a 128 KiB device.
+/// Embeddings and tied LM heads kept as f16 or int8 are split as f32 ones are (an int8
+/// block keeps its rows' scales): greedy ids equal those of the same format unsplit.
+#[test]
+fn compact_embeddings_generate_the_same_on_a_16_kib_device() {
+    let limit = 16 << 10;
+    let small = gpu_limited_to(limit as u64);
+    let options = GenerationOptions {
+        max_new_tokens: Some(16),
+        num_beams: Some(1),
+        ..Default::default()
+    };
+    for name in ["t5-tiny", "bart-tiny"] {
+        let dir = fixture::dir(name);
+        for format in [WeightFormat::F16, WeightFormat::Int8] {
+            let unlimited = common::load_on(common::gpu(), &dir, Some(format)).unwrap();
+            let split = common::load_on(small.clone(), &dir, Some(format)).unwrap();
+            let embedding = &split.model().weights.encoder_ends.embedding;
+            assert!(embedding.parts.len() > 1, "{name} {format:?}: split");
+            // Short inputs: their activations fit one 16 KiB binding.
+            for text in ["Hello.", "A house."] {
+                let rows = split.tokenizer().encode(text).unwrap().len();
+                assert!(activations_fit(&split.model().spec, rows, limit), "{text}");
+                assert_eq!(
+                    ids(&split, text, &options),
+                    ids(&unlimited, text, &options),
+                    "{name} {format:?} {text:?}"
+                );
+            }
+        }
+    }
+}
+
+/// The bundled Firefox Translations model (int8 weights, its int8 embedding and tied,
+/// shortlisted output layer of 32000 rows in row blocks) translates the same on a 128 KiB
+/// device.
 #[test]
 fn the_bundled_translation_model_translates_the_same_on_a_128_kib_device() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/enpt");

@@ -13,6 +13,7 @@ pub mod stream;
 
 pub use config::GenerationConfig;
 pub use options::{EarlyStopping, GenerationOptions};
+pub use search::run_ahead_steps;
 pub use stream::TextStreamer;
 
 use std::sync::Arc;

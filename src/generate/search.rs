@@ -1,8 +1,11 @@
 //! The decoding loop over a batch: greedy or sampled (one sequence per input) and beam
-//! search, on top of the recorded decoder. Plain greedy decoding picks tokens on the GPU
-//! and reads back only their ids; with logits processors, sampling or beams, each step
-//! reads back the logits and chooses on the CPU exactly as transformers does.
+//! search, on top of the recorded decoder. Plain greedy decoding picks tokens on the GPU,
+//! runs several steps per submission and reads back only their ids, once for all of them
+//! (steps after every sequence has ended are dropped); with logits processors, sampling or
+//! beams, each step reads back the logits and chooses on the CPU exactly as transformers
+//! does.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::beam::{BeamSearch, BeamSettings};
@@ -11,7 +14,7 @@ use super::processors::{self, Processors};
 use super::sampling::Sampler;
 use super::stopping::StoppingCriteria;
 use crate::error::Result;
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, MAX_STEPS_PER_SUBMIT};
 use crate::model::{Decoder, DecoderShape, Encoded, Model};
 use crate::tokenizer::Tokenizer;
 
@@ -23,6 +26,8 @@ enum Strategy {
         sampler: Option<Box<Sampler>>,
         /// Greedy without processors: the decoder feeds its own argmax.
         on_gpu: bool,
+        /// Ids of the steps the GPU ran ahead, not yet taken (on_gpu).
+        ready: VecDeque<Vec<u32>>,
     },
     Beam {
         search: BeamSearch,
@@ -41,7 +46,21 @@ pub struct Search {
     max_lengths: Vec<usize>,
     strategy: Strategy,
     vocab: usize,
+    /// Greedy steps run per round trip (on_gpu).
+    run_ahead: usize,
     done: bool,
+}
+
+/// Greedy steps per round trip. A round trip (a browser's `mapAsync` above all) costs a
+/// GPU more than a step of a small model, so 16; where a step costs more than a round trip
+/// (a CPU adapter, a large model), the steps run past a sequence's end waste more than the
+/// round trips save, so 8. Either way at most one readback per 8 tokens.
+pub fn run_ahead_steps(gpu: &Gpu, model: &Model) -> usize {
+    if gpu.is_software() || model.spec.d_model >= 1024 {
+        8
+    } else {
+        MAX_STEPS_PER_SUBMIT
+    }
 }
 
 impl Search {
@@ -106,9 +125,11 @@ impl Search {
                     .do_sample
                     .then(|| Box::new(Sampler::new(config.seed))),
                 on_gpu,
+                ready: VecDeque::new(),
             }
         };
         Ok(Search {
+            run_ahead: run_ahead_steps(gpu, model),
             decoder,
             _encoded: encoded,
             vocab: model.spec.vocab_size,
@@ -141,10 +162,17 @@ impl Search {
                 unfinished,
                 sampler,
                 on_gpu,
+                ready,
             } => {
                 let pos = sequences[0].len() - 1;
                 let chosen = if *on_gpu {
-                    self.decoder.step(pos).await?
+                    if ready.is_empty() {
+                        // Steps past the longest allowed sequence are never needed.
+                        let longest = self.max_lengths.iter().copied().max().unwrap_or(1);
+                        let count = self.run_ahead.min(longest - sequences[0].len()).max(1);
+                        ready.extend(self.decoder.steps(pos, count).await?);
+                    }
+                    ready.pop_front().expect("at least one step ran")
                 } else {
                     let mut logits = self.decoder.step_logits(pos).await?;
                     let mut tokens = Vec::with_capacity(sequences.len());

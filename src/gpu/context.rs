@@ -2,6 +2,7 @@
 //! asynchronous readback (the browser cannot block, so nothing here waits synchronously
 //! except through `device.poll` on native, where that is how callbacks are driven).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::pipelines::PipelineCache;
@@ -25,6 +26,16 @@ pub struct Gpu {
     staged: Mutex<u64>,
     /// The largest weight buffer made so far (what a model needs of the binding limit).
     largest_weights: Mutex<u64>,
+    submits: AtomicU64,
+    readbacks: AtomicU64,
+}
+
+/// Command submissions and readbacks a device has made: what a decode step costs in round
+/// trips (see [`Gpu::traffic`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub submits: u64,
+    pub readbacks: u64,
 }
 
 /// The smallest buffer limit [`GpuOptions::max_buffer_bytes`] takes: below it even the
@@ -147,6 +158,8 @@ impl Gpu {
             errors,
             staged: Mutex::new(0),
             largest_weights: Mutex::new(0),
+            submits: AtomicU64::new(0),
+            readbacks: AtomicU64::new(0),
         }))
     }
 
@@ -179,6 +192,11 @@ impl Gpu {
     /// unpacked from u32 pairs.
     pub fn native_f16(&self) -> bool {
         self.native_f16
+    }
+
+    /// Whether the adapter runs on the CPU (lavapipe, SwiftShader, WARP).
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
     }
 
     /// "name (backend, device type)", for the CLI and the benchmark.
@@ -260,6 +278,19 @@ impl Gpu {
         }
     }
 
+    /// Submissions and readbacks so far.
+    pub fn traffic(&self) -> Traffic {
+        Traffic {
+            submits: self.submits.load(Ordering::Relaxed),
+            readbacks: self.readbacks.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn submit(&self, encoder: wgpu::CommandEncoder) {
+        self.submits.fetch_add(1, Ordering::Relaxed);
+        self.queue.submit([encoder.finish()]);
+    }
+
     /// Submits `encoder` after copying `src[..len]` into `staging`, then maps `staging` and
     /// returns its contents. The only way results leave the GPU.
     pub async fn submit_and_read(
@@ -271,7 +302,8 @@ impl Gpu {
     ) -> Result<Vec<u8>> {
         self.check()?;
         encoder.copy_buffer_to_buffer(src, 0, staging, 0, len_bytes);
-        self.queue.submit([encoder.finish()]);
+        self.submit(encoder);
+        self.readbacks.fetch_add(1, Ordering::Relaxed);
         let slice = staging.slice(..len_bytes);
         let (sender, receiver) = futures_channel::oneshot::channel();
         slice.map_async(wgpu::MapMode::Read, move |result| {

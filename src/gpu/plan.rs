@@ -4,6 +4,8 @@
 //! parameters) and can then be encoded any number of times: the decoder records one step
 //! and replays it at every position, since positions come from the plan's step uniform.
 //! Each plan owns its step uniform, so generations on one device never share a position.
+//! Several replays at consecutive positions can go in one submission: each copies its
+//! position into the step uniform from a buffer written once for all of them.
 
 use super::context::Gpu;
 use super::kernel::{Kernel, Step, Uniform};
@@ -119,8 +121,14 @@ impl<'g> Recorder<'g> {
         gpu.queue.write_buffer(&params, 0, &self.params);
         let step = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("plan step"),
-            size: std::mem::size_of::<Step>() as u64,
+            size: STEP_BYTES,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let positions = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("plan positions"),
+            size: STEP_BYTES * MAX_STEPS_PER_SUBMIT as u64,
+            usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let mut dispatches = Vec::with_capacity(self.pending.len());
@@ -160,6 +168,7 @@ impl<'g> Recorder<'g> {
         Ok(Plan {
             _params: params,
             step,
+            positions,
             dispatches,
         })
     }
@@ -171,10 +180,17 @@ struct Dispatch {
     workgroups: [u32; 3],
 }
 
+/// The most replays of a plan one submission runs ([`Plan::encode_steps`]).
+pub const MAX_STEPS_PER_SUBMIT: usize = 16;
+
+const STEP_BYTES: u64 = std::mem::size_of::<Step>() as u64;
+
 /// Recorded dispatches, ready to be encoded into a compute pass as often as needed.
 pub struct Plan {
     _params: wgpu::Buffer,
     step: wgpu::Buffer,
+    /// The positions of the replays of one submission, copied into `step` one by one.
+    positions: wgpu::Buffer,
     dispatches: Vec<Dispatch>,
 }
 
@@ -183,6 +199,43 @@ impl Plan {
     pub fn set_step(&self, gpu: &Gpu, pos: u32) {
         gpu.queue
             .write_buffer(&self.step, 0, bytemuck::bytes_of(&Step::at(pos)));
+    }
+
+    pub fn dispatches(&self) -> usize {
+        self.dispatches.len()
+    }
+
+    /// Encodes `count` replays at positions `first..first + count`, calling `after` with
+    /// each replay's index once it is encoded (to copy out what it produced before the
+    /// next one overwrites it).
+    pub fn encode_steps(
+        &self,
+        gpu: &Gpu,
+        encoder: &mut wgpu::CommandEncoder,
+        first: u32,
+        count: usize,
+        mut after: impl FnMut(usize, &mut wgpu::CommandEncoder),
+    ) -> Result<()> {
+        if count == 0 || count > MAX_STEPS_PER_SUBMIT {
+            return Err(Error::invalid(format!(
+                "{count} steps in one submission (1 to {MAX_STEPS_PER_SUBMIT})"
+            )));
+        }
+        let steps: Vec<Step> = (first..).take(count).map(Step::at).collect();
+        gpu.queue
+            .write_buffer(&self.positions, 0, bytemuck::cast_slice(&steps));
+        for i in 0..count {
+            encoder.copy_buffer_to_buffer(
+                &self.positions,
+                i as u64 * STEP_BYTES,
+                &self.step,
+                0,
+                STEP_BYTES,
+            );
+            self.encode(encoder);
+            after(i, encoder);
+        }
+        Ok(())
     }
 
     pub fn encode(&self, encoder: &mut wgpu::CommandEncoder) {
@@ -202,7 +255,7 @@ impl Plan {
     pub fn submit(&self, gpu: &Gpu) {
         let mut encoder = gpu.encoder();
         self.encode(&mut encoder);
-        gpu.queue.submit([encoder.finish()]);
+        gpu.submit(encoder);
     }
 }
 

@@ -11,7 +11,7 @@ use super::relative_position::bucket_table;
 use super::spec::{DecoderCell, Positions};
 use super::weights::{DecoderMixer, Linear};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, Plan, Recorder, RowBlocks, Tensor, Workspace};
+use crate::gpu::{Gpu, MAX_STEPS_PER_SUBMIT, Plan, Recorder, RowBlocks, Tensor, Workspace};
 use crate::ops::{self, Epilogue, PositionBias};
 
 /// How a decoder is laid out: `sequences` decoded side by side (a batch, or the beams of
@@ -45,11 +45,12 @@ pub struct Decoder {
     gpu: Arc<Gpu>,
     plan: Plan,
     shape: DecoderShape,
-    /// u32 [sequences * tokens]: the tokens fed at this step.
+    /// u32 [sequences * tokens]: the tokens fed at this step. A self-feeding decoder's
+    /// argmax writes the next step's here, so they never visit the CPU.
     ids: Tensor,
-    /// u32 [sequences * tokens]: argmax of each row's logits. The same buffer as `ids` when
-    /// the decoder feeds itself (greedy generation), so the next input never visits the CPU.
-    next_ids: Tensor,
+    /// u32 [MAX_STEPS_PER_SUBMIT, sequences]: the ids of each step of one submission, for a
+    /// self-feeding decoder (read back together).
+    history: Option<Tensor>,
     /// [sequences * tokens, vocab], or [.., shortlist] with a shortlist.
     logits: Tensor,
     /// The token id of each logits column when a shortlist narrows the output layer.
@@ -128,10 +129,11 @@ impl Model {
         let inner = stack.inner_dim();
         let mut ws = Workspace::new(gpu.clone());
         let ids = ws.tensor(&[rows])?;
-        let next_ids = if feedback {
-            ids.clone()
+        let (next_ids, history) = if feedback {
+            let history = ws.tensor(&[MAX_STEPS_PER_SUBMIT, rows])?;
+            (ids.clone(), Some(history))
         } else {
-            ws.tensor(&[rows])?
+            (ws.tensor(&[rows])?, None)
         };
         let output = self.output_layer(gpu, &mut ws, encoded)?;
         let logits = ws.tensor(&[rows, output.layer.weight.shape[0]])?;
@@ -265,8 +267,8 @@ impl Model {
             plan,
             shape,
             ids,
-            next_ids,
-            ids_staging: gpu.staging_buffer((rows * 4) as u64),
+            ids_staging: gpu.staging_buffer(history.as_ref().map_or(rows, Tensor::len) as u64 * 4),
+            history,
             logits_staging: gpu.staging_buffer((logits.len() * 4) as u64),
             logits,
             shortlist: output.shortlist,
@@ -396,28 +398,52 @@ impl Decoder {
         (0..(self.shape.sequences * self.shape.capacity) as u32).collect()
     }
 
-    fn submit(&self, pos: usize) -> Result<wgpu::CommandEncoder> {
-        if pos + self.shape.tokens > self.shape.capacity {
+    /// Kernel dispatches of one step.
+    pub fn dispatches_per_step(&self) -> usize {
+        self.plan.dispatches()
+    }
+
+    fn check_room(&self, pos: usize, steps: usize) -> Result<()> {
+        if pos + steps * self.shape.tokens > self.shape.capacity {
             return Err(Error::invalid(format!(
                 "decoder position {pos} + {} tokens exceeds the cache of {}",
-                self.shape.tokens, self.shape.capacity
+                steps * self.shape.tokens,
+                self.shape.capacity
             )));
         }
+        Ok(())
+    }
+
+    fn submit(&self, pos: usize) -> Result<wgpu::CommandEncoder> {
+        self.check_room(pos, 1)?;
         self.plan.set_step(&self.gpu, pos as u32);
         let mut encoder = self.gpu.encoder();
         self.plan.encode(&mut encoder);
         Ok(encoder)
     }
 
-    /// Runs one step with `pos` tokens already cached, and reads back only the argmax ids.
-    pub async fn step(&self, pos: usize) -> Result<Vec<u32>> {
-        let encoder = self.submit(pos)?;
-        let len = (self.shape.rows() * 4) as u64;
+    /// A self-feeding decoder runs `count` steps from `pos` tokens cached, each fed the
+    /// previous step's argmax on the GPU, in one submission, and reads back only their ids:
+    /// one list per step (greedy run-ahead: one round trip for `count` tokens).
+    pub async fn steps(&self, pos: usize, count: usize) -> Result<Vec<Vec<u32>>> {
+        let Some(history) = &self.history else {
+            return Err(Error::invalid("this decoder does not feed itself"));
+        };
+        self.check_room(pos, count)?;
+        let row_bytes = (self.shape.rows() * 4) as u64;
+        let mut encoder = self.gpu.encoder();
+        self.plan
+            .encode_steps(&self.gpu, &mut encoder, pos as u32, count, |i, encoder| {
+                let at = i as u64 * row_bytes;
+                encoder.copy_buffer_to_buffer(&self.ids.buffer, 0, &history.buffer, at, row_bytes);
+            })?;
+        let len = count as u64 * row_bytes;
         let bytes = self
             .gpu
-            .submit_and_read(encoder, &self.next_ids.buffer, &self.ids_staging, len)
+            .submit_and_read(encoder, &history.buffer, &self.ids_staging, len)
             .await?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
+        let ids: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
+        Ok(ids.chunks(self.shape.rows()).map(<[u32]>::to_vec).collect())
     }
 
     /// Runs one step and returns the logits [sequences * tokens, vocab] (logits processors,

@@ -86,11 +86,12 @@ pub enum WeightFormat {
     #[default]
     F32,
     /// f16, packed two per u32, read with f32 accumulation: half the memory and bandwidth.
-    /// Embeddings and norms stay f32; activations never leave f32, so T5's large
-    /// feed-forward activations cannot overflow.
+    /// Norms, biases and position tables stay f32; activations never leave f32, so T5's
+    /// large feed-forward activations cannot overflow.
     F16,
     /// int8 with one scale per row: a quarter of the memory. Weights a checkpoint stores as
     /// int8 (Marian's intgemm8) are kept exactly; others are quantised per row (absmax).
+    /// Both apply to token embeddings and the LM head as to every linear layer.
     Int8,
 }
 
@@ -119,7 +120,7 @@ struct Loader<'a, T> {
 }
 
 impl<T: TensorSource> Loader<'_, T> {
-    /// A table of rows kept in f32 (embeddings, positions), in blocks where it must be.
+    /// A table of rows kept in f32 (positions), in blocks where it must be.
     async fn table(&self, name: &str, shape: &[usize]) -> Result<RowBlocks> {
         let mut writer = TensorWriter::new(self.gpu, name, Element::F32, shape)?;
         self.write(&mut writer, name, shape).await?;
@@ -159,27 +160,55 @@ impl<T: TensorSource> Loader<'_, T> {
         writer.finish()
     }
 
+    /// The encoding of weights in the chosen format.
+    fn element(&self) -> Element {
+        match self.format {
+            WeightFormat::F32 => Element::F32,
+            WeightFormat::F16 => Element::F16,
+            WeightFormat::Int8 => Element::Int8,
+        }
+    }
+
+    /// Writes weight `name` of `shape` into `writer` (of the chosen format); int8 that the
+    /// checkpoint stores is kept as stored.
+    async fn write_weight(
+        &self,
+        writer: &mut TensorWriter<'_>,
+        name: &str,
+        shape: &[usize],
+    ) -> Result<()> {
+        let stored_int8 = match self.element() {
+            Element::Int8 => self.ckpt.quantized(name, shape)?,
+            _ => None,
+        };
+        match stored_int8 {
+            Some((q, scale)) => writer.quantized_rows(&q, &vec![scale; shape[0]]),
+            None => self.write(writer, name, shape).await,
+        }
+    }
+
     /// Weight matrices [rows_i, cols] (full tensor names) stacked into one, in the chosen
     /// format.
     async fn matrix(&self, parts: &[(String, usize)], cols: usize) -> Result<RowBlocks> {
         let rows: usize = parts.iter().map(|(_, r)| r).sum();
         let label = parts.first().map_or("weights", |(name, _)| name.as_str());
-        let element = match self.format {
-            WeightFormat::F32 => Element::F32,
-            WeightFormat::F16 => Element::F16,
-            WeightFormat::Int8 => Element::Int8,
-        };
-        let mut writer = TensorWriter::new(self.gpu, label, element, &[rows, cols])?;
+        let mut writer = TensorWriter::new(self.gpu, label, self.element(), &[rows, cols])?;
         for (name, part_rows) in parts {
-            let shape = [*part_rows, cols];
-            let stored_int8 = match element {
-                Element::Int8 => self.ckpt.quantized(name, &shape)?,
-                _ => None,
-            };
-            match stored_int8 {
-                Some((q, scale)) => writer.quantized_rows(&q, &vec![scale; *part_rows])?,
-                None => self.write(&mut writer, name, &shape).await?,
-            }
+            self.write_weight(&mut writer, name, &[*part_rows, cols])
+                .await?;
+        }
+        writer.finish()
+    }
+
+    /// A token embedding [rows, d_model] in the chosen format (it may be the LM head too),
+    /// with a zero row after the vocabulary where the decoder starts from one.
+    async fn embedding(&self, name: &str, rows: usize, zero_row: bool) -> Result<RowBlocks> {
+        let d = self.spec.d_model;
+        let shape = [rows + usize::from(zero_row), d];
+        let mut writer = TensorWriter::new(self.gpu, name, self.element(), &shape)?;
+        self.write_weight(&mut writer, name, &[rows, d]).await?;
+        if zero_row {
+            writer.rows(&vec![0.0; d])?;
         }
         writer.finish()
     }
@@ -482,21 +511,13 @@ impl Weights {
                 name: names.embedding.join("\" or \""),
             })?;
         let encoder_vocab = ckpt.shape(shared_name)?.first().copied().unwrap_or(0);
-        let embedding = if spec.start_from_zero_embedding {
-            // The decoder's start "token" is a zero row after the vocabulary.
-            let mut writer =
-                TensorWriter::new(gpu, shared_name, Element::F32, &[encoder_vocab + 1, d])?;
-            loader
-                .write(&mut writer, shared_name, &[encoder_vocab, d])
-                .await?;
-            writer.rows(&vec![0.0; d])?;
-            writer.finish()?
-        } else {
-            loader.table(shared_name, &[encoder_vocab, d]).await?
-        };
+        // The decoder's start "token" may be a zero row after the vocabulary.
+        let embedding = loader
+            .embedding(shared_name, encoder_vocab, spec.start_from_zero_embedding)
+            .await?;
         let decoder_embedding = if spec.separate_decoder_embedding {
             loader
-                .table(names.decoder_embedding, &[spec.vocab_size, d])
+                .embedding(names.decoder_embedding, spec.vocab_size, false)
                 .await?
         } else {
             if encoder_vocab != spec.vocab_size {

@@ -1,23 +1,68 @@
 //! Token embedding lookup, with absolute position embeddings added in the same pass.
 
+use super::weight_reader::WeightReader;
 use crate::error::{Error, Result};
-use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
-use crate::gpu::{Encoding, Recorder, RowBlocks, Tensor};
+use crate::gpu::kernel::{Access, Access::*, Kernel, Module, Uniform, uniform};
+use crate::gpu::{Recorder, RowBlocks, Tensor};
 
-static EMBEDDING_MODULE: Module = Module {
-    name: "embedding",
-    sources: &[include_str!("../../shaders/embedding.wgsl")],
-    needs_shader_f16: false,
-};
+/// The embedding kernel over one table reader.
+struct EmbeddingKernel {
+    module: Module,
+    storage: &'static [Access],
+}
 
-const EMBEDDING: Kernel = Kernel {
-    module: &EMBEDDING_MODULE,
-    entry: "embedding_main",
-    params: &EmbeddingParams::LAYOUT,
-    // ids, table, positions, out
-    storage: &[Read, Read, Read, ReadWrite],
-};
-pub(crate) const KERNELS: &[Kernel] = &[EMBEDDING];
+/// A static's initializer (where the source list may borrow a temporary).
+macro_rules! embedding_kernel {
+    ($name:literal, $reader:expr) => {
+        EmbeddingKernel {
+            module: Module {
+                name: $name,
+                sources: &[
+                    $reader.source(),
+                    include_str!("../../shaders/embedding.wgsl"),
+                ],
+                needs_shader_f16: $reader.needs_shader_f16(),
+            },
+            // ids, table, positions, out (and an int8 table's scales)
+            storage: match $reader {
+                WeightReader::Int8 => &[Read, Read, Read, ReadWrite, Read],
+                _ => &[Read, Read, Read, ReadWrite],
+            },
+        }
+    };
+}
+
+static F32_TABLE: EmbeddingKernel = embedding_kernel!("embedding", WeightReader::F32);
+static F16_PACKED_TABLE: EmbeddingKernel =
+    embedding_kernel!("embedding_f16", WeightReader::F16Packed);
+static F16_NATIVE_TABLE: EmbeddingKernel =
+    embedding_kernel!("embedding_f16_native", WeightReader::F16Native);
+static I8_TABLE: EmbeddingKernel = embedding_kernel!("embedding_i8", WeightReader::Int8);
+
+const fn kernel(table: &'static EmbeddingKernel) -> Kernel {
+    Kernel {
+        module: &table.module,
+        entry: "embedding_main",
+        params: &EmbeddingParams::LAYOUT,
+        storage: table.storage,
+    }
+}
+
+pub(crate) const KERNELS: &[Kernel] = &[
+    kernel(&F32_TABLE),
+    kernel(&F16_PACKED_TABLE),
+    kernel(&F16_NATIVE_TABLE),
+    kernel(&I8_TABLE),
+];
+
+fn kernel_for(reader: WeightReader) -> Kernel {
+    kernel(match reader {
+        WeightReader::F32 => &F32_TABLE,
+        WeightReader::F16Packed => &F16_PACKED_TABLE,
+        WeightReader::F16Native => &F16_NATIVE_TABLE,
+        WeightReader::Int8 => &I8_TABLE,
+    })
+}
 
 /// Rows of a position table to add: row `offset + r` (plus `step.pos` when `from_step`)
 /// goes to output row `r`.
@@ -70,13 +115,6 @@ pub fn embedding(
         ));
     };
     let rows = ids.len();
-    if !matches!(table.encoding(), Encoding::F32) {
-        return Err(Error::shape(
-            "embedding",
-            "an f32 table",
-            format!("{:?}", table.encoding()),
-        ));
-    }
     if out.len() != rows * dim || vocab == 0 {
         return Err(Error::shape(
             "embedding",
@@ -114,14 +152,19 @@ pub fn embedding(
         position_block_rows: position_rows as u32,
     };
     let placeholder = rec.gpu().placeholder.clone();
-    let pass = |rec: &mut Recorder, params: EmbeddingParams, t: &wgpu::Buffer, p: &wgpu::Buffer| {
-        rec.dispatch(
-            &EMBEDDING,
-            &params,
-            &[&ids.buffer, t, p, &out.buffer],
-            [rows as u32, 1, 1],
-        )
-    };
+    let native_f16 = rec.gpu().native_f16();
+    // A positions-only pass binds no table: the f32 reader, which reads no scales.
+    let pass =
+        |rec: &mut Recorder, params: EmbeddingParams, t: Option<&Tensor>, p: &wgpu::Buffer| {
+            let (reader, scales) = match t {
+                Some(t) => WeightReader::choose(&t.encoding, native_f16),
+                None => (WeightReader::F32, None),
+            };
+            let table = t.map_or(&placeholder, |t| &t.buffer);
+            let mut buffers = vec![&ids.buffer, table, p, &out.buffer];
+            buffers.extend(scales);
+            rec.dispatch(&kernel_for(reader), &params, &buffers, [rows as u32, 1, 1])
+        };
     let position_parts = positions.map(|p| p.table.single());
     match (table.single(), position_parts) {
         (Some(one), None) => pass(
@@ -130,7 +173,7 @@ pub fn embedding(
                 flags: base.flags | FLAG_TOKENS,
                 ..base
             },
-            &one.buffer,
+            Some(one),
             &placeholder,
         ),
         (Some(one), Some(Some(p))) => pass(
@@ -139,7 +182,7 @@ pub fn embedding(
                 flags: base.flags | FLAG_TOKENS | FLAG_POSITIONS,
                 ..base
             },
-            &one.buffer,
+            Some(one),
             &p.buffer,
         ),
         _ => {
@@ -150,7 +193,7 @@ pub fn embedding(
                     table_rows: part.shape[0] as u32,
                     ..base
                 };
-                pass(rec, params, &part.buffer, &placeholder)?;
+                pass(rec, params, Some(part), &placeholder)?;
             }
             for (first, part) in positions.iter().flat_map(|p| p.table.blocks()) {
                 let params = EmbeddingParams {
@@ -159,7 +202,7 @@ pub fn embedding(
                     position_block_rows: part.shape[0] as u32,
                     ..base
                 };
-                pass(rec, params, &placeholder, &part.buffer)?;
+                pass(rec, params, None, &part.buffer)?;
             }
             Ok(())
         }

@@ -2,79 +2,61 @@
 //! four weight encodings (a WGSL module each: shaders/matmul.wgsl over a weights_*.wgsl).
 
 use super::activation::{ACTIVATION_WGSL, shader_id};
+use super::weight_reader::WeightReader;
 use crate::error::{Error, Result};
 use crate::gpu::kernel::{Access, Access::*, Kernel, Module, Uniform, uniform};
-use crate::gpu::{Encoding, Recorder, RowBlocks, Tensor, View};
+use crate::gpu::{Recorder, RowBlocks, Tensor, View};
 use crate::model::spec::Activation;
 
 const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
 
-/// A matmul module over one weight encoding, and the storage bindings it takes.
+/// A matmul module over one weight reader, and the storage bindings it takes.
 struct WeightModule {
     module: Module,
     storage: &'static [Access],
 }
 
-/// x, weights, bias, out.
+/// x, weights, bias, out (and an int8 reader's scales).
 const PLAIN: &[Access] = &[Read, Read, Read, ReadWrite];
+const WITH_SCALES: &[Access] = &[Read, Read, Read, ReadWrite, Read];
 
-static F32_WEIGHTS: WeightModule = WeightModule {
-    module: Module {
-        name: "matmul",
-        sources: &[
-            ACTIVATION_WGSL,
-            include_str!("../../shaders/weights_f32.wgsl"),
-            MATMUL_WGSL,
-        ],
-        needs_shader_f16: false,
-    },
-    storage: PLAIN,
-};
-/// f16 weights packed two per u32, for adapters without `shader-f16`.
-static F16_PACKED_WEIGHTS: WeightModule = WeightModule {
-    module: Module {
-        name: "matmul_f16",
-        sources: &[
-            ACTIVATION_WGSL,
-            include_str!("../../shaders/weights_f16.wgsl"),
-            MATMUL_WGSL,
-        ],
-        needs_shader_f16: false,
-    },
-    storage: PLAIN,
-};
-/// The same f16 weights read as WGSL `f16` (adapters with `shader-f16`).
-static F16_NATIVE_WEIGHTS: WeightModule = WeightModule {
-    module: Module {
-        name: "matmul_f16_native",
-        sources: &[
-            ACTIVATION_WGSL,
-            include_str!("../../shaders/weights_f16_native.wgsl"),
-            MATMUL_WGSL,
-        ],
-        needs_shader_f16: true,
-    },
-    storage: PLAIN,
-};
-/// int8 weights with a scale per row, whose scales bind after the output.
-static I8_WEIGHTS: WeightModule = WeightModule {
-    module: Module {
-        name: "matmul_i8",
-        sources: &[
-            ACTIVATION_WGSL,
-            include_str!("../../shaders/weights_i8.wgsl"),
-            MATMUL_WGSL,
-        ],
-        needs_shader_f16: false,
-    },
-    storage: &[Read, Read, Read, ReadWrite, Read],
-};
+/// A static's initializer (where the source list may borrow a temporary).
+macro_rules! weight_module {
+    ($name:literal, $reader:expr) => {
+        WeightModule {
+            module: Module {
+                name: $name,
+                sources: &[ACTIVATION_WGSL, $reader.source(), MATMUL_WGSL],
+                needs_shader_f16: $reader.needs_shader_f16(),
+            },
+            storage: match $reader {
+                WeightReader::Int8 => WITH_SCALES,
+                _ => PLAIN,
+            },
+        }
+    };
+}
+
+static F32_WEIGHTS: WeightModule = weight_module!("matmul", WeightReader::F32);
+static F16_PACKED_WEIGHTS: WeightModule = weight_module!("matmul_f16", WeightReader::F16Packed);
+static F16_NATIVE_WEIGHTS: WeightModule =
+    weight_module!("matmul_f16_native", WeightReader::F16Native);
+static I8_WEIGHTS: WeightModule = weight_module!("matmul_i8", WeightReader::Int8);
 const WEIGHT_MODULES: [&WeightModule; 4] = [
     &F32_WEIGHTS,
     &F16_PACKED_WEIGHTS,
     &F16_NATIVE_WEIGHTS,
     &I8_WEIGHTS,
 ];
+
+fn weight_module_for(reader: WeightReader) -> &'static WeightModule {
+    match reader {
+        WeightReader::F32 => &F32_WEIGHTS,
+        WeightReader::F16Packed => &F16_PACKED_WEIGHTS,
+        WeightReader::F16Native => &F16_NATIVE_WEIGHTS,
+        WeightReader::Int8 => &I8_WEIGHTS,
+    }
+}
 
 /// The entry points of shaders/matmul.wgsl, by the rows they suit and whether the
 /// operands' widths and offsets allow vec4 loads.
@@ -291,12 +273,8 @@ pub fn linear_with(
         bias_buffer,
         &out.tensor.buffer,
     ];
-    let (weights, scales) = match &weight.encoding {
-        Encoding::F32 => (&F32_WEIGHTS, None),
-        Encoding::F16 if rec.gpu().native_f16() => (&F16_NATIVE_WEIGHTS, None),
-        Encoding::F16 => (&F16_PACKED_WEIGHTS, None),
-        Encoding::Int8 { scales } => (&I8_WEIGHTS, Some(scales)),
-    };
+    let (reader, scales) = WeightReader::choose(&weight.encoding, rec.gpu().native_f16());
+    let weights = weight_module_for(reader);
     buffers.extend(scales);
     // vec4 loads need every row of `x` and of the weight to start on a 16-byte boundary.
     let vec4 = [k, x.offset, x.stride].iter().all(|v| v.is_multiple_of(4));

@@ -12,6 +12,7 @@ pub mod matmul;
 pub mod norm;
 pub mod softmax;
 pub mod ssru;
+mod weight_reader;
 
 pub use crate::model::spec::{Activation, NormKind};
 pub use activation::{activation, add, gated};

@@ -5,8 +5,8 @@ export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
   /** Keep downloaded files in the Cache API (default true). */
   cache?: boolean;
-  /** Linear-layer weights on the GPU: "f16" halves their memory, "int8" quarters it (one
-   * scale per row); arithmetic stays f32. Default: as the checkpoint stores them (int8 for
+  /** Weights on the GPU (linear layers, token embeddings, the LM head): "f16" halves their
+   * memory, "int8" quarters it (one scale per row); arithmetic stays f32. Default: as the checkpoint stores them (int8 for
    * Firefox Translations models, f32 otherwise). */
   weights?: "f32" | "f16" | "int8";
   /** Use GPU buffers of at most this many bytes, as an adapter with that

@@ -7,6 +7,8 @@ use seq2seq_gpu::{Engine, GenerationOptions};
 /// Spacing of f16 and bf16 values near 1 (11 and 8 significant bits).
 pub const F16_EPSILON: f32 = 1.0 / 2048.0;
 pub const BF16_EPSILON: f32 = 1.0 / 256.0;
+/// The step of per-row int8 quantisation relative to the row's largest magnitude.
+pub const INT8_EPSILON: f32 = 1.0 / 127.0;
 
 /// Greedy ids for `input_ids`, at most 48 new tokens (the fixtures' setting).
 pub fn greedy(engine: &Engine, input_ids: &[u32]) -> Vec<u32> {

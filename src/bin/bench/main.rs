@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use seq2seq_gpu::formats::config_json::spec_from_config_json;
+use seq2seq_gpu::generate::run_ahead_steps;
 use seq2seq_gpu::gpu::{Gpu, Recorder, Tensor};
 use seq2seq_gpu::model::random::RandomWeights;
 use seq2seq_gpu::model::{DecoderShape, Model, WeightFormat};
@@ -72,8 +73,12 @@ fn sync(gpu: &Gpu, tensor: &Tensor) -> Result<()> {
 struct Run {
     encoder_ms: f64,
     ms_per_token: f64,
-    /// Milliseconds of each decode step, by position.
+    /// Milliseconds of each decode step, by position (a batch of steps run ahead shares its
+    /// time equally).
     step_ms: Vec<f64>,
+    dispatches_per_step: usize,
+    submits_per_token: f64,
+    readbacks_per_token: f64,
 }
 
 fn generate(
@@ -103,18 +108,28 @@ fn generate(
     };
     let decoder = model.decoder(gpu, &encoded, shape, true)?;
     decoder.set_ids(&vec![model.spec.decoder_start_token_id; batch])?;
+    // Greedy decoding as the engine runs it: steps run ahead, one readback per batch of them.
+    let ahead = run_ahead_steps(gpu, model);
     let mut step_ms = Vec::with_capacity(new_tokens);
+    let traffic = gpu.traffic();
     let decode_started = Instant::now();
-    for pos in 0..new_tokens {
-        let step_started = Instant::now();
-        pollster::block_on(decoder.step(pos))?;
-        step_ms.push(step_started.elapsed().as_secs_f64() * 1e3);
+    for pos in (0..new_tokens).step_by(ahead) {
+        let count = ahead.min(new_tokens - pos);
+        let started = Instant::now();
+        pollster::block_on(decoder.steps(pos, count))?;
+        let ms = started.elapsed().as_secs_f64() * 1e3 / count as f64;
+        step_ms.extend(std::iter::repeat_n(ms, count));
     }
     let total_ms = decode_started.elapsed().as_secs_f64() * 1e3;
+    let after = gpu.traffic();
+    let per_token = |n: u64| n as f64 / new_tokens as f64;
     Ok(Run {
         encoder_ms,
         ms_per_token: total_ms / new_tokens as f64,
         step_ms,
+        dispatches_per_step: decoder.dispatches_per_step(),
+        submits_per_token: per_token(after.submits - traffic.submits),
+        readbacks_per_token: per_token(after.readbacks - traffic.readbacks),
     })
 }
 
@@ -249,13 +264,22 @@ fn run(quick: bool, as_json: bool) -> Result<()> {
                 let r = generate(&gpu, &model, batch, input_len, new_tokens)?;
                 let tokens_per_s = batch as f64 * 1e3 / r.ms_per_token;
                 println!(
-                    "{:<22} {:>7} {:>5} {:>11.1} {:>12.3} {:>11.2}",
-                    shape.name, label, batch, tokens_per_s, r.ms_per_token, r.encoder_ms
+                    "{:<22} {:>7} {:>5} {:>11.1} {:>12.3} {:>11.2}  {} dispatches/step, {:.3} submits and {:.3} readbacks/token",
+                    shape.name,
+                    label,
+                    batch,
+                    tokens_per_s,
+                    r.ms_per_token,
+                    r.encoder_ms,
+                    r.dispatches_per_step,
+                    r.submits_per_token,
+                    r.readbacks_per_token
                 );
                 runs.push(json!({
                     "weights": label, "batch": batch, "tokens_per_s": tokens_per_s,
                     "ms_per_token": r.ms_per_token, "encoder_ms": r.encoder_ms,
-                    "median_step_ms": median(r.step_ms),
+                    "median_step_ms": median(r.step_ms), "dispatches_per_step": r.dispatches_per_step,
+                    "submits_per_token": r.submits_per_token, "readbacks_per_token": r.readbacks_per_token,
                 }));
             }
         }
@@ -290,7 +314,8 @@ fn run(quick: bool, as_json: bool) -> Result<()> {
         models.push(
             json!({ "model": shape.name, "runs": runs, "per_position": by_position,
             "tokens_per_s": runs[0]["tokens_per_s"], "ms_per_token": runs[0]["ms_per_token"],
-            "encoder_ms": runs[0]["encoder_ms"] }),
+            "encoder_ms": runs[0]["encoder_ms"], "dispatches_per_step": runs[0]["dispatches_per_step"],
+            "readbacks_per_token": runs[0]["readbacks_per_token"] }),
         );
     }
     let (matmul, kernels) = kernel_comparison(&gpu, quick)?;

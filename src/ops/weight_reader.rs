@@ -1,0 +1,46 @@
+//! How a kernel reads a weight table in each encoding: one WGSL reader per encoding
+//! (shaders/weights_*.wgsl: `load_w`, `load_w4` and `weight_scale`, the weights at binding 3
+//! and, for int8, the row scales at binding 6), chosen from the tensor and the adapter. The
+//! matmul and embedding kernels are each built over every reader.
+
+use crate::gpu::Encoding;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WeightReader {
+    F32,
+    /// f16 packed two per u32, for adapters without `shader-f16`.
+    F16Packed,
+    /// The same f16 bytes read as WGSL `f16` (adapters with `shader-f16`).
+    F16Native,
+    /// int8 with a scale per row, whose scales bind after the kernel's other buffers.
+    Int8,
+}
+
+impl WeightReader {
+    pub(crate) const fn source(self) -> &'static str {
+        match self {
+            WeightReader::F32 => include_str!("../../shaders/weights_f32.wgsl"),
+            WeightReader::F16Packed => include_str!("../../shaders/weights_f16.wgsl"),
+            WeightReader::F16Native => include_str!("../../shaders/weights_f16_native.wgsl"),
+            WeightReader::Int8 => include_str!("../../shaders/weights_i8.wgsl"),
+        }
+    }
+
+    pub(crate) const fn needs_shader_f16(self) -> bool {
+        matches!(self, WeightReader::F16Native)
+    }
+
+    /// The reader for a tensor of `encoding` on a device with (or without) native f16, and
+    /// the row-scale buffer it binds last, if any.
+    pub(crate) fn choose(
+        encoding: &Encoding,
+        native_f16: bool,
+    ) -> (WeightReader, Option<&wgpu::Buffer>) {
+        match encoding {
+            Encoding::F32 => (WeightReader::F32, None),
+            Encoding::F16 if native_f16 => (WeightReader::F16Native, None),
+            Encoding::F16 => (WeightReader::F16Packed, None),
+            Encoding::Int8 { scales } => (WeightReader::Int8, Some(scales)),
+        }
+    }
+}
