@@ -128,27 +128,56 @@ fn long_inputs_are_refused_or_truncated_and_empty_prompts_work() {
     );
 }
 
-/// Greedy decoding runs ahead on the GPU: one readback (and one submission) per at least 8
-/// tokens, and the tokens past the end are dropped, so the ids stay transformers' (above).
+/// Greedy decoding run ahead on the GPU (as the engine does on GPUs; on CPU adapters it runs
+/// one step at a time): one readback and one submission per `steps` tokens, and the steps
+/// past the end are dropped, so the ids stay transformers'.
 #[test]
-fn greedy_decoding_reads_back_once_per_several_tokens() {
-    // A device of its own: tests running alongside would add their traffic.
-    let gpu = pollster::block_on(seq2seq_gpu::gpu::Gpu::new()).unwrap();
-    let engine = common::load_on(gpu.clone(), &fixture::dir("t5-tiny"), None).unwrap();
-    let options = GenerationOptions {
-        max_new_tokens: Some(40),
-        ..Default::default()
-    };
-    for text in ["Grant of Copyright License.", "Hello"] {
-        let before = gpu.traffic();
-        let out = pollster::block_on(engine.generate(text, &options, |_| {})).unwrap();
-        let after = gpu.traffic();
-        let tokens = out[0].ids.len() - 1;
-        let readbacks = after.readbacks - before.readbacks;
-        let submits = after.submits - before.submits;
-        assert!(
-            readbacks <= tokens.div_ceil(8) as u64 && submits <= readbacks + 1,
-            "{text:?}: {tokens} tokens, {readbacks} readbacks, {submits} submissions"
+fn greedy_decoding_run_ahead_reads_back_once_per_several_tokens() {
+    for (steps, name) in [(8, "t5-tiny"), (16, "bart-tiny"), (3, "marian-tiny")] {
+        // A device of its own: tests running alongside would add their traffic.
+        let options = seq2seq_gpu::gpu::GpuOptions {
+            run_ahead_steps: Some(steps),
+            ..Default::default()
+        };
+        let gpu = pollster::block_on(seq2seq_gpu::gpu::Gpu::with_options(options)).unwrap();
+        let engine = common::load_on(gpu.clone(), &fixture::dir(name), None).unwrap();
+        let expected = fixture::expected_json(name);
+        let options = max_new_tokens(&expected);
+        for (i, case) in fixture::cases(&expected).iter().enumerate() {
+            let before = gpu.traffic();
+            let text = case["text"].as_str().unwrap();
+            let out = pollster::block_on(engine.generate(text, &options, |_| {})).unwrap();
+            let after = gpu.traffic();
+            assert_eq!(
+                out[0].ids,
+                fixture::ids(&case["greedy_ids"]),
+                "{name} case {i}"
+            );
+            let tokens = out[0].ids.len() - 1;
+            let readbacks = after.readbacks - before.readbacks;
+            let submits = after.submits - before.submits;
+            assert!(
+                readbacks <= tokens.div_ceil(steps) as u64 && submits <= readbacks + 1,
+                "{name} case {i}: {tokens} tokens, {readbacks} readbacks, {submits} submissions"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_run_ahead_outside_1_to_16_steps_is_refused() {
+    for steps in [0, 17] {
+        let options = seq2seq_gpu::gpu::GpuOptions {
+            run_ahead_steps: Some(steps),
+            ..Default::default()
+        };
+        let error = pollster::block_on(seq2seq_gpu::gpu::Gpu::with_options(options))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert_eq!(
+            error,
+            format!("invalid argument: run-ahead of {steps} steps (use 1 to 16)")
         );
     }
 }

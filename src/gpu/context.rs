@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::pipelines::PipelineCache;
+use super::plan::MAX_STEPS_PER_SUBMIT;
 use super::pool::BufferPool;
 use super::sync::lock;
 use crate::error::{Error, Result};
@@ -28,6 +29,7 @@ pub struct Gpu {
     largest_weights: Mutex<u64>,
     submits: AtomicU64,
     readbacks: AtomicU64,
+    run_ahead_steps: Option<usize>,
 }
 
 /// Command submissions and readbacks a device has made: what a decode step costs in round
@@ -55,6 +57,9 @@ pub struct GpuOptions {
     /// maxStorageBufferBindingSize), as a smaller device would allow: checks that a model
     /// fits one.
     pub max_buffer_bytes: Option<u64>,
+    /// Greedy steps per submission and readback (1 to `MAX_STEPS_PER_SUBMIT`), instead of
+    /// the engine's choice for the adapter and model (see `generate::run_ahead_steps`).
+    pub run_ahead_steps: Option<usize>,
 }
 
 impl Default for GpuOptions {
@@ -62,6 +67,7 @@ impl Default for GpuOptions {
         GpuOptions {
             shader_f16: true,
             max_buffer_bytes: None,
+            run_ahead_steps: None,
         }
     }
 }
@@ -89,6 +95,13 @@ impl Gpu {
             })
             .await
             .map_err(|e| Error::NoAdapter(format!("{e}; {ADAPTER_HINT}")))?;
+        if let Some(steps) = options.run_ahead_steps
+            && !(1..=MAX_STEPS_PER_SUBMIT).contains(&steps)
+        {
+            return Err(Error::invalid(format!(
+                "run-ahead of {steps} steps (use 1 to {MAX_STEPS_PER_SUBMIT})"
+            )));
+        }
         let info = adapter.get_info();
         let mut limits = adapter.limits();
         if let Some(bytes) = options.max_buffer_bytes {
@@ -160,6 +173,7 @@ impl Gpu {
             largest_weights: Mutex::new(0),
             submits: AtomicU64::new(0),
             readbacks: AtomicU64::new(0),
+            run_ahead_steps: options.run_ahead_steps,
         }))
     }
 
@@ -192,6 +206,11 @@ impl Gpu {
     /// unpacked from u32 pairs.
     pub fn native_f16(&self) -> bool {
         self.native_f16
+    }
+
+    /// The greedy run-ahead asked for in [`GpuOptions::run_ahead_steps`].
+    pub fn run_ahead_steps(&self) -> Option<usize> {
+        self.run_ahead_steps
     }
 
     /// Whether the adapter runs on the CPU (lavapipe, SwiftShader, WARP).

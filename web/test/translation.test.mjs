@@ -7,8 +7,9 @@ import { join } from "node:path";
 import { open, ROOT } from "./browser.mjs";
 
 const reference = JSON.parse(readFileSync(join(ROOT, "tests", "fixtures", "bergamot", "reference.json"), "utf8"));
-// Enough sentences to cover short, long, punctuated and accented inputs at SwiftShader's pace.
-const SENTENCES = 8;
+// Short, question and long sentences (accented in Portuguese), few enough for SwiftShader's
+// pace (tens of seconds each); natively (tests/bergamot.rs) all of them are translated.
+const SENTENCES = [1, 4, 7];
 
 let browser;
 before(async () => {
@@ -42,7 +43,7 @@ test("both bundled directions translate as the reference engine", async () => {
     await page.check(`input[name="source"][value="${direction}"]`);
     await page.click("#load");
     await waitFor(page, ["ready", "error"]);
-    for (const { src, out } of reference[direction].slice(0, SENTENCES)) {
+    for (const { src, out } of SENTENCES.map((i) => reference[direction][i])) {
       await page.fill("#prompt", src);
       await page.click("#generate");
       await waitFor(page, ["done", "error"]);

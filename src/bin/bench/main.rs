@@ -1,9 +1,10 @@
 //! The project's benchmark: models of real shapes with deterministic random weights (no
 //! download), greedy decoding at batch 1 and 8, per-token time as the sequence grows, and
 //! f32 matmul throughput. `--quick` uses small shapes for CI machines; `--json` adds one
-//! JSON line with every figure; `--translation` times the bundled translation models instead;
-//! `--write-model` and `--load-model` measure streamed loading of real-shape files
-//! (`synthetic`).
+//! JSON line with every figure; `--run-ahead N` runs N greedy steps per readback instead of
+//! the engine's choice for the adapter; `--translation` times the bundled translation
+//! models instead; `--write-model` and `--load-model` measure streamed loading of
+//! real-shape files (`synthetic`).
 
 mod synthetic;
 mod translation;
@@ -13,7 +14,7 @@ use std::time::Instant;
 
 use seq2seq_gpu::formats::config_json::spec_from_config_json;
 use seq2seq_gpu::generate::run_ahead_steps;
-use seq2seq_gpu::gpu::{Gpu, Recorder, Tensor};
+use seq2seq_gpu::gpu::{Gpu, GpuOptions, Recorder, Tensor};
 use seq2seq_gpu::model::random::RandomWeights;
 use seq2seq_gpu::model::{DecoderShape, Model, WeightFormat};
 use seq2seq_gpu::ops::{self, Epilogue, MatmulForm};
@@ -77,6 +78,7 @@ struct Run {
     /// time equally).
     step_ms: Vec<f64>,
     dispatches_per_step: usize,
+    run_ahead_steps: usize,
     submits_per_token: f64,
     readbacks_per_token: f64,
 }
@@ -128,6 +130,7 @@ fn generate(
         ms_per_token: total_ms / new_tokens as f64,
         step_ms,
         dispatches_per_step: decoder.dispatches_per_step(),
+        run_ahead_steps: ahead,
         submits_per_token: per_token(after.submits - traffic.submits),
         readbacks_per_token: per_token(after.readbacks - traffic.readbacks),
     })
@@ -235,8 +238,12 @@ fn kernel_comparison(
     Ok((best, rows))
 }
 
-fn run(quick: bool, as_json: bool) -> Result<()> {
-    let gpu = pollster::block_on(Gpu::new())?;
+fn run(quick: bool, as_json: bool, run_ahead_steps: Option<usize>) -> Result<()> {
+    let options = GpuOptions {
+        run_ahead_steps,
+        ..GpuOptions::default()
+    };
+    let gpu = pollster::block_on(Gpu::with_options(options))?;
     let adapter = gpu.adapter_description();
     let (input_len, new_tokens, long) = if quick { (16, 16, 512) } else { (64, 128, 512) };
     println!(
@@ -279,7 +286,7 @@ fn run(quick: bool, as_json: bool) -> Result<()> {
                     "weights": label, "batch": batch, "tokens_per_s": tokens_per_s,
                     "ms_per_token": r.ms_per_token, "encoder_ms": r.encoder_ms,
                     "median_step_ms": median(r.step_ms), "dispatches_per_step": r.dispatches_per_step,
-                    "submits_per_token": r.submits_per_token, "readbacks_per_token": r.readbacks_per_token,
+                    "run_ahead_steps": r.run_ahead_steps, "submits_per_token": r.submits_per_token, "readbacks_per_token": r.readbacks_per_token,
                 }));
             }
         }
@@ -346,15 +353,28 @@ fn main() -> std::process::ExitCode {
             }
         };
     }
-    let unknown: Vec<&String> = args
+    let mut flags = Vec::new();
+    let mut run_ahead = None;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--run-ahead" => run_ahead = Some(rest.next().and_then(|n| n.parse::<usize>().ok())),
+            flag => flags.push(flag),
+        }
+    }
+    let unknown: Vec<&&str> = flags
         .iter()
-        .filter(|a| !["--quick", "--json", "--translation"].contains(&a.as_str()))
+        .filter(|a| !["--quick", "--json", "--translation"].contains(a))
         .collect();
     let as_json = args.iter().any(|a| a == "--json");
     let result = if let Some(bad) = unknown.first() {
         Err(Error::InvalidArgument(format!(
-            "unknown option {bad} (use --quick, --json, --translation)"
+            "unknown option {bad} (use --quick, --json, --translation, --run-ahead N)"
         )))
+    } else if run_ahead == Some(None) {
+        Err(Error::InvalidArgument(
+            "--run-ahead takes a number of steps".into(),
+        ))
     } else if args.iter().any(|a| a == "--translation") {
         translation::run().map(|lines| {
             if as_json {
@@ -364,7 +384,8 @@ fn main() -> std::process::ExitCode {
     } else {
         run(
             args.iter().any(|a| a == "--quick"),
-            args.iter().any(|a| a == "--json"),
+            as_json,
+            run_ahead.flatten(),
         )
     };
     match result {
