@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::pipelines::PipelineCache;
-use super::plan::MAX_STEPS_PER_SUBMIT;
 use super::pool::BufferPool;
 use super::sync::lock;
 use crate::error::{Error, Result};
@@ -43,6 +42,9 @@ pub struct Traffic {
 /// The smallest buffer limit [`GpuOptions::max_buffer_bytes`] takes: below it even the
 /// engine's small fixed buffers would not fit.
 pub const MIN_BUFFER_BYTES: u64 = 4096;
+
+/// The most replays of a plan one submission runs (`Plan::encode_steps`).
+pub const MAX_STEPS_PER_SUBMIT: usize = 16;
 
 /// Weight bytes written between submissions while a model loads (see `write_weights`).
 const STAGING_BYTES: u64 = 64 << 20;

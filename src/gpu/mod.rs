@@ -10,8 +10,8 @@ mod sync;
 pub mod tensor;
 pub mod writer;
 
-pub use context::{Gpu, GpuOptions, MIN_BUFFER_BYTES, Traffic};
+pub use context::{Gpu, GpuOptions, MAX_STEPS_PER_SUBMIT, MIN_BUFFER_BYTES, Traffic};
 pub use kernel::{Access, Kernel, Module, Uniform, UniformLayout};
-pub use plan::{MAX_STEPS_PER_SUBMIT, Plan, Recorder};
+pub use plan::{Plan, Recorder};
 pub use tensor::{Encoding, RowBlocks, Tensor, View, Workspace};
 pub use writer::{Element, TensorWriter};

@@ -7,7 +7,7 @@
 //! Several replays at consecutive positions can go in one submission: each copies its
 //! position into the step uniform from a buffer written once for all of them.
 
-use super::context::Gpu;
+use super::context::{Gpu, MAX_STEPS_PER_SUBMIT};
 use super::kernel::{Kernel, Step, Uniform};
 use super::pipelines::Pipeline;
 use crate::error::{Error, Result};
@@ -179,9 +179,6 @@ struct Dispatch {
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
 }
-
-/// The most replays of a plan one submission runs ([`Plan::encode_steps`]).
-pub const MAX_STEPS_PER_SUBMIT: usize = 16;
 
 const STEP_BYTES: u64 = std::mem::size_of::<Step>() as u64;
 

@@ -41,6 +41,12 @@ impl DecoderShape {
     }
 }
 
+/// u32 [MAX_STEPS_PER_SUBMIT, sequences]: each step's ids, read back together.
+struct History {
+    ids: Tensor,
+    staging: wgpu::Buffer,
+}
+
 pub struct Decoder {
     gpu: Arc<Gpu>,
     plan: Plan,
@@ -48,16 +54,14 @@ pub struct Decoder {
     /// u32 [sequences * tokens]: the tokens fed at this step. A self-feeding decoder's
     /// argmax writes the next step's here, so they never visit the CPU.
     ids: Tensor,
-    /// u32 [MAX_STEPS_PER_SUBMIT, sequences]: the ids of each step of one submission, for a
-    /// self-feeding decoder (read back together).
-    history: Option<Tensor>,
+    /// A self-feeding decoder's record of the ids of each step of one submission.
+    history: Option<History>,
     /// [sequences * tokens, vocab], or [.., shortlist] with a shortlist.
     logits: Tensor,
     /// The token id of each logits column when a shortlist narrows the output layer.
     shortlist: Option<Vec<u32>>,
     /// u32 [sequences, capacity]: which cache row holds each sequence's token t (beams).
     row_table: Option<Tensor>,
-    ids_staging: wgpu::Buffer,
     logits_staging: wgpu::Buffer,
     vocab: usize,
     /// Rows of the embedding table: ids fed to the decoder stay below this.
@@ -129,11 +133,12 @@ impl Model {
         let inner = stack.inner_dim();
         let mut ws = Workspace::new(gpu.clone());
         let ids = ws.tensor(&[rows])?;
-        let (next_ids, history) = if feedback {
-            let history = ws.tensor(&[MAX_STEPS_PER_SUBMIT, rows])?;
-            (ids.clone(), Some(history))
-        } else {
-            (ws.tensor(&[rows])?, None)
+        let history = match feedback {
+            true => Some(History {
+                ids: ws.tensor(&[MAX_STEPS_PER_SUBMIT, rows])?,
+                staging: gpu.staging_buffer((MAX_STEPS_PER_SUBMIT * rows * 4) as u64),
+            }),
+            false => None,
         };
         let output = self.output_layer(gpu, &mut ws, encoded)?;
         let logits = ws.tensor(&[rows, output.layer.weight.shape[0]])?;
@@ -260,14 +265,16 @@ impl Model {
             logits.matrix(),
             head,
         )?;
-        ops::argmax(g.rec, &logits, &next_ids, output.vocabulary.as_ref())?;
+        // A plan that reads logits chooses on the CPU: no argmax.
+        if feedback {
+            ops::argmax(g.rec, &logits, &ids, output.vocabulary.as_ref())?;
+        }
         let plan = rec.finish()?;
         Ok(Decoder {
             gpu: gpu.clone(),
             plan,
             shape,
             ids,
-            ids_staging: gpu.staging_buffer(history.as_ref().map_or(rows, Tensor::len) as u64 * 4),
             history,
             logits_staging: gpu.staging_buffer((logits.len() * 4) as u64),
             logits,
@@ -435,12 +442,18 @@ impl Decoder {
         self.plan
             .encode_steps(&self.gpu, &mut encoder, pos as u32, count, |i, encoder| {
                 let at = i as u64 * row_bytes;
-                encoder.copy_buffer_to_buffer(&self.ids.buffer, 0, &history.buffer, at, row_bytes);
+                encoder.copy_buffer_to_buffer(
+                    &self.ids.buffer,
+                    0,
+                    &history.ids.buffer,
+                    at,
+                    row_bytes,
+                );
             })?;
         let len = count as u64 * row_bytes;
         let bytes = self
             .gpu
-            .submit_and_read(encoder, &history.buffer, &self.ids_staging, len)
+            .submit_and_read(encoder, &history.ids.buffer, &history.staging, len)
             .await?;
         let ids: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
         Ok(ids.chunks(self.shape.rows()).map(<[u32]>::to_vec).collect())
