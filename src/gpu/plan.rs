@@ -218,9 +218,10 @@ impl Plan {
                 "{count} steps in one submission (1 to {MAX_STEPS_PER_SUBMIT})"
             )));
         }
-        let steps: Vec<Step> = (first..).take(count).map(Step::at).collect();
+        let steps: [Step; MAX_STEPS_PER_SUBMIT] =
+            std::array::from_fn(|i| Step::at(first + i as u32));
         gpu.queue
-            .write_buffer(&self.positions, 0, bytemuck::cast_slice(&steps));
+            .write_buffer(&self.positions, 0, bytemuck::cast_slice(&steps[..count]));
         for i in 0..count {
             encoder.copy_buffer_to_buffer(
                 &self.positions,

@@ -32,14 +32,16 @@ macro_rules! embedding_kernel {
     };
 }
 
-static F32_TABLE: EmbeddingKernel = embedding_kernel!("embedding", WeightReader::F32);
-static F16_PACKED_TABLE: EmbeddingKernel =
-    embedding_kernel!("embedding_f16", WeightReader::F16Packed);
-static F16_NATIVE_TABLE: EmbeddingKernel =
-    embedding_kernel!("embedding_f16_native", WeightReader::F16Native);
-static I8_TABLE: EmbeddingKernel = embedding_kernel!("embedding_i8", WeightReader::Int8);
+/// One kernel per table reader, in `WeightReader::ALL` order.
+static TABLE_KERNELS: [EmbeddingKernel; 4] = [
+    embedding_kernel!("embedding", WeightReader::F32),
+    embedding_kernel!("embedding_f16", WeightReader::F16Packed),
+    embedding_kernel!("embedding_f16_native", WeightReader::F16Native),
+    embedding_kernel!("embedding_i8", WeightReader::Int8),
+];
 
-const fn kernel(table: &'static EmbeddingKernel) -> Kernel {
+const fn kernel(reader: WeightReader) -> Kernel {
+    let table = &TABLE_KERNELS[reader.index()];
     Kernel {
         module: &table.module,
         entry: "embedding_main",
@@ -49,20 +51,11 @@ const fn kernel(table: &'static EmbeddingKernel) -> Kernel {
 }
 
 pub(crate) const KERNELS: &[Kernel] = &[
-    kernel(&F32_TABLE),
-    kernel(&F16_PACKED_TABLE),
-    kernel(&F16_NATIVE_TABLE),
-    kernel(&I8_TABLE),
+    kernel(WeightReader::ALL[0]),
+    kernel(WeightReader::ALL[1]),
+    kernel(WeightReader::ALL[2]),
+    kernel(WeightReader::ALL[3]),
 ];
-
-fn kernel_for(reader: WeightReader) -> Kernel {
-    kernel(match reader {
-        WeightReader::F32 => &F32_TABLE,
-        WeightReader::F16Packed => &F16_PACKED_TABLE,
-        WeightReader::F16Native => &F16_NATIVE_TABLE,
-        WeightReader::Int8 => &I8_TABLE,
-    })
-}
 
 /// Rows of a position table to add: row `offset + r` (plus `step.pos` when `from_step`)
 /// goes to output row `r`.
@@ -163,7 +156,7 @@ pub fn embedding(
             let table = t.map_or(&placeholder, |t| &t.buffer);
             let mut buffers = vec![&ids.buffer, table, p, &out.buffer];
             buffers.extend(scales);
-            rec.dispatch(&kernel_for(reader), &params, &buffers, [rows as u32, 1, 1])
+            rec.dispatch(&kernel(reader), &params, &buffers, [rows as u32, 1, 1])
         };
     let position_parts = positions.map(|p| p.table.single());
     match (table.single(), position_parts) {

@@ -37,26 +37,13 @@ macro_rules! weight_module {
     };
 }
 
-static F32_WEIGHTS: WeightModule = weight_module!("matmul", WeightReader::F32);
-static F16_PACKED_WEIGHTS: WeightModule = weight_module!("matmul_f16", WeightReader::F16Packed);
-static F16_NATIVE_WEIGHTS: WeightModule =
-    weight_module!("matmul_f16_native", WeightReader::F16Native);
-static I8_WEIGHTS: WeightModule = weight_module!("matmul_i8", WeightReader::Int8);
-const WEIGHT_MODULES: [&WeightModule; 4] = [
-    &F32_WEIGHTS,
-    &F16_PACKED_WEIGHTS,
-    &F16_NATIVE_WEIGHTS,
-    &I8_WEIGHTS,
+/// One module per reader, in `WeightReader::ALL` order.
+static WEIGHT_MODULES: [WeightModule; 4] = [
+    weight_module!("matmul", WeightReader::F32),
+    weight_module!("matmul_f16", WeightReader::F16Packed),
+    weight_module!("matmul_f16_native", WeightReader::F16Native),
+    weight_module!("matmul_i8", WeightReader::Int8),
 ];
-
-fn weight_module_for(reader: WeightReader) -> &'static WeightModule {
-    match reader {
-        WeightReader::F32 => &F32_WEIGHTS,
-        WeightReader::F16Packed => &F16_PACKED_WEIGHTS,
-        WeightReader::F16Native => &F16_NATIVE_WEIGHTS,
-        WeightReader::Int8 => &I8_WEIGHTS,
-    }
-}
 
 /// The entry points of shaders/matmul.wgsl, by the rows they suit and whether the
 /// operands' widths and offsets allow vec4 loads.
@@ -113,11 +100,11 @@ const fn kernel(weights: &'static WeightModule, form: MatmulForm) -> Kernel {
 /// Every form over every weight encoding.
 pub(crate) const KERNELS: &[Kernel] = &{
     let forms = MatmulForm::ALL.len();
-    let mut kernels =
-        [kernel(&F32_WEIGHTS, MatmulForm::Simple); WEIGHT_MODULES.len() * MatmulForm::ALL.len()];
+    let mut kernels = [kernel(&WEIGHT_MODULES[0], MatmulForm::Simple);
+        WEIGHT_MODULES.len() * MatmulForm::ALL.len()];
     let mut i = 0;
     while i < kernels.len() {
-        kernels[i] = kernel(WEIGHT_MODULES[i / forms], MatmulForm::ALL[i % forms]);
+        kernels[i] = kernel(&WEIGHT_MODULES[i / forms], MatmulForm::ALL[i % forms]);
         i += 1;
     }
     kernels
@@ -274,7 +261,7 @@ pub fn linear_with(
         &out.tensor.buffer,
     ];
     let (reader, scales) = WeightReader::choose(&weight.encoding, rec.gpu().native_f16());
-    let weights = weight_module_for(reader);
+    let weights = &WEIGHT_MODULES[reader.index()];
     buffers.extend(scales);
     // vec4 loads need every row of `x` and of the weight to start on a 16-byte boundary.
     let vec4 = [k, x.offset, x.stride].iter().all(|v| v.is_multiple_of(4));

@@ -17,6 +17,19 @@ pub(crate) enum WeightReader {
 }
 
 impl WeightReader {
+    /// Every reader, in the order of `index`: kernels built over each keep them in this order.
+    pub(crate) const ALL: [WeightReader; 4] = [
+        WeightReader::F32,
+        WeightReader::F16Packed,
+        WeightReader::F16Native,
+        WeightReader::Int8,
+    ];
+
+    /// The reader's place in [`WeightReader::ALL`].
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+
     pub(crate) const fn source(self) -> &'static str {
         match self {
             WeightReader::F32 => include_str!("../../shaders/weights_f32.wgsl"),
