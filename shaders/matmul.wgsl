@@ -19,8 +19,17 @@ struct MatmulParams {
     a_stride: u32,
     out_offset: u32,
     out_stride: u32,
+    // The fused decode kernel's: the input norm's epsilon, and for the KV append the first
+    // column that goes to the cache, the cache's row width, tokens per sequence and rows per
+    // sequence of the cache.
+    eps: f32,
+    split: u32,
+    cache_stride: u32,
+    rows_per_sequence: u32,
+    capacity: u32,
     _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: MatmulParams;
@@ -174,7 +183,8 @@ fn simple_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
 const SKINNY_ROWS: u32 = 8u;
 var<workgroup> partial: array<f32, 2048>; // SKINNY_ROWS * 256
 
-fn reduce_and_store(lid: u32, lane: u32, col: u32, rows: u32, sums: array<f32, 8>) {
+// Sums each column group's 64 partial sums per row, leaving them at the group's first lane.
+fn reduce_groups(lid: u32, lane: u32, rows: u32, sums: array<f32, 8>) {
     for (var r = 0u; r < SKINNY_ROWS; r++) { partial[r * 256u + lid] = sums[r]; }
     workgroupBarrier();
     for (var width = 32u; width > 0u; width >>= 1u) {
@@ -185,6 +195,10 @@ fn reduce_and_store(lid: u32, lane: u32, col: u32, rows: u32, sums: array<f32, 8
         }
         workgroupBarrier();
     }
+}
+
+fn reduce_and_store(lid: u32, lane: u32, col: u32, rows: u32, sums: array<f32, 8>) {
+    reduce_groups(lid, lane, rows, sums);
     if lane == 0u {
         for (var r = 0u; r < rows; r++) { store_output(r, col, partial[r * 256u + lid]); }
     }
@@ -224,4 +238,151 @@ fn matvec_vec4_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
         }
     }
     reduce_and_store(lid.x, lane, col, rows, sums);
+}
+
+// The skinny vec4 kernel with the decode step's neighbours folded in, chosen by flags:
+// - an input norm (RMSNorm or LayerNorm) applied to the rows as they are read. Every
+//   workgroup reads the few rows whole anyway: their squares are summed beside the product,
+//   and the norm's weights fold into each weight once, as
+//   sum_k norm(x)_k w_k = scale * sum_k (x_k - mean) g_k w_k + sum_k beta_k w_k. LayerNorm's
+//   mean takes one workgroup reduction first (two passes, as torch and norm.wgsl do).
+// - the KV append: output columns from `split` on go to the self-attention cache, at the
+//   rows after the `step.pos` tokens each sequence holds;
+// - a gated activation: output column c is alpha * act(x . w_c) * (x . w_{n + c}), the
+//   weight holding the gate rows then the linear rows.
+const FLAG_RMS_INPUT: u32 = 4u;
+const FLAG_LAYER_NORM_INPUT: u32 = 8u;
+const FLAG_APPEND: u32 = 16u;
+const FLAG_GATED: u32 = 32u;
+
+@group(0) @binding(7) var<storage, read> norm_weight: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> norm_bias: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read_write> cache: array<f32>;
+
+// Column group 0's squared inputs per row, and every lane's beta term.
+var<workgroup> square_partial: array<f32, 512>; // SKINNY_ROWS * 64
+var<workgroup> beta_partial: array<f32, 256>;
+
+fn reduce_norm_terms(lid: u32, lane: u32, rows: u32, squares: array<f32, 8>, beta: f32) {
+    if lid < 64u {
+        for (var r = 0u; r < SKINNY_ROWS; r++) { square_partial[r * 64u + lid] = squares[r]; }
+    }
+    beta_partial[lid] = beta;
+    workgroupBarrier();
+    for (var width = 32u; width > 0u; width >>= 1u) {
+        if lane < width {
+            if lid < 64u {
+                for (var r = 0u; r < rows; r++) {
+                    square_partial[r * 64u + lid] += square_partial[r * 64u + lid + width];
+                }
+            }
+            beta_partial[lid] += beta_partial[lid + width];
+        }
+        workgroupBarrier();
+    }
+}
+
+fn row_base4(r: u32) -> u32 {
+    return (params.a_offset + r * params.a_stride) / 4u;
+}
+
+// Each input row's mean, from every invocation's share of it.
+fn input_means(lid: u32, rows: u32) -> array<f32, 8> {
+    let k4 = params.k / 4u;
+    var sums: array<f32, 8>;
+    for (var kq = lid; kq < k4; kq += 256u) {
+        for (var r = 0u; r < rows; r++) { sums[r] += dot(a[row_base4(r) + kq], vec4(1.0)); }
+    }
+    for (var r = 0u; r < SKINNY_ROWS; r++) { partial[r * 256u + lid] = sums[r]; }
+    workgroupBarrier();
+    for (var width = 128u; width > 0u; width >>= 1u) {
+        if lid < width {
+            for (var r = 0u; r < rows; r++) {
+                partial[r * 256u + lid] += partial[r * 256u + lid + width];
+            }
+        }
+        workgroupBarrier();
+    }
+    var means: array<f32, 8>;
+    for (var r = 0u; r < rows; r++) { means[r] = partial[r * 256u] / f32(params.k); }
+    workgroupBarrier();
+    return means;
+}
+
+// The finished value of row r for the weight row whose sums sit at lane `first` of a group.
+fn fused_value(r: u32, first: u32, w_row: u32, normed: bool) -> f32 {
+    var v = partial[r * 256u + first];
+    if normed {
+        let scale = inverseSqrt(square_partial[r * 64u] / f32(params.k) + params.eps);
+        v = v * scale + beta_partial[first];
+    }
+    v = v * weight_scale(w_row);
+    if (params.flags & FLAG_BIAS) != 0u { v = v + bias[w_row]; }
+    return v;
+}
+
+fn store_fused(row: u32, col: u32, value: f32) {
+    if (params.flags & FLAG_APPEND) != 0u && col >= params.split {
+        let sequence = row / params.rows_per_sequence;
+        let cache_row = sequence * params.capacity + step.pos + row % params.rows_per_sequence;
+        cache[cache_row * params.cache_stride + col - params.split] = value;
+        return;
+    }
+    let idx = params.out_offset + row * params.out_stride + col;
+    var v = value;
+    if (params.flags & FLAG_ACCUMULATE) != 0u { v = v + out[idx]; }
+    out[idx] = v;
+}
+
+@compute @workgroup_size(256)
+fn matvec_fused_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let rows = min(params.m, SKINNY_ROWS);
+    let normed = (params.flags & (FLAG_RMS_INPUT | FLAG_LAYER_NORM_INPUT)) != 0u;
+    let layer_norm = (params.flags & FLAG_LAYER_NORM_INPUT) != 0u;
+    var means: array<f32, 8>;
+    if layer_norm { means = input_means(lid.x, rows); }
+    let lane = lid.x % 64u;
+    let group = lid.x / 64u;
+    let gated = (params.flags & FLAG_GATED) != 0u;
+    // Gated, a workgroup makes 2 output columns: groups 0 and 1 their gates, 2 and 3 the
+    // linear halves.
+    var col = wg.x * 4u + group;
+    var w_row = col;
+    if gated {
+        col = wg.x * 2u + group % 2u;
+        w_row = col + (group / 2u) * params.n;
+    }
+    let k4 = params.k / 4u;
+    var sums: array<f32, 8>;
+    var squares: array<f32, 8>;
+    var beta = 0.0;
+    if col < params.n && normed {
+        for (var kq = lane; kq < k4; kq += 64u) {
+            var wv = load_w4(w_row * k4 + kq);
+            if layer_norm { beta += dot(norm_bias[kq], wv); }
+            wv *= norm_weight[kq];
+            for (var r = 0u; r < rows; r++) {
+                let d = a[row_base4(r) + kq] - vec4(means[r]);
+                sums[r] += dot(d, wv);
+                squares[r] += dot(d, d);
+            }
+        }
+    } else if col < params.n {
+        for (var kq = lane; kq < k4; kq += 64u) {
+            let wv = load_w4(w_row * k4 + kq);
+            for (var r = 0u; r < rows; r++) { sums[r] += dot(a[row_base4(r) + kq], wv); }
+        }
+    }
+    reduce_groups(lid.x, lane, rows, sums);
+    if normed { reduce_norm_terms(lid.x, lane, rows, squares, beta); }
+    if lane != 0u || col >= params.n || (gated && group >= 2u) { return; }
+    for (var r = 0u; r < rows; r++) {
+        let v = fused_value(r, lid.x, w_row, normed);
+        if gated {
+            let linear = fused_value(r, lid.x + 128u, w_row + params.n, normed);
+            store_fused(r, col, params.alpha * activate(v, params.activation) * linear);
+        } else {
+            store_fused(r, col, params.alpha * activate(v, params.activation));
+        }
+    }
 }

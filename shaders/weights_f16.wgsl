@@ -4,6 +4,10 @@
 // stays f32.
 @group(0) @binding(3) var<storage, read> w: array<vec2<u32>>;
 
+// Row scales are int8's (weights_i8.wgsl); declared here unused so that every reader's
+// kernels bind the same slots.
+@group(0) @binding(6) var<storage, read> w_scales: array<f32>;
+
 fn load_w(i: u32) -> f32 {
     let words = w[i >> 2u];
     let pair = unpack2x16float(select(words.x, words.y, (i & 2u) != 0u));

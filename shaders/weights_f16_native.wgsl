@@ -2,6 +2,10 @@
 // WGSL f16 on adapters with shader-f16: no unpacking instructions. Arithmetic stays f32.
 @group(0) @binding(3) var<storage, read> w: array<vec4<f16>>;
 
+// Row scales are int8's (weights_i8.wgsl); declared here unused so that every reader's
+// kernels bind the same slots.
+@group(0) @binding(6) var<storage, read> w_scales: array<f32>;
+
 fn load_w(i: u32) -> f32 {
     return f32(w[i >> 2u][i & 3u]);
 }

@@ -1,6 +1,10 @@
 // Weights of the matmul kernels stored as f32, bound as vec4 (see matmul.wgsl).
 @group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;
 
+// Row scales are int8's (weights_i8.wgsl); declared here unused so that every reader's
+// kernels bind the same slots.
+@group(0) @binding(6) var<storage, read> w_scales: array<f32>;
+
 fn load_w(i: u32) -> f32 {
     return w[i >> 2u][i & 3u];
 }

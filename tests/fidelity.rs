@@ -9,7 +9,7 @@ use seq2seq_gpu::formats::{Checkpoint, CheckpointFormat};
 use seq2seq_gpu::gpu::Encoding;
 use seq2seq_gpu::model::{DecoderShape, Model, WeightFormat};
 
-fn load_model(name: &str) -> Model {
+fn load_model(gpu: &std::sync::Arc<seq2seq_gpu::gpu::Gpu>, name: &str) -> Model {
     let dir = fixture::dir(name);
     let spec =
         spec_from_config_json(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
@@ -19,20 +19,20 @@ fn load_model(name: &str) -> Model {
         vec![("model.safetensors".into(), bytes)],
     )
     .unwrap();
-    pollster::block_on(Model::load(&gpu(), spec, &ckpt, WeightFormat::F32)).unwrap()
+    pollster::block_on(Model::load(gpu, spec, &ckpt, WeightFormat::F32)).unwrap()
 }
 
 #[test]
 fn encoder_states_match_transformers() {
-    let gpu = gpu();
+    let gpu = &gpu();
     for name in FAMILIES {
-        let model = load_model(name);
+        let model = load_model(gpu, name);
         let expected = fixture::expected_json(name);
         let tensors = fixture::expected_tensors(name);
         for (i, case) in fixture::cases(&expected).iter().enumerate() {
             let input = fixture::ids(&case["input_ids"]);
-            let encoded = model.encode(&gpu, &input).unwrap();
-            let got = read(&gpu, &encoded.hidden);
+            let encoded = model.encode(gpu, &input).unwrap();
+            let got = read(gpu, &encoded.hidden);
             let (want, shape) = &tensors[&format!("case{i}.encoder_hidden")];
             assert_eq!(shape, &encoded.hidden.shape);
             assert_close(&got, want, 1e-4, &format!("{name} case {i} encoder"));
@@ -40,11 +40,18 @@ fn encoder_states_match_transformers() {
     }
 }
 
+/// Also with the decode matmul fused (norms, KV append, gated activations), which CPU
+/// adapters do not use unless asked and GPUs do: stepwise decoding then checks the fused
+/// step against the whole sequence, which mostly has more rows than the fused kernel takes.
 #[test]
 fn teacher_forced_logits_match_transformers_and_stepwise_decoding() {
-    let gpu = gpu();
-    for name in FAMILIES {
-        let model = load_model(name);
+    for (gpu, name) in [gpu(), fused_gpu()]
+        .iter()
+        .flat_map(|g| FAMILIES.map(|n| (g, n)))
+    {
+        let gpu = gpu.clone();
+        let fused = gpu.fused_kernels();
+        let model = load_model(&gpu, name);
         let expected = fixture::expected_json(name);
         let tensors = fixture::expected_tensors(name);
         for (i, case) in fixture::cases(&expected).iter().enumerate() {
@@ -56,7 +63,8 @@ fn teacher_forced_logits_match_transformers_and_stepwise_decoding() {
             let logits = teacher_forced_logits(&model, &gpu, &encoded, &dec_ids);
             let (want, shape) = &tensors[&format!("case{i}.logits")];
             assert_eq!(shape, &vec![t, model.spec.vocab_size]);
-            assert_close(&logits, want, 1e-4, &format!("{name} case {i} logits"));
+            let what = format!("{name} case {i} logits (fused {fused})");
+            assert_close(&logits, want, 1e-4, &what);
 
             // One token at a time through the cache gives the same logits as the whole sequence.
             let stepwise = model
@@ -70,7 +78,7 @@ fn teacher_forced_logits_match_transformers_and_stepwise_decoding() {
                     &row,
                     &logits[pos * v..][..v],
                     1e-5,
-                    &format!("{name} case {i} step {pos}"),
+                    &format!("{name} case {i} step {pos} (fused {fused})"),
                 );
             }
         }

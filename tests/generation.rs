@@ -75,6 +75,25 @@ fn greedy_ids_and_text_equal_transformers_and_the_stream_adds_up() {
     }
 }
 
+/// The fused decode matmul (what GPUs record) gives transformers' greedy ids too.
+#[test]
+fn fused_kernels_give_transformers_greedy_ids() {
+    for name in FAMILIES {
+        let engine = common::load_on(common::fused_gpu(), &fixture::dir(name), None).unwrap();
+        let expected = fixture::expected_json(name);
+        let options = max_new_tokens(&expected);
+        for (i, case) in fixture::cases(&expected).iter().enumerate() {
+            let text = case["text"].as_str().unwrap();
+            let out = pollster::block_on(engine.generate(text, &options, |_| {})).unwrap();
+            assert_eq!(
+                out[0].ids,
+                fixture::ids(&case["greedy_ids"]),
+                "{name} case {i}"
+            );
+        }
+    }
+}
+
 #[test]
 fn max_new_tokens_bounds_the_output() {
     let engine = engine("t5-tiny");

@@ -20,6 +20,9 @@ pub struct Gpu {
     pub(crate) pool: BufferPool,
     /// Bound where a kernel's optional input is switched off by its flags.
     pub(crate) placeholder: wgpu::Buffer,
+    /// The same for a writable binding a kernel does not use: one buffer may not be bound
+    /// both read-only and writable in a dispatch.
+    pub(crate) write_placeholder: wgpu::Buffer,
     native_f16: bool,
     errors: Arc<Mutex<Option<String>>>,
     /// Bytes written to the queue since its last submission.
@@ -29,6 +32,7 @@ pub struct Gpu {
     submits: AtomicU64,
     readbacks: AtomicU64,
     run_ahead_steps: Option<usize>,
+    fused_kernels: bool,
 }
 
 /// Command submissions and readbacks a device has made: what a decode step costs in round
@@ -62,6 +66,11 @@ pub struct GpuOptions {
     /// Greedy steps per submission and readback (1 to `MAX_STEPS_PER_SUBMIT`), instead of
     /// the engine's choice for the adapter and model (see `generate::run_ahead_steps`).
     pub run_ahead_steps: Option<usize>,
+    /// Record decode steps with the fused matmul (input norms, the KV append and gated
+    /// activations folded in: fewer dispatches), instead of the choice for the adapter: on
+    /// a GPU, not on a CPU adapter, where its redundant per-workgroup work costs more than
+    /// the dispatches it saves (measured on lavapipe, see BENCHMARKS.md).
+    pub fused_kernels: Option<bool>,
 }
 
 impl Default for GpuOptions {
@@ -70,6 +79,7 @@ impl Default for GpuOptions {
             shader_f16: true,
             max_buffer_bytes: None,
             run_ahead_steps: None,
+            fused_kernels: None,
         }
     }
 }
@@ -158,6 +168,15 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
+        let write_placeholder = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("write placeholder"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let fused_kernels = options
+            .fused_kernels
+            .unwrap_or(info.device_type != wgpu::DeviceType::Cpu);
         let max_buffer = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
@@ -169,6 +188,7 @@ impl Gpu {
             info,
             pipelines: PipelineCache::default(),
             placeholder,
+            write_placeholder,
             native_f16,
             errors,
             staged: Mutex::new(0),
@@ -176,6 +196,7 @@ impl Gpu {
             submits: AtomicU64::new(0),
             readbacks: AtomicU64::new(0),
             run_ahead_steps: options.run_ahead_steps,
+            fused_kernels,
         }))
     }
 
@@ -213,6 +234,11 @@ impl Gpu {
     /// The greedy run-ahead asked for in [`GpuOptions::run_ahead_steps`].
     pub fn run_ahead_steps(&self) -> Option<usize> {
         self.run_ahead_steps
+    }
+
+    /// Whether decode steps use the fused matmul (see [`GpuOptions::fused_kernels`]).
+    pub fn fused_kernels(&self) -> bool {
+        self.fused_kernels
     }
 
     /// Whether the adapter runs on the CPU (lavapipe, SwiftShader, WARP).

@@ -5,14 +5,14 @@
 use std::sync::Arc;
 
 use super::encoder::Encoded;
-use super::graph::{AttentionSpec, Graph, Scratch};
+use super::graph::{AttentionSpec, Graph, Input, Scratch};
 use super::loaded::Model;
 use super::relative_position::bucket_table;
 use super::spec::{DecoderCell, Positions};
 use super::weights::{DecoderMixer, Linear};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, MAX_STEPS_PER_SUBMIT, Plan, Recorder, RowBlocks, Tensor, Workspace};
-use crate::ops::{self, Epilogue, PositionBias};
+use crate::ops::{self, CacheAppend, Epilogue, PositionBias};
 
 /// How a decoder is laid out: `sequences` decoded side by side (a batch, or the beams of
 /// a batch: `beams` consecutive sequences per input), `tokens` fed per sequence per step,
@@ -196,20 +196,24 @@ impl Model {
                     let gates = gates.as_ref().ok_or_else(|| {
                         Error::invalid("an SSRU layer in a self-attention decoder")
                     })?;
-                    g.linear(projection, x.matrix(), gates.matrix(), Epilogue::default())?;
+                    g.linear(
+                        projection,
+                        x.x.matrix(),
+                        gates.matrix(),
+                        Epilogue::default(),
+                    )?;
                     // Post-norm only (the spec refuses pre-norm SSRU models): x is the stream.
                     ops::ssru(g.rec, gates, memory, &scratch.hidden, tokens)
                 }
                 DecoderMixer::SelfAttention { qkv, out } => {
-                    g.project_qkv(qkv, x, &scratch)?;
-                    let qkv = scratch.qkv.matrix();
-                    ops::kv_cache::append(
-                        g.rec,
-                        qkv.columns(inner, 2 * inner),
-                        memory,
-                        tokens,
+                    let append = CacheAppend {
+                        cache: memory,
+                        split: inner,
+                        rows_per_sequence: tokens,
                         capacity,
-                    )?;
+                    };
+                    g.project_qkv(qkv, x, &scratch, Some(append))?;
+                    let qkv = scratch.qkv.matrix();
                     let attention = AttentionSpec {
                         q: qkv.columns(0, inner),
                         k: memory.matrix().columns(0, inner),
@@ -228,9 +232,10 @@ impl Model {
                 }
             })?;
             g.sublayer(&layer.cross_norm, &scratch, |g, x| {
-                g.linear(
+                g.project(
                     &layer.cross_q,
-                    x.matrix(),
+                    x,
+                    &scratch,
                     scratch.query.matrix(),
                     Epilogue::default(),
                 )?;
@@ -254,17 +259,16 @@ impl Model {
                 g.feed_forward(&layer.ffn_in, &layer.ffn_out, x, &scratch)
             })?;
         }
-        g.finish(ends, &scratch)?;
         let head = Epilogue {
             alpha: spec.lm_head_scale,
             ..Epilogue::default()
         };
-        g.linear(
-            &output.layer,
-            scratch.hidden.matrix(),
-            logits.matrix(),
-            head,
-        )?;
+        // The final norm goes into the head's own dispatch where the kernel allows.
+        let last = Input {
+            x: &scratch.hidden,
+            norm: ends.final_norm.as_ref(),
+        };
+        g.project(&output.layer, last, &scratch, logits.matrix(), head)?;
         // A plan that reads logits chooses on the CPU: no argmax.
         if feedback {
             ops::argmax(g.rec, &logits, &ids, output.vocabulary.as_ref())?;

@@ -103,7 +103,7 @@ impl Model {
         let inner = stack.inner_dim();
         for layer in &self.weights.encoder {
             g.sublayer(&layer.self_norm, &scratch, |g, x| {
-                g.project_qkv(&layer.qkv, x, &scratch)?;
+                g.project_qkv(&layer.qkv, x, &scratch, None)?;
                 let qkv = scratch.qkv.matrix();
                 let attention = AttentionSpec {
                     q: qkv.columns(0, inner),

@@ -6,7 +6,9 @@ use super::spec::{ModelSpec, StackSpec};
 use super::weights::{Linear, Norm, StackEnds};
 use crate::error::Result;
 use crate::gpu::{Recorder, Tensor, View, Workspace};
-use crate::ops::{self, Attention, Epilogue, PositionBias, Positions};
+use crate::ops::{
+    self, Attention, CacheAppend, Epilogue, Fusion, InputNorm, PositionBias, Positions,
+};
 
 pub struct Graph<'a, 'g> {
     pub rec: &'a mut Recorder<'g>,
@@ -69,6 +71,15 @@ pub struct AttentionSpec<'t> {
     pub kv_group: usize,
     pub key_mask: Option<&'t Tensor>,
     pub row_table: Option<&'t Tensor>,
+}
+
+/// What a sublayer's first matmul reads: the stream, and for a pre-norm model the norm
+/// still to apply to it. The fused decode kernel applies the norm as it reads the rows;
+/// elsewhere it runs first, into `Scratch::normed`.
+#[derive(Clone, Copy)]
+pub struct Input<'t> {
+    pub x: &'t Tensor,
+    pub norm: Option<&'t Norm>,
 }
 
 const RESIDUAL: Epilogue = Epilogue {
@@ -140,21 +151,93 @@ impl Graph<'_, '_> {
     }
 
     /// A residual sublayer: `body` reads its input and adds its output to the stream.
-    /// Pre-norm feeds it the normalised stream; post-norm feeds it the stream and
-    /// normalises after the residual add.
-    pub fn sublayer(
+    /// Pre-norm feeds it the stream with the norm to apply; post-norm feeds it the stream
+    /// and normalises after the residual add.
+    pub fn sublayer<'t>(
         &mut self,
-        norm: &Norm,
-        s: &Scratch,
-        body: impl FnOnce(&mut Self, &Tensor) -> Result<()>,
+        norm: &'t Norm,
+        s: &'t Scratch,
+        body: impl FnOnce(&mut Self, Input<'t>) -> Result<()>,
     ) -> Result<()> {
         if self.spec.pre_norm {
-            self.norm(norm, &s.hidden, &s.normed)?;
-            body(self, &s.normed)
+            body(
+                self,
+                Input {
+                    x: &s.hidden,
+                    norm: Some(norm),
+                },
+            )
         } else {
-            body(self, &s.hidden)?;
+            body(
+                self,
+                Input {
+                    x: &s.hidden,
+                    norm: None,
+                },
+            )?;
             self.norm(norm, &s.hidden, &s.hidden)
         }
+    }
+
+    /// One dispatch for `layer` on `input` with `fusion` where the fused kernel takes them;
+    /// `false` (nothing recorded) where it does not.
+    fn fused(
+        &mut self,
+        layer: &Linear,
+        input: Input,
+        out: View,
+        epilogue: Epilogue,
+        fusion: Fusion,
+    ) -> Result<bool> {
+        let x = input.x.matrix();
+        if !self.rec.gpu().fused_kernels() || !ops::fusable(x, &layer.weight) {
+            return Ok(false);
+        }
+        let norm = input.norm.map(|norm| InputNorm {
+            kind: self.spec.norm,
+            weight: &norm.weight,
+            bias: norm.bias.as_ref(),
+            eps: self.spec.norm_eps,
+        });
+        let bias = layer.bias.as_ref().map(|b| &b.parts[0]);
+        let fusion = Fusion { norm, ..fusion };
+        ops::linear_fused(
+            self.rec,
+            x,
+            &layer.weight.parts[0],
+            bias,
+            out,
+            epilogue,
+            fusion,
+        )?;
+        Ok(true)
+    }
+
+    /// The input as a tensor of its own: normalised into `s.normed` when it has a norm.
+    fn materialize<'t>(&mut self, input: Input<'t>, s: &'t Scratch) -> Result<&'t Tensor> {
+        match input.norm {
+            Some(norm) => {
+                self.norm(norm, input.x, &s.normed)?;
+                Ok(&s.normed)
+            }
+            None => Ok(input.x),
+        }
+    }
+
+    /// `layer` on `input` (its norm applied) into `out`.
+    pub fn project(
+        &mut self,
+        layer: &Linear,
+        input: Input,
+        s: &Scratch,
+        out: View,
+        epilogue: Epilogue,
+    ) -> Result<()> {
+        if self.fused(layer, input, out, epilogue, Fusion::default())? {
+            return Ok(());
+        }
+        let x = self.materialize(input, s)?;
+        self.linear(layer, x.matrix(), out, epilogue)
     }
 
     /// Attention into `s.attended`, then the output projection added to the stream.
@@ -186,9 +269,38 @@ impl Graph<'_, '_> {
         self.linear(out_proj, s.attended.matrix(), s.hidden.matrix(), RESIDUAL)
     }
 
-    /// The fused Q, K, V projection of `input` into `s.qkv`.
-    pub fn project_qkv(&mut self, qkv: &Linear, input: &Tensor, s: &Scratch) -> Result<()> {
-        self.linear(qkv, input.matrix(), s.qkv.matrix(), Epilogue::default())
+    /// The fused Q, K, V projection of `input` into `s.qkv`, and with `append` its keys and
+    /// values (the columns after the queries) into the cache.
+    pub fn project_qkv(
+        &mut self,
+        qkv: &Linear,
+        input: Input,
+        s: &Scratch,
+        append: Option<CacheAppend>,
+    ) -> Result<()> {
+        let out = s.qkv.matrix();
+        let fusion = Fusion {
+            append,
+            ..Fusion::default()
+        };
+        if self.fused(qkv, input, out, Epilogue::default(), fusion)? {
+            return Ok(());
+        }
+        let x = self.materialize(input, s)?;
+        self.linear(qkv, x.matrix(), out, Epilogue::default())?;
+        match append {
+            Some(a) => {
+                let keys_values = out.columns(a.split, out.cols - a.split);
+                ops::kv_cache::append(
+                    self.rec,
+                    keys_values,
+                    a.cache,
+                    a.rows_per_sequence,
+                    a.capacity,
+                )
+            }
+            None => Ok(()),
+        }
     }
 
     /// The feed-forward block on `input`, added to the stream.
@@ -196,20 +308,27 @@ impl Graph<'_, '_> {
         &mut self,
         ffn_in: &Linear,
         ffn_out: &Linear,
-        input: &Tensor,
+        input: Input,
         s: &Scratch,
     ) -> Result<()> {
         let act = self.spec.activation;
+        let epilogue = Epilogue {
+            activation: act,
+            ..Epilogue::default()
+        };
         let activated = if self.spec.gated_ffn {
-            self.linear(ffn_in, input.matrix(), s.ffn.matrix(), Epilogue::default())?;
-            ops::gated(self.rec, &s.ffn, &s.ffn_gated, act)?;
+            let fusion = Fusion {
+                gated: true,
+                ..Fusion::default()
+            };
+            if !self.fused(ffn_in, input, s.ffn_gated.matrix(), epilogue, fusion)? {
+                let x = self.materialize(input, s)?;
+                self.linear(ffn_in, x.matrix(), s.ffn.matrix(), Epilogue::default())?;
+                ops::gated(self.rec, &s.ffn, &s.ffn_gated, act)?;
+            }
             &s.ffn_gated
         } else {
-            let epilogue = Epilogue {
-                activation: act,
-                ..Epilogue::default()
-            };
-            self.linear(ffn_in, input.matrix(), s.ffn.matrix(), epilogue)?;
+            self.project(ffn_in, input, s, s.ffn.matrix(), epilogue)?;
             &s.ffn
         };
         self.linear(ffn_out, activated.matrix(), s.hidden.matrix(), RESIDUAL)

@@ -2,51 +2,38 @@
 
 use super::weight_reader::WeightReader;
 use crate::error::{Error, Result};
-use crate::gpu::kernel::{Access, Access::*, Kernel, Module, Uniform, uniform};
+use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
 use crate::gpu::{Recorder, RowBlocks, Tensor};
 
-/// The embedding kernel over one table reader.
-struct EmbeddingKernel {
-    module: Module,
-    storage: &'static [Access],
-}
-
 /// A static's initializer (where the source list may borrow a temporary).
-macro_rules! embedding_kernel {
+macro_rules! embedding_module {
     ($name:literal, $reader:expr) => {
-        EmbeddingKernel {
-            module: Module {
-                name: $name,
-                sources: &[
-                    $reader.source(),
-                    include_str!("../../shaders/embedding.wgsl"),
-                ],
-                needs_shader_f16: $reader.needs_shader_f16(),
-            },
-            // ids, table, positions, out (and an int8 table's scales)
-            storage: match $reader {
-                WeightReader::Int8 => &[Read, Read, Read, ReadWrite, Read],
-                _ => &[Read, Read, Read, ReadWrite],
-            },
+        Module {
+            name: $name,
+            sources: &[
+                $reader.source(),
+                include_str!("../../shaders/embedding.wgsl"),
+            ],
+            needs_shader_f16: $reader.needs_shader_f16(),
         }
     };
 }
 
-/// One kernel per table reader, in `WeightReader::ALL` order.
-static TABLE_KERNELS: [EmbeddingKernel; 4] = [
-    embedding_kernel!("embedding", WeightReader::F32),
-    embedding_kernel!("embedding_f16", WeightReader::F16Packed),
-    embedding_kernel!("embedding_f16_native", WeightReader::F16Native),
-    embedding_kernel!("embedding_i8", WeightReader::Int8),
+/// One module per table reader, in `WeightReader::ALL` order.
+static TABLE_MODULES: [Module; 4] = [
+    embedding_module!("embedding", WeightReader::F32),
+    embedding_module!("embedding_f16", WeightReader::F16Packed),
+    embedding_module!("embedding_f16_native", WeightReader::F16Native),
+    embedding_module!("embedding_i8", WeightReader::Int8),
 ];
 
 const fn kernel(reader: WeightReader) -> Kernel {
-    let table = &TABLE_KERNELS[reader.index()];
     Kernel {
-        module: &table.module,
+        module: &TABLE_MODULES[reader.index()],
         entry: "embedding_main",
         params: &EmbeddingParams::LAYOUT,
-        storage: table.storage,
+        // ids, table, positions, out, the table's row scales (int8)
+        storage: &[Read, Read, Read, ReadWrite, Read],
     }
 }
 
@@ -154,8 +141,8 @@ pub fn embedding(
                 None => (WeightReader::F32, None),
             };
             let table = t.map_or(&placeholder, |t| &t.buffer);
-            let mut buffers = vec![&ids.buffer, table, p, &out.buffer];
-            buffers.extend(scales);
+            let scales = scales.unwrap_or(&placeholder);
+            let buffers = [&ids.buffer, table, p, &out.buffer, scales];
             rec.dispatch(&kernel(reader), &params, &buffers, [rows as u32, 1, 1])
         };
     let position_parts = positions.map(|p| p.table.single());

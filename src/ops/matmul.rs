@@ -5,40 +5,29 @@ use super::activation::{ACTIVATION_WGSL, shader_id};
 use super::weight_reader::WeightReader;
 use crate::error::{Error, Result};
 use crate::gpu::kernel::{Access, Access::*, Kernel, Module, Uniform, uniform};
-use crate::gpu::{Recorder, RowBlocks, Tensor, View};
+use crate::gpu::{Gpu, Recorder, RowBlocks, Tensor, View};
 use crate::model::spec::Activation;
 
 const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
 
-/// A matmul module over one weight reader, and the storage bindings it takes.
-struct WeightModule {
-    module: Module,
-    storage: &'static [Access],
-}
-
-/// x, weights, bias, out (and an int8 reader's scales).
-const PLAIN: &[Access] = &[Read, Read, Read, ReadWrite];
-const WITH_SCALES: &[Access] = &[Read, Read, Read, ReadWrite, Read];
+/// x, weights, bias, out, the weights' row scales (int8), and the fused kernel's input norm
+/// weight and bias and self-attention cache (see `matvec_fused`); kernels bind placeholders
+/// for what they do not use.
+pub(super) const STORAGE: &[Access] = &[Read, Read, Read, ReadWrite, Read, Read, Read, ReadWrite];
 
 /// A static's initializer (where the source list may borrow a temporary).
 macro_rules! weight_module {
     ($name:literal, $reader:expr) => {
-        WeightModule {
-            module: Module {
-                name: $name,
-                sources: &[ACTIVATION_WGSL, $reader.source(), MATMUL_WGSL],
-                needs_shader_f16: $reader.needs_shader_f16(),
-            },
-            storage: match $reader {
-                WeightReader::Int8 => WITH_SCALES,
-                _ => PLAIN,
-            },
+        Module {
+            name: $name,
+            sources: &[ACTIVATION_WGSL, $reader.source(), MATMUL_WGSL],
+            needs_shader_f16: $reader.needs_shader_f16(),
         }
     };
 }
 
 /// One module per reader, in `WeightReader::ALL` order.
-static WEIGHT_MODULES: [WeightModule; 4] = [
+pub(super) static WEIGHT_MODULES: [Module; 4] = [
     weight_module!("matmul", WeightReader::F32),
     weight_module!("matmul_f16", WeightReader::F16Packed),
     weight_module!("matmul_f16_native", WeightReader::F16Native),
@@ -88,12 +77,12 @@ impl MatmulForm {
     }
 }
 
-const fn kernel(weights: &'static WeightModule, form: MatmulForm) -> Kernel {
+const fn kernel(module: &'static Module, form: MatmulForm) -> Kernel {
     Kernel {
-        module: &weights.module,
+        module,
         entry: form.entry(),
         params: &MatmulParams::LAYOUT,
-        storage: weights.storage,
+        storage: STORAGE,
     }
 }
 
@@ -134,19 +123,25 @@ impl Default for Epilogue {
 }
 
 uniform! {
-    struct MatmulParams {
+    pub(super) struct MatmulParams {
         m: u32,
         n: u32,
         k: u32,
-        flags: u32,
+        pub(super) flags: u32,
         activation: u32,
         alpha: f32,
         a_offset: u32,
         a_stride: u32,
         out_offset: u32,
         out_stride: u32,
+        pub(super) eps: f32,
+        pub(super) split: u32,
+        pub(super) cache_stride: u32,
+        pub(super) rows_per_sequence: u32,
+        pub(super) capacity: u32,
         _pad0: u32,
         _pad1: u32,
+        _pad2: u32,
     }
 }
 
@@ -212,59 +207,10 @@ pub fn linear_with(
     out: View,
     epilogue: Epilogue,
 ) -> Result<()> {
-    let [n, k] = weight.shape[..] else {
-        return Err(Error::shape(
-            "linear",
-            "a 2-D weight",
-            format!("{:?}", weight.shape),
-        ));
-    };
-    let m = x.rows;
-    if x.cols != k || out.rows != m || out.cols != n {
-        return Err(Error::shape(
-            "linear",
-            format!("x {m}x{k} and out {m}x{n} for a weight of {n}x{k}"),
-            format!("x {}x{} and out {}x{}", x.rows, x.cols, out.rows, out.cols),
-        ));
-    }
-    if let Some(b) = bias
-        && b.len() != n
-    {
-        return Err(Error::shape(
-            "linear",
-            format!("a bias of {n} outputs"),
-            format!("{:?}", b.shape),
-        ));
-    }
-    x.check("linear input")?;
-    out.check("linear output")?;
-    let params = MatmulParams {
-        m: m as u32,
-        n: n as u32,
-        k: k as u32,
-        flags: u32::from(bias.is_some()) | (u32::from(epilogue.accumulate) << 1),
-        activation: shader_id(epilogue.activation),
-        alpha: epilogue.alpha,
-        a_offset: x.offset as u32,
-        a_stride: x.stride as u32,
-        out_offset: out.offset as u32,
-        out_stride: out.stride as u32,
-        _pad0: 0,
-        _pad1: 0,
-    };
-    let placeholder = rec.gpu().placeholder.clone();
-    let bias_buffer = bias.map_or(&placeholder, |b| &b.buffer);
-    let mut buffers = vec![
-        &x.tensor.buffer,
-        &weight.buffer,
-        bias_buffer,
-        &out.tensor.buffer,
-    ];
-    let (reader, scales) = WeightReader::choose(&weight.encoding, rec.gpu().native_f16());
-    let weights = &WEIGHT_MODULES[reader.index()];
-    buffers.extend(scales);
-    // vec4 loads need every row of `x` and of the weight to start on a 16-byte boundary.
-    let vec4 = [k, x.offset, x.stride].iter().all(|v| v.is_multiple_of(4));
+    let n = weight.shape.first().copied().unwrap_or(0);
+    let params = checked_params(x, weight, bias, out, n, epilogue)?;
+    let (m, k) = (x.rows, x.cols);
+    let vec4 = is_vec4(x);
     let skinny = m <= MATVEC_MAX_ROWS;
     let form = form.unwrap_or(match (skinny, vec4) {
         (true, false) => MatmulForm::Skinny,
@@ -286,5 +232,97 @@ pub fn linear_with(
             [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1]
         }
     };
-    rec.dispatch(&kernel(weights, form), &params, &buffers, groups)
+    let (reader, buffers) = bindings(rec.gpu(), x, weight, bias, out);
+    let kernel = kernel(&WEIGHT_MODULES[reader.index()], form);
+    rec.dispatch(&kernel, &params, &buffers, groups)
+}
+
+/// Whether the kernels may load `x` as vec4: every row of it and of the weight starts on a
+/// 16-byte boundary.
+pub(super) fn is_vec4(x: View) -> bool {
+    [x.cols, x.offset, x.stride]
+        .iter()
+        .all(|v| v.is_multiple_of(4))
+}
+
+/// Checks `x` [m, k], a weight [rows, k] with its bias [rows], and `out` [m, n], and returns
+/// the kernel parameters for them (no fusion).
+pub(super) fn checked_params(
+    x: View,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    out: View,
+    n: usize,
+    epilogue: Epilogue,
+) -> Result<MatmulParams> {
+    let [rows, k] = weight.shape[..] else {
+        return Err(Error::shape(
+            "linear",
+            "a 2-D weight",
+            format!("{:?}", weight.shape),
+        ));
+    };
+    let m = x.rows;
+    if x.cols != k || out.rows != m || out.cols != n {
+        return Err(Error::shape(
+            "linear",
+            format!("x {m}x{k} and out {m}x{n} for a weight of {rows}x{k}"),
+            format!("x {}x{} and out {}x{}", x.rows, x.cols, out.rows, out.cols),
+        ));
+    }
+    if let Some(b) = bias
+        && b.len() != rows
+    {
+        return Err(Error::shape(
+            "linear",
+            format!("a bias of {rows} outputs"),
+            format!("{:?}", b.shape),
+        ));
+    }
+    x.check("linear input")?;
+    out.check("linear output")?;
+    Ok(MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        flags: u32::from(bias.is_some()) | (u32::from(epilogue.accumulate) << 1),
+        activation: shader_id(epilogue.activation),
+        alpha: epilogue.alpha,
+        a_offset: x.offset as u32,
+        a_stride: x.stride as u32,
+        out_offset: out.offset as u32,
+        out_stride: out.stride as u32,
+        eps: 0.0,
+        split: 0,
+        cache_stride: 0,
+        rows_per_sequence: 1,
+        capacity: 0,
+        _pad0: 0,
+        _pad1: 0,
+        _pad2: 0,
+    })
+}
+
+/// The reader of this weight's encoding, and the buffers of [`STORAGE`] with placeholders
+/// for the fused kernel's norm and cache.
+pub(super) fn bindings<'b>(
+    gpu: &'b Gpu,
+    x: View<'b>,
+    weight: &'b Tensor,
+    bias: Option<&'b Tensor>,
+    out: View<'b>,
+) -> (WeightReader, [&'b wgpu::Buffer; 8]) {
+    let (reader, scales) = WeightReader::choose(&weight.encoding, gpu.native_f16());
+    let read = &gpu.placeholder;
+    let buffers = [
+        &x.tensor.buffer,
+        &weight.buffer,
+        bias.map_or(read, |b| &b.buffer),
+        &out.tensor.buffer,
+        scales.unwrap_or(read),
+        read,
+        read,
+        &gpu.write_placeholder,
+    ];
+    (reader, buffers)
 }

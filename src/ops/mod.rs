@@ -9,6 +9,7 @@ pub mod embedding;
 pub mod gather;
 pub mod kv_cache;
 pub mod matmul;
+pub mod matvec_fused;
 pub mod norm;
 pub mod softmax;
 pub mod ssru;
@@ -21,6 +22,7 @@ pub use attention::{Attention, PositionBias, attention};
 pub use embedding::{Positions, embedding};
 pub use gather::gather_rows;
 pub use matmul::{Epilogue, MatmulForm, linear, linear_blocks, linear_with};
+pub use matvec_fused::{CacheAppend, Fusion, InputNorm, fusable, linear_fused};
 pub use norm::norm;
 pub use softmax::softmax;
 pub use ssru::ssru;
@@ -33,7 +35,7 @@ const REDUCE_WGSL: &str = include_str!("../../shaders/reduce.wgsl");
 /// Every op's kernels, the one table of them: tests build each one's pipeline and hold its
 /// bindings and uniform struct against the WGSL, and every entry point of a module and every
 /// shader file must appear here, so a kernel left out is a test failure.
-const EVERY_OP: [&[Kernel]; 10] = [
+const EVERY_OP: [&[Kernel]; 11] = [
     activation::KERNELS,
     argmax::KERNELS,
     attention::KERNELS,
@@ -41,6 +43,7 @@ const EVERY_OP: [&[Kernel]; 10] = [
     gather::KERNELS,
     kv_cache::KERNELS,
     matmul::KERNELS,
+    matvec_fused::KERNELS,
     norm::KERNELS,
     softmax::KERNELS,
     ssru::KERNELS,

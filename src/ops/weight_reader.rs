@@ -1,7 +1,8 @@
 //! How a kernel reads a weight table in each encoding: one WGSL reader per encoding
 //! (shaders/weights_*.wgsl: `load_w`, `load_w4` and `weight_scale`, the weights at binding 3
-//! and, for int8, the row scales at binding 6), chosen from the tensor and the adapter. The
-//! matmul and embedding kernels are each built over every reader.
+//! and the row scales at binding 6, which only int8 reads), chosen from the tensor and the
+//! adapter. The matmul and embedding kernels are each built over every reader, with the
+//! same bindings for all.
 
 use crate::gpu::Encoding;
 
@@ -12,7 +13,7 @@ pub(crate) enum WeightReader {
     F16Packed,
     /// The same f16 bytes read as WGSL `f16` (adapters with `shader-f16`).
     F16Native,
-    /// int8 with a scale per row, whose scales bind after the kernel's other buffers.
+    /// int8 with a scale per row.
     Int8,
 }
 
@@ -44,7 +45,7 @@ impl WeightReader {
     }
 
     /// The reader for a tensor of `encoding` on a device with (or without) native f16, and
-    /// the row-scale buffer it binds last, if any.
+    /// its row-scale buffer (int8 only: the others bind a placeholder there).
     pub(crate) fn choose(
         encoding: &Encoding,
         native_f16: bool,

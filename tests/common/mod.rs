@@ -20,6 +20,18 @@ pub fn gpu() -> Arc<Gpu> {
         .clone()
 }
 
+/// A device that records decode steps with the fused matmul whatever the adapter (CPU
+/// adapters do not by default), so that lavapipe checks the kernels a GPU runs.
+pub fn fused_gpu() -> Arc<Gpu> {
+    static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
+    let options = seq2seq_gpu::gpu::GpuOptions {
+        fused_kernels: Some(true),
+        ..Default::default()
+    };
+    GPU.get_or_init(|| pollster::block_on(Gpu::with_options(options)).expect("a wgpu adapter"))
+        .clone()
+}
+
 /// The model folder at `dir` on `gpu`, with weights as stored or in `weights`.
 pub fn load_on(
     gpu: Arc<Gpu>,

@@ -11,6 +11,7 @@ mod embedding;
 mod gather;
 mod kv_cache;
 mod matmul;
+mod matvec_fused;
 mod norm;
 mod softmax;
 mod ssru;

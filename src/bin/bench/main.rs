@@ -3,9 +3,11 @@
 //! f32 matmul throughput. `--quick` uses small shapes for CI machines; `--json` adds one
 //! JSON line with every figure; `--run-ahead N` runs N greedy steps per readback instead of
 //! the engine's choice for the adapter; `--translation` times the bundled translation
-//! models instead; `--write-model` and `--load-model` measure streamed loading of
+//! models instead; `--dispatches` only records each model's decode step, fused and not, and
+//! counts its dispatches; `--write-model` and `--load-model` measure streamed loading of
 //! real-shape files (`synthetic`).
 
+mod dispatches;
 mod synthetic;
 mod translation;
 
@@ -14,7 +16,7 @@ use std::time::Instant;
 
 use seq2seq_gpu::formats::config_json::spec_from_config_json;
 use seq2seq_gpu::generate::run_ahead_steps;
-use seq2seq_gpu::gpu::{Gpu, GpuOptions, Recorder, Tensor};
+use seq2seq_gpu::gpu::{Gpu, GpuOptions, Plan, Recorder, Tensor};
 use seq2seq_gpu::model::random::RandomWeights;
 use seq2seq_gpu::model::{DecoderShape, Model, WeightFormat};
 use seq2seq_gpu::ops::{self, Epilogue, MatmulForm};
@@ -167,9 +169,14 @@ fn matmul_gflops(
         Epilogue::default(),
     )?;
     let plan = rec.finish()?;
+    plan_gflops(gpu, &plan, &out, 2.0 * (m * n * k) as f64)
+}
+
+/// GFLOP/s of a recorded plan doing `flops` that writes `out`: median of several timed
+/// batches of submissions, after one untimed.
+fn plan_gflops(gpu: &Gpu, plan: &Plan, out: &Tensor, flops: f64) -> Result<f64> {
     plan.submit(gpu);
-    sync(gpu, &out)?;
-    let flops = 2.0 * (m * n * k) as f64;
+    sync(gpu, out)?;
     // Enough work per batch that submission overhead does not dominate.
     let repeats = (2e9 / flops).clamp(1.0, 200.0) as usize;
     let mut rates = Vec::new();
@@ -178,7 +185,7 @@ fn matmul_gflops(
         for _ in 0..repeats {
             plan.submit(gpu);
         }
-        sync(gpu, &out)?;
+        sync(gpu, out)?;
         rates.push(flops * repeats as f64 / started.elapsed().as_secs_f64() / 1e9);
     }
     Ok(median(rates))
@@ -364,17 +371,23 @@ fn main() -> std::process::ExitCode {
     }
     let unknown: Vec<&&str> = flags
         .iter()
-        .filter(|a| !["--quick", "--json", "--translation"].contains(a))
+        .filter(|a| !["--quick", "--json", "--translation", "--dispatches"].contains(a))
         .collect();
     let as_json = args.iter().any(|a| a == "--json");
     let result = if let Some(bad) = unknown.first() {
         Err(Error::InvalidArgument(format!(
-            "unknown option {bad} (use --quick, --json, --translation, --run-ahead N)"
+            "unknown option {bad} (use --quick, --json, --translation, --dispatches, --run-ahead N)"
         )))
     } else if run_ahead == Some(None) {
         Err(Error::InvalidArgument(
             "--run-ahead takes a number of steps".into(),
         ))
+    } else if args.iter().any(|a| a == "--dispatches") {
+        dispatches::run(args.iter().any(|a| a == "--quick")).map(|lines| {
+            if as_json {
+                println!("{}", Value::Array(lines));
+            }
+        })
     } else if args.iter().any(|a| a == "--translation") {
         translation::run().map(|lines| {
             if as_json {

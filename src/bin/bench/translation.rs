@@ -8,7 +8,7 @@ use std::time::Instant;
 use seq2seq_gpu::{Engine, Error, GenerationOptions, Result};
 use serde_json::{Value, json};
 
-fn project_file(path: &str) -> PathBuf {
+pub fn project_file(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
