@@ -176,18 +176,23 @@ fn simple_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     store_output(row, wg.x * 16u + lid.x, sum);
 }
 
-// Skinny form for decode with at most 8 rows (a batch or the beams of one step): one
-// workgroup per 4 output columns, 64 invocations per column reading the weight row once with
-// unit stride for every input row, then reducing in workgroup memory. The tiled kernel would
-// leave most rows of its 64-row tile idle and read the weights the same number of times.
+// Skinny form for decode with at most 8 rows (a batch or the beams of one step): each
+// output column is read by `lanes` invocations with unit stride along the weight row, for
+// every input row at once, then reduced in workgroup memory. The tiled kernel would leave
+// most rows of its 64-row tile idle and read the weights the same number of times.
+// GPUs use 64 lanes per column (4 columns per workgroup): wide coalesced loads. CPU adapters
+// (lavapipe, SwiftShader) run a workgroup's invocations in SIMD batches and pay for every
+// barrier and reduction step of every workgroup, so there the narrow form gives each column
+// 4 lanes (64 columns per workgroup): 16 times fewer workgroups, each lane doing 16 times
+// the products (2.8x faster per decoded token on lavapipe, see BENCHMARKS.md).
 const SKINNY_ROWS: u32 = 8u;
 var<workgroup> partial: array<f32, 2048>; // SKINNY_ROWS * 256
 
-// Sums each column group's 64 partial sums per row, leaving them at the group's first lane.
-fn reduce_groups(lid: u32, lane: u32, rows: u32, sums: array<f32, 8>) {
+// Sums each column's `lanes` partial sums per row, leaving them at its first lane.
+fn reduce_groups(lid: u32, lane: u32, lanes: u32, rows: u32, sums: array<f32, 8>) {
     for (var r = 0u; r < SKINNY_ROWS; r++) { partial[r * 256u + lid] = sums[r]; }
     workgroupBarrier();
-    for (var width = 32u; width > 0u; width >>= 1u) {
+    for (var width = lanes / 2u; width > 0u; width >>= 1u) {
         if lane < width {
             for (var r = 0u; r < rows; r++) {
                 partial[r * 256u + lid] += partial[r * 256u + lid + width];
@@ -197,47 +202,66 @@ fn reduce_groups(lid: u32, lane: u32, rows: u32, sums: array<f32, 8>) {
     }
 }
 
-fn reduce_and_store(lid: u32, lane: u32, col: u32, rows: u32, sums: array<f32, 8>) {
-    reduce_groups(lid, lane, rows, sums);
+fn reduce_and_store(lid: u32, lanes: u32, col: u32, rows: u32, sums: array<f32, 8>) {
+    let lane = lid % lanes;
+    reduce_groups(lid, lane, lanes, rows, sums);
     if lane == 0u {
         for (var r = 0u; r < rows; r++) { store_output(r, col, partial[r * 256u + lid]); }
     }
 }
 
-@compute @workgroup_size(256)
-fn matvec_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let lane = lid.x % 64u;
-    let col = wg.x * 4u + lid.x / 64u;
+fn matvec_columns(wg: u32, lid: u32, lanes: u32) {
+    let lane = lid % lanes;
+    let col = wg * (256u / lanes) + lid / lanes;
     let rows = min(params.m, SKINNY_ROWS);
     var sums: array<f32, 8>;
     if col < params.n {
         let w_base = col * params.k;
-        for (var kk = lane; kk < params.k; kk += 64u) {
+        for (var kk = lane; kk < params.k; kk += lanes) {
             let wv = load_w(w_base + kk);
             for (var r = 0u; r < rows; r++) {
                 sums[r] = fma(load_a(params.a_offset + r * params.a_stride + kk), wv, sums[r]);
             }
         }
     }
-    reduce_and_store(lid.x, lane, col, rows, sums);
+    reduce_and_store(lid, lanes, col, rows, sums);
 }
 
-@compute @workgroup_size(256)
-fn matvec_vec4_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let lane = lid.x % 64u;
-    let col = wg.x * 4u + lid.x / 64u;
+fn matvec_columns_vec4(wg: u32, lid: u32, lanes: u32) {
+    let lane = lid % lanes;
+    let col = wg * (256u / lanes) + lid / lanes;
     let rows = min(params.m, SKINNY_ROWS);
     let k4 = params.k / 4u;
     var sums: array<f32, 8>;
     if col < params.n {
-        for (var kq = lane; kq < k4; kq += 64u) {
+        for (var kq = lane; kq < k4; kq += lanes) {
             let wv = load_w4(col * k4 + kq);
             for (var r = 0u; r < rows; r++) {
                 sums[r] += dot(a[(params.a_offset + r * params.a_stride) / 4u + kq], wv);
             }
         }
     }
-    reduce_and_store(lid.x, lane, col, rows, sums);
+    reduce_and_store(lid, lanes, col, rows, sums);
+}
+
+@compute @workgroup_size(256)
+fn matvec_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    matvec_columns(wg.x, lid.x, 64u);
+}
+
+@compute @workgroup_size(256)
+fn matvec_vec4_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    matvec_columns_vec4(wg.x, lid.x, 64u);
+}
+
+@compute @workgroup_size(256)
+fn matvec_narrow_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    matvec_columns(wg.x, lid.x, 4u);
+}
+
+@compute @workgroup_size(256)
+fn matvec_narrow_vec4_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    matvec_columns_vec4(wg.x, lid.x, 4u);
 }
 
 // The skinny vec4 kernel with the decode step's neighbours folded in, chosen by flags:
@@ -373,7 +397,7 @@ fn matvec_fused_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoca
             for (var r = 0u; r < rows; r++) { sums[r] += dot(a[row_base4(r) + kq], wv); }
         }
     }
-    reduce_groups(lid.x, lane, rows, sums);
+    reduce_groups(lid.x, lane, 64u, rows, sums);
     if normed { reduce_norm_terms(lid.x, lane, rows, squares, beta); }
     if lane != 0u || col >= params.n || (gated && group >= 2u) { return; }
     for (var r = 0u; r < rows; r++) {

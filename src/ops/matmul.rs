@@ -44,26 +44,48 @@ pub enum MatmulForm {
     TiledVec4,
     Skinny,
     SkinnyVec4,
+    /// The skinny kernel with 4 lanes per column instead of 64: what CPU adapters run.
+    SkinnyNarrow,
+    SkinnyNarrowVec4,
 }
 
 impl MatmulForm {
-    pub const ALL: [MatmulForm; 5] = [
+    pub const ALL: [MatmulForm; 7] = [
         MatmulForm::Simple,
         MatmulForm::Tiled,
         MatmulForm::TiledVec4,
         MatmulForm::Skinny,
         MatmulForm::SkinnyVec4,
+        MatmulForm::SkinnyNarrow,
+        MatmulForm::SkinnyNarrowVec4,
     ];
 
     /// Whether the kernel loads operands as vec4 (K, and `x`'s offset and stride, multiples
     /// of 4).
     pub fn is_vec4(self) -> bool {
-        matches!(self, MatmulForm::TiledVec4 | MatmulForm::SkinnyVec4)
+        matches!(
+            self,
+            MatmulForm::TiledVec4 | MatmulForm::SkinnyVec4 | MatmulForm::SkinnyNarrowVec4
+        )
     }
 
     /// Whether the kernel handles at most `SKINNY_ROWS` (8) rows.
     pub fn is_skinny(self) -> bool {
-        matches!(self, MatmulForm::Skinny | MatmulForm::SkinnyVec4)
+        matches!(
+            self,
+            MatmulForm::Skinny
+                | MatmulForm::SkinnyVec4
+                | MatmulForm::SkinnyNarrow
+                | MatmulForm::SkinnyNarrowVec4
+        )
+    }
+
+    /// Output columns one workgroup computes across, of the skinny forms' 256 invocations.
+    const fn skinny_columns(self) -> usize {
+        match self {
+            MatmulForm::SkinnyNarrow | MatmulForm::SkinnyNarrowVec4 => 64,
+            _ => 4,
+        }
     }
 
     const fn entry(self) -> &'static str {
@@ -73,6 +95,8 @@ impl MatmulForm {
             MatmulForm::TiledVec4 => "matmul_vec4_main",
             MatmulForm::Skinny => "matvec_main",
             MatmulForm::SkinnyVec4 => "matvec_vec4_main",
+            MatmulForm::SkinnyNarrow => "matvec_narrow_main",
+            MatmulForm::SkinnyNarrowVec4 => "matvec_narrow_vec4_main",
         }
     }
 }
@@ -212,11 +236,15 @@ pub fn linear_with(
     let (m, k) = (x.rows, x.cols);
     let vec4 = is_vec4(x);
     let skinny = m <= MATVEC_MAX_ROWS;
-    let form = form.unwrap_or(match (skinny, vec4) {
-        (true, false) => MatmulForm::Skinny,
-        (true, true) => MatmulForm::SkinnyVec4,
-        (false, false) => MatmulForm::Tiled,
-        (false, true) => MatmulForm::TiledVec4,
+    // CPU adapters pay per workgroup and barrier, GPUs per memory transaction.
+    let narrow = rec.gpu().is_software();
+    let form = form.unwrap_or(match (skinny, vec4, narrow) {
+        (true, false, false) => MatmulForm::Skinny,
+        (true, true, false) => MatmulForm::SkinnyVec4,
+        (true, false, true) => MatmulForm::SkinnyNarrow,
+        (true, true, true) => MatmulForm::SkinnyNarrowVec4,
+        (false, false, _) => MatmulForm::Tiled,
+        (false, true, _) => MatmulForm::TiledVec4,
     });
     if (form.is_vec4() && !vec4) || (form.is_skinny() && !skinny) {
         return Err(Error::shape(
@@ -226,7 +254,10 @@ pub fn linear_with(
         ));
     }
     let groups = match form {
-        MatmulForm::Skinny | MatmulForm::SkinnyVec4 => [n.div_ceil(4) as u32, 1, 1],
+        MatmulForm::Skinny
+        | MatmulForm::SkinnyVec4
+        | MatmulForm::SkinnyNarrow
+        | MatmulForm::SkinnyNarrowVec4 => [n.div_ceil(form.skinny_columns()) as u32, 1, 1],
         MatmulForm::Simple => [n.div_ceil(16) as u32, m.div_ceil(16) as u32, 1],
         MatmulForm::Tiled | MatmulForm::TiledVec4 => {
             [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1]

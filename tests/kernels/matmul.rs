@@ -227,6 +227,8 @@ fn every_matmul_form_matches_reference() {
         MatmulForm::Skinny,
         MatmulForm::TiledVec4,
         MatmulForm::SkinnyVec4,
+        MatmulForm::SkinnyNarrow,
+        MatmulForm::SkinnyNarrowVec4,
     ] {
         let mut rec = seq2seq_gpu::gpu::Recorder::new(&gpu);
         let err = ops::linear_with(

@@ -1,15 +1,15 @@
 //! `--dispatches`: the kernel dispatches of one recorded greedy decode step of each model,
 //! with the fused decode matmul and without it, recorded but not run (so a software adapter,
 //! which does not fuse by default, can show what a GPU records); then what fusing costs on
-//! this adapter: a pre-norm one-row product as a norm dispatch and the skinny matmul, and
-//! as one fused dispatch.
+//! this adapter: a pre-norm one-row product as a norm dispatch and the matmul `linear`
+//! picks, and as one fused dispatch.
 
 use seq2seq_gpu::formats::DirSource;
 use seq2seq_gpu::formats::config_json::spec_from_config_json;
 use seq2seq_gpu::gpu::{Gpu, GpuOptions, Recorder, Tensor};
 use seq2seq_gpu::model::random::RandomWeights;
 use seq2seq_gpu::model::{DecoderShape, Model, WeightFormat};
-use seq2seq_gpu::ops::{self, Epilogue, Fusion, InputNorm, MatmulForm, NormKind};
+use seq2seq_gpu::ops::{self, Epilogue, Fusion, InputNorm, NormKind};
 use seq2seq_gpu::{Engine, LoadOptions, Result};
 use serde_json::{Value, json};
 
@@ -79,7 +79,9 @@ fn fusion_cost(quick: bool) -> Result<Value> {
         &[[1536, 512], [2048, 768], [32128, 512]]
     };
     let mut rows = Vec::new();
-    println!("one-row product after an RMSNorm, GFLOP/s (same run): norm + skinny vec4, fused");
+    println!(
+        "one-row product after an RMSNorm, GFLOP/s (same run): norm + the adapter's skinny form, fused"
+    );
     for &[n, k] in shapes {
         let x = Tensor::upload_f32(&gpu, "x", &values(k), &[1, k])?;
         let normed = Tensor::upload_f32(&gpu, "normed", &values(k), &[1, k])?;
@@ -97,9 +99,8 @@ fn fusion_cost(quick: bool) -> Result<Value> {
             None,
             1e-6,
         )?;
-        ops::linear_with(
+        ops::linear(
             &mut separate,
-            Some(MatmulForm::SkinnyVec4),
             normed.matrix(),
             &w,
             None,

@@ -237,7 +237,12 @@ fn kernel_comparison(
     let width = *sizes.last().unwrap_or(&512);
     for format in [WeightFormat::F32, WeightFormat::F16, WeightFormat::Int8] {
         compare(
-            &[MatmulForm::Skinny, MatmulForm::SkinnyVec4],
+            &[
+                MatmulForm::Skinny,
+                MatmulForm::SkinnyVec4,
+                MatmulForm::SkinnyNarrow,
+                MatmulForm::SkinnyNarrowVec4,
+            ],
             format,
             [1, width, width],
         )?;
