@@ -16,14 +16,9 @@ after(async () => {
 
 const fixtureUrl = (family) => `/tests/fixtures/${family}/`;
 
-// Steps of the cases after each family's first: a step takes about half a second on
-// SwiftShader, and all of every case made this test alone take 12 minutes. Natively
-// (tests/generation.rs) every case runs to the fixture's full length.
-const OTHER_CASES_TOKENS = 12;
-
 test("greedy ids equal transformers' for every family", async () => {
-  // The page runs each family's first case in full; the package, loaded once in that page,
-  // runs the first tokens of the others (a page load per case was slower still).
+  // The page runs each family's first case; the package, loaded once in that page, runs
+  // the others (a page load per case would be slower), all to the fixture's full length.
   for (const family of FAMILIES) {
     const reference = expected(family);
     const [first, ...others] = reference.cases;
@@ -54,12 +49,11 @@ test("greedy ids equal transformers' for every family", async () => {
         engine.dispose();
         return out;
       },
-      { model: fixtureUrl(family), texts: others.map((c) => c.text), maxNewTokens: OTHER_CASES_TOKENS },
+      { model: fixtureUrl(family), texts: others.map((c) => c.text), maxNewTokens: reference.max_new_tokens },
     );
-    // Greedy decoding cut short yields the first ids of the full run.
     others.forEach((testCase, i) => {
-      const prefix = testCase.greedy_ids.slice(0, OTHER_CASES_TOKENS + 1);
-      assert.deepEqual(results[i].ids, prefix, `${family}: ${testCase.text}`);
+      assert.deepEqual(results[i].ids, testCase.greedy_ids, `${family}: ${testCase.text}`);
+      assert.equal(results[i].text, testCase.greedy_text, `${family}: ${testCase.text}`);
       assert.equal(results[i].streamed, results[i].text, `${family}: streamed text`);
     });
     await page.close();

@@ -7,9 +7,9 @@ import { join } from "node:path";
 import { open, ROOT } from "./browser.mjs";
 
 const reference = JSON.parse(readFileSync(join(ROOT, "tests", "fixtures", "bergamot", "reference.json"), "utf8"));
-// Short, question and long sentences (accented in Portuguese), few enough for SwiftShader's
-// pace (tens of seconds each); natively (tests/bergamot.rs) all of them are translated.
-const SENTENCES = [1, 4, 7];
+// The first 8 of each direction: short, question and long sentences, accented in Portuguese
+// (a few seconds each on SwiftShader); natively (tests/bergamot.rs) all of them are translated.
+const SENTENCES = [0, 1, 2, 3, 4, 5, 6, 7];
 
 let browser;
 before(async () => {
