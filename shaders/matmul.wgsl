@@ -227,20 +227,27 @@ fn matvec_columns(wg: u32, lid: u32, lanes: u32) {
     reduce_and_store(lid, lanes, col, rows, sums);
 }
 
+fn row_base4(r: u32) -> u32 {
+    return (params.a_offset + r * params.a_stride) / 4u;
+}
+
+// Each input row's products with weight row `w_row`, over the k of this lane's share.
+fn row_sums4(w_row: u32, lane: u32, lanes: u32, rows: u32) -> array<f32, 8> {
+    let k4 = params.k / 4u;
+    var sums: array<f32, 8>;
+    for (var kq = lane; kq < k4; kq += lanes) {
+        let wv = load_w4(w_row * k4 + kq);
+        for (var r = 0u; r < rows; r++) { sums[r] += dot(a[row_base4(r) + kq], wv); }
+    }
+    return sums;
+}
+
 fn matvec_columns_vec4(wg: u32, lid: u32, lanes: u32) {
     let lane = lid % lanes;
     let col = wg * (256u / lanes) + lid / lanes;
     let rows = min(params.m, SKINNY_ROWS);
-    let k4 = params.k / 4u;
     var sums: array<f32, 8>;
-    if col < params.n {
-        for (var kq = lane; kq < k4; kq += lanes) {
-            let wv = load_w4(col * k4 + kq);
-            for (var r = 0u; r < rows; r++) {
-                sums[r] += dot(a[(params.a_offset + r * params.a_stride) / 4u + kq], wv);
-            }
-        }
-    }
+    if col < params.n { sums = row_sums4(col, lane, lanes, rows); }
     reduce_and_store(lid, lanes, col, rows, sums);
 }
 
@@ -264,6 +271,7 @@ fn matvec_narrow_vec4_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_
     matvec_columns_vec4(wg.x, lid.x, 4u);
 }
 
+// The skinny vec4 kernel with the decode step's neighbours folded in, chosen by flags:
 // The skinny vec4 kernel with the decode step's neighbours folded in, chosen by flags:
 // - an input norm (RMSNorm or LayerNorm) applied to the rows as they are read. Every
 //   workgroup reads the few rows whole anyway: their squares are summed beside the product,
@@ -304,10 +312,6 @@ fn reduce_norm_terms(lid: u32, lane: u32, rows: u32, squares: array<f32, 8>, bet
         }
         workgroupBarrier();
     }
-}
-
-fn row_base4(r: u32) -> u32 {
-    return (params.a_offset + r * params.a_stride) / 4u;
 }
 
 // Each input row's mean, from every invocation's share of it.
@@ -392,10 +396,7 @@ fn matvec_fused_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoca
             }
         }
     } else if col < params.n {
-        for (var kq = lane; kq < k4; kq += 64u) {
-            let wv = load_w4(w_row * k4 + kq);
-            for (var r = 0u; r < rows; r++) { sums[r] += dot(a[row_base4(r) + kq], wv); }
-        }
+        sums = row_sums4(w_row, lane, 64u, rows);
     }
     reduce_groups(lid.x, lane, 64u, rows, sums);
     if normed { reduce_norm_terms(lid.x, lane, rows, squares, beta); }

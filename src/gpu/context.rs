@@ -174,9 +174,7 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        let fused_kernels = options
-            .fused_kernels
-            .unwrap_or(info.device_type != wgpu::DeviceType::Cpu);
+        let fused_kernels = options.fused_kernels.unwrap_or(!is_cpu(&info));
         let max_buffer = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
@@ -243,7 +241,7 @@ impl Gpu {
 
     /// Whether the adapter runs on the CPU (lavapipe, SwiftShader, WARP).
     pub fn is_software(&self) -> bool {
-        self.info.device_type == wgpu::DeviceType::Cpu
+        is_cpu(&self.info)
     }
 
     /// "name (backend, device type)", for the CLI and the benchmark.
@@ -393,4 +391,9 @@ impl Gpu {
             .await?;
         Ok(bytemuck::pod_collect_to_vec(&raw))
     }
+}
+
+/// Whether an adapter runs on the CPU (lavapipe, SwiftShader: a browser's fallback adapter).
+fn is_cpu(info: &wgpu::AdapterInfo) -> bool {
+    info.device_type == wgpu::DeviceType::Cpu
 }

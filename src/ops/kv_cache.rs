@@ -42,29 +42,9 @@ pub fn append(
     rows_per_sequence: usize,
     capacity: usize,
 ) -> Result<()> {
-    let [cache_rows, width] = cache.shape[..] else {
-        return Err(Error::shape(
-            "kv append",
-            "a 2-D cache",
-            format!("{:?}", cache.shape),
-        ));
-    };
-    if src.cols != width {
-        return Err(Error::shape(
-            "kv append",
-            format!("rows of the cache's width {width}"),
-            format!("rows of {} values", src.cols),
-        ));
-    }
+    check_layout(src.rows, src.cols, cache, rows_per_sequence, capacity)?;
     src.check("kv append")?;
-    let sequences = src.rows.checked_div(rows_per_sequence).unwrap_or(0);
-    if sequences * rows_per_sequence != src.rows || sequences * capacity != cache_rows {
-        return Err(Error::shape(
-            "kv append",
-            format!("whole sequences of {rows_per_sequence} rows, {capacity} cache rows each"),
-            format!("{} rows into a cache of {cache_rows} rows", src.rows),
-        ));
-    }
+    let width = cache.shape[1];
     let params = AppendParams {
         rows: src.rows as u32,
         width: width as u32,
@@ -81,4 +61,38 @@ pub fn append(
         &[&src.tensor.buffer, &cache.buffer],
         [src.rows as u32, 1, 1],
     )
+}
+
+/// Checks that `rows` new rows of `cols` values, `rows_per_sequence` for each sequence, fit
+/// `cache` ([sequences * capacity, cols]): the kernel and the fused QKV projection's append.
+pub(super) fn check_layout(
+    rows: usize,
+    cols: usize,
+    cache: &Tensor,
+    rows_per_sequence: usize,
+    capacity: usize,
+) -> Result<()> {
+    let [cache_rows, width] = cache.shape[..] else {
+        return Err(Error::shape(
+            "kv append",
+            "a 2-D cache",
+            format!("{:?}", cache.shape),
+        ));
+    };
+    if cols != width {
+        return Err(Error::shape(
+            "kv append",
+            format!("rows of the cache's width {width}"),
+            format!("rows of {cols} values"),
+        ));
+    }
+    let sequences = rows.checked_div(rows_per_sequence).unwrap_or(0);
+    if sequences * rows_per_sequence != rows || sequences * capacity != cache_rows {
+        return Err(Error::shape(
+            "kv append",
+            format!("whole sequences of {rows_per_sequence} rows, {capacity} cache rows each"),
+            format!("{rows} rows into a cache of {cache_rows} rows"),
+        ));
+    }
+    Ok(())
 }

@@ -152,26 +152,19 @@ fn check_norm(norm: &InputNorm, k: usize) -> Result<()> {
 }
 
 fn check_append(append: &CacheAppend, rows: usize, n: usize) -> Result<()> {
-    let [cache_rows, width] = append.cache.shape[..] else {
+    if append.split > n {
         return Err(Error::shape(
             "kv append",
-            "a 2-D cache",
-            format!("{:?}", append.cache.shape),
-        ));
-    };
-    let sequences = rows.checked_div(append.rows_per_sequence).unwrap_or(0);
-    if append.split + width != n
-        || sequences * append.rows_per_sequence != rows
-        || sequences * append.capacity != cache_rows
-    {
-        return Err(Error::shape(
-            "kv append",
-            format!(
-                "columns {}.. of {n} into a cache of {} rows per sequence of {} tokens",
-                append.split, append.capacity, append.rows_per_sequence
-            ),
-            format!("a cache of {:?} for {rows} rows", append.cache.shape),
+            format!("a split within the {n} output columns"),
+            format!("split at {}", append.split),
         ));
     }
-    Ok(())
+    let (cache, capacity) = (append.cache, append.capacity);
+    super::kv_cache::check_layout(
+        rows,
+        n - append.split,
+        cache,
+        append.rows_per_sequence,
+        capacity,
+    )
 }
