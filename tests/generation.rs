@@ -78,8 +78,23 @@ fn greedy_ids_and_text_equal_transformers_and_the_stream_adds_up() {
 /// The fused decode matmul (what GPUs record) gives transformers' greedy ids too.
 #[test]
 fn fused_kernels_give_transformers_greedy_ids() {
+    same_greedy_ids_on(common::fused_gpu());
+}
+
+/// So does attention with every query row's keys split across workgroups and merged (what
+/// GPUs do with long key ranges), in the encoder, the self-attention and the cross-attention.
+#[test]
+fn split_attention_gives_transformers_greedy_ids() {
+    let options = seq2seq_gpu::gpu::GpuOptions {
+        key_splits: Some(3),
+        ..Default::default()
+    };
+    same_greedy_ids_on(pollster::block_on(seq2seq_gpu::gpu::Gpu::with_options(options)).unwrap());
+}
+
+fn same_greedy_ids_on(gpu: std::sync::Arc<seq2seq_gpu::gpu::Gpu>) {
     for name in FAMILIES {
-        let engine = common::load_on(common::fused_gpu(), &fixture::dir(name), None).unwrap();
+        let engine = common::load_on(gpu.clone(), &fixture::dir(name), None).unwrap();
         let expected = fixture::expected_json(name);
         let options = max_new_tokens(&expected);
         for (i, case) in fixture::cases(&expected).iter().enumerate() {

@@ -37,6 +37,9 @@ fn parse(module: &Module) -> (naga::Module, String) {
     if module.needs_shader_f16 {
         capabilities |= naga::valid::Capabilities::SHADER_FLOAT16;
     }
+    if module.needs_subgroups {
+        capabilities |= naga::valid::Capabilities::SUBGROUP;
+    }
     naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
         .validate(&parsed)
         .unwrap_or_else(|e| panic!("{}: {}", module.name, e.emit_to_string(&source)));
@@ -174,8 +177,11 @@ fn every_kernel_builds_a_pipeline() {
     let kernels = all_kernels();
     assert!(kernels.iter().any(|k| k.module.needs_shader_f16));
     assert!(kernels.iter().any(|k| k.module.name == "matmul_i8"));
+    assert!(kernels.iter().any(|k| k.module.needs_subgroups));
     for kernel in kernels {
-        if kernel.module.needs_shader_f16 && !gpu.native_f16() {
+        if (kernel.module.needs_shader_f16 && !gpu.native_f16())
+            || (kernel.module.needs_subgroups && !gpu.subgroups())
+        {
             continue;
         }
         let params = vec![0u8; kernel.params.size];

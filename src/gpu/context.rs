@@ -24,6 +24,7 @@ pub struct Gpu {
     /// both read-only and writable in a dispatch.
     pub(crate) write_placeholder: wgpu::Buffer,
     native_f16: bool,
+    subgroups: bool,
     errors: Arc<Mutex<Option<String>>>,
     /// Bytes written to the queue since its last submission.
     staged: Mutex<u64>,
@@ -33,6 +34,7 @@ pub struct Gpu {
     readbacks: AtomicU64,
     run_ahead_steps: Option<usize>,
     fused_kernels: bool,
+    key_splits: Option<usize>,
 }
 
 /// Command submissions and readbacks a device has made: what a decode step costs in round
@@ -49,6 +51,9 @@ pub const MIN_BUFFER_BYTES: u64 = 4096;
 
 /// The most replays of a plan one submission runs (`Plan::encode_steps`).
 pub const MAX_STEPS_PER_SUBMIT: usize = 16;
+
+/// The most workgroups that share one query row's keys in attention.
+pub const MAX_KEY_SPLITS: usize = 64;
 
 /// Weight bytes written between submissions while a model loads (see `write_weights`).
 const STAGING_BYTES: u64 = 64 << 20;
@@ -71,6 +76,13 @@ pub struct GpuOptions {
     /// a GPU, not on a CPU adapter, where its redundant per-workgroup work costs more than
     /// the dispatches it saves (measured on lavapipe, see BENCHMARKS.md).
     pub fused_kernels: Option<bool>,
+    /// Reduce with subgroup operations where the adapter has `subgroups` (on by default; off
+    /// tests the workgroup-memory path that other adapters, and browsers, use).
+    pub subgroups: bool,
+    /// Split every attention's keys across this many workgroups (2 to 64), instead of the
+    /// choice for the adapter and shape (see `ops::key_splits`): tests the split path on
+    /// adapters that would not take it.
+    pub key_splits: Option<usize>,
 }
 
 impl Default for GpuOptions {
@@ -80,6 +92,8 @@ impl Default for GpuOptions {
             max_buffer_bytes: None,
             run_ahead_steps: None,
             fused_kernels: None,
+            subgroups: true,
+            key_splits: None,
         }
     }
 }
@@ -114,6 +128,13 @@ impl Gpu {
                 "run-ahead of {steps} steps (use 1 to {MAX_STEPS_PER_SUBMIT})"
             )));
         }
+        if let Some(splits) = options.key_splits
+            && !(2..=MAX_KEY_SPLITS).contains(&splits)
+        {
+            return Err(Error::invalid(format!(
+                "{splits} key splits (use 2 to {MAX_KEY_SPLITS})"
+            )));
+        }
         let info = adapter.get_info();
         let mut limits = adapter.limits();
         if let Some(bytes) = options.max_buffer_bytes {
@@ -128,11 +149,14 @@ impl Gpu {
         }
         let native_f16 =
             options.shader_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
-        let required_features = if native_f16 {
-            wgpu::Features::SHADER_F16
-        } else {
-            wgpu::Features::empty()
-        };
+        let subgroups = options.subgroups && adapter.features().contains(wgpu::Features::SUBGROUP);
+        let mut required_features = wgpu::Features::empty();
+        if native_f16 {
+            required_features |= wgpu::Features::SHADER_F16;
+        }
+        if subgroups {
+            required_features |= wgpu::Features::SUBGROUP;
+        }
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("seq2seq-gpu"),
@@ -188,6 +212,7 @@ impl Gpu {
             placeholder,
             write_placeholder,
             native_f16,
+            subgroups,
             errors,
             staged: Mutex::new(0),
             largest_weights: Mutex::new(0),
@@ -195,6 +220,7 @@ impl Gpu {
             readbacks: AtomicU64::new(0),
             run_ahead_steps: options.run_ahead_steps,
             fused_kernels,
+            key_splits: options.key_splits,
         }))
     }
 
@@ -229,6 +255,12 @@ impl Gpu {
         self.native_f16
     }
 
+    /// Whether kernels reduce with subgroup operations (the device has `subgroups`, and
+    /// [`GpuOptions::subgroups`] allows them).
+    pub fn subgroups(&self) -> bool {
+        self.subgroups
+    }
+
     /// The greedy run-ahead asked for in [`GpuOptions::run_ahead_steps`].
     pub fn run_ahead_steps(&self) -> Option<usize> {
         self.run_ahead_steps
@@ -237,6 +269,11 @@ impl Gpu {
     /// Whether decode steps use the fused matmul (see [`GpuOptions::fused_kernels`]).
     pub fn fused_kernels(&self) -> bool {
         self.fused_kernels
+    }
+
+    /// The key splits asked for in [`GpuOptions::key_splits`].
+    pub fn key_splits(&self) -> Option<usize> {
+        self.key_splits
     }
 
     /// Whether the adapter runs on the CPU (lavapipe, SwiftShader, WARP).

@@ -14,17 +14,20 @@ pub struct Module {
     pub sources: &'static [&'static str],
     /// The module uses WGSL `f16`, which only builds on a device with `shader-f16`.
     pub needs_shader_f16: bool,
+    /// The module uses subgroup operations, which only build on a device with `subgroups`.
+    /// Naga (wgpu 30) takes them without WGSL's `enable subgroups` (it rejects the
+    /// directive), and only native backends offer the feature, so no directive is written.
+    pub needs_subgroups: bool,
 }
 
 impl Module {
     /// The complete source: `enable f16` where needed, the step uniform, then `sources`.
     pub fn source(&self) -> String {
         // WGSL wants enable directives before any declaration.
-        let mut source = String::from(if self.needs_shader_f16 {
-            "enable f16;\n"
-        } else {
-            ""
-        });
+        let mut source = String::new();
+        if self.needs_shader_f16 {
+            source.push_str("enable f16;\n");
+        }
         source.push_str(COMMON);
         for piece in self.sources {
             source.push('\n');

@@ -10,7 +10,9 @@ mod sync;
 pub mod tensor;
 pub mod writer;
 
-pub use context::{Gpu, GpuOptions, MAX_STEPS_PER_SUBMIT, MIN_BUFFER_BYTES, Traffic};
+pub use context::{
+    Gpu, GpuOptions, MAX_KEY_SPLITS, MAX_STEPS_PER_SUBMIT, MIN_BUFFER_BYTES, Traffic,
+};
 pub use kernel::{Access, Kernel, Module, Uniform, UniformLayout};
 pub use plan::{Plan, Recorder};
 pub use tensor::{Encoding, RowBlocks, Tensor, View, Workspace};

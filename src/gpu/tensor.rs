@@ -199,6 +199,10 @@ impl Workspace {
         }
     }
 
+    pub fn gpu(&self) -> &Arc<Gpu> {
+        &self.gpu
+    }
+
     pub fn tensor(&mut self, shape: &[usize]) -> Result<Tensor> {
         let bytes = shape
             .iter()

@@ -143,7 +143,8 @@ impl Model {
         let output = self.output_layer(gpu, &mut ws, encoded)?;
         let logits = ws.tensor(&[rows, output.layer.weight.shape[0]])?;
         let hidden = ws.tensor(&[rows, spec.d_model])?;
-        let scratch = Scratch::new(&mut ws, spec, &stack, hidden)?;
+        let encoded_rows = encoded.cross_kv.shape[0] / encoded.batch.max(1);
+        let scratch = Scratch::new(&mut ws, spec, &stack, hidden, capacity.max(encoded_rows))?;
         // Per layer: the key/value cache of self-attention, or the state of an SSRU.
         let memories = self
             .weights

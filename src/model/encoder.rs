@@ -74,7 +74,7 @@ impl Model {
 
         let mut ws = Workspace::new(gpu.clone());
         let ids = ws.upload_u32(&ids)?;
-        let scratch = Scratch::new(&mut ws, spec, &spec.encoder, hidden.clone())?;
+        let scratch = Scratch::new(&mut ws, spec, &spec.encoder, hidden.clone(), s)?;
         let ends = &self.weights.encoder_ends;
         let buckets = match spec.positions {
             Positions::RelativeBuckets {

@@ -7,7 +7,7 @@ use super::weights::{Linear, Norm, StackEnds};
 use crate::error::Result;
 use crate::gpu::{Recorder, Tensor, View, Workspace};
 use crate::ops::{
-    self, Attention, CacheAppend, Epilogue, Fusion, InputNorm, PositionBias, Positions,
+    self, Attention, CacheAppend, Epilogue, Fusion, InputNorm, KeySplit, PositionBias, Positions,
 };
 
 pub struct Graph<'a, 'g> {
@@ -31,20 +31,33 @@ pub struct Scratch {
     pub ffn: Tensor,
     /// Gated product [rows, ffn] (gated models).
     pub ffn_gated: Tensor,
+    /// Workgroups sharing one query row's keys in attention, and their records.
+    pub key_splits: usize,
+    pub split_records: Tensor,
 }
 
 impl Scratch {
-    /// Work tensors around `hidden` ([rows, d_model]), which the caller may keep beyond them.
+    /// Work tensors around `hidden` ([rows, d_model]), which the caller may keep beyond them,
+    /// for attention over at most `key_rows` keys.
     pub fn new(
         ws: &mut Workspace,
         spec: &ModelSpec,
         stack: &StackSpec,
         hidden: Tensor,
+        key_rows: usize,
     ) -> Result<Scratch> {
         let (d, inner, ff) = (spec.d_model, stack.inner_dim(), stack.ffn_dim);
         let rows = hidden.shape[0];
         let ffn_width = if spec.gated_ffn { 2 * ff } else { ff };
+        let queries = rows * stack.heads;
+        let key_splits = ops::key_splits(ws.gpu(), queries, key_rows);
+        let records = match key_splits {
+            1 => 1,
+            splits => ops::split_records_len(queries, stack.head_dim, splits),
+        };
         Ok(Scratch {
+            key_splits,
+            split_records: ws.tensor(&[records])?,
             hidden,
             normed: ws.tensor(&[rows, d])?,
             qkv: ws.tensor(&[rows, 3 * inner])?,
@@ -264,9 +277,21 @@ impl Graph<'_, '_> {
                 from_step: a.from_step,
                 kv_group: a.kv_group,
                 row_table: a.row_table,
+                split: self.key_split(&a, s),
             },
         )?;
         self.linear(out_proj, s.attended.matrix(), s.hidden.matrix(), RESIDUAL)
+    }
+
+    /// The key split of `a`: the adapter's choice for its shape, within what `s` holds.
+    fn key_split<'t>(&self, a: &AttentionSpec, s: &'t Scratch) -> Option<KeySplit<'t>> {
+        let key_rows = a.k.rows / (a.batch / a.kv_group.max(1)).max(1);
+        let splits =
+            ops::key_splits(self.rec.gpu(), a.q.rows * a.heads, key_rows).min(s.key_splits);
+        (splits > 1).then_some(KeySplit {
+            splits,
+            records: &s.split_records,
+        })
     }
 
     /// The fused Q, K, V projection of `input` into `s.qkv`, and with `append` its keys and

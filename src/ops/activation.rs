@@ -17,6 +17,7 @@ static ELEMENTWISE: Module = Module {
         include_str!("../../shaders/elementwise.wgsl"),
     ],
     needs_shader_f16: false,
+    needs_subgroups: false,
 };
 
 const fn elementwise(entry: &'static str) -> Kernel {

@@ -9,6 +9,7 @@ static ARGMAX_MODULE: Module = Module {
     name: "argmax",
     sources: &[REDUCE_WGSL, include_str!("../../shaders/argmax.wgsl")],
     needs_shader_f16: false,
+    needs_subgroups: false,
 };
 
 const ARGMAX: Kernel = Kernel {

@@ -1,25 +1,149 @@
-//! Fused multi-head attention (see shaders/attention.wgsl).
+//! Fused multi-head attention (see shaders/attention.wgsl), with its keys split across
+//! workgroups where one query row's keys are many and the grid is small (decoding on a GPU).
 
 use crate::error::{Error, Result};
 use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
-use crate::gpu::{Recorder, Tensor, View};
+use crate::gpu::{Gpu, MAX_KEY_SPLITS, Recorder, Tensor, View};
 
-static ATTENTION_MODULE: Module = Module {
-    name: "attention",
-    sources: &[include_str!("../../shaders/attention.wgsl")],
+const PARAMS_WGSL: &str = include_str!("../../shaders/attention_params.wgsl");
+const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
+const SHARED_WGSL: &str = include_str!("../../shaders/lanes_shared.wgsl");
+const SUBGROUPS_WGSL: &str = include_str!("../../shaders/lanes_subgroups.wgsl");
+const ALONG_HEAD_DIM: &str = "const DOT_LANES: u32 = 16u;";
+const KEY_PER_LANE: &str = "const DOT_LANES: u32 = 1u;";
+
+/// How the lanes of a workgroup share the dot products of a tile of keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttentionForm {
+    /// 16 lanes per key along the head dimension, so neighbouring lanes read neighbouring
+    /// elements (coalesced loads): for GPUs.
+    AlongHeadDim,
+    /// One lane per key, reading its row alone: for CPU adapters, whose lanes share no
+    /// memory transactions and which pay for the partial sums passing through workgroup
+    /// memory (10-20% slower on lavapipe, `bench --attention`).
+    KeyPerLane,
+}
+
+impl AttentionForm {
+    pub const ALL: [AttentionForm; 2] = [AttentionForm::AlongHeadDim, AttentionForm::KeyPerLane];
+
+    /// The form for `gpu`'s adapter.
+    pub fn for_adapter(gpu: &Gpu) -> AttentionForm {
+        match gpu.is_software() {
+            true => AttentionForm::KeyPerLane,
+            false => AttentionForm::AlongHeadDim,
+        }
+    }
+}
+
+/// A static's initializer: the attention module of one form with one kind of reduction.
+macro_rules! attention_module {
+    ($name:literal, $form:expr, $lanes:expr, $subgroups:expr) => {
+        Module {
+            name: $name,
+            sources: &[PARAMS_WGSL, $lanes, $form, ATTENTION_WGSL],
+            needs_shader_f16: false,
+            needs_subgroups: $subgroups,
+        }
+    };
+}
+
+/// By form (`AttentionForm` order), then without and with subgroup reductions.
+static ATTENTION_MODULES: [[Module; 2]; 2] = [
+    [
+        attention_module!("attention", ALONG_HEAD_DIM, SHARED_WGSL, false),
+        attention_module!("attention_subgroups", ALONG_HEAD_DIM, SUBGROUPS_WGSL, true),
+    ],
+    [
+        attention_module!("attention_key_per_lane", KEY_PER_LANE, SHARED_WGSL, false),
+        attention_module!(
+            "attention_key_per_lane_subgroups",
+            KEY_PER_LANE,
+            SUBGROUPS_WGSL,
+            true
+        ),
+    ],
+];
+
+static COMBINE_MODULE: Module = Module {
+    name: "attention_combine",
+    sources: &[
+        PARAMS_WGSL,
+        include_str!("../../shaders/attention_combine.wgsl"),
+    ],
     needs_shader_f16: false,
+    needs_subgroups: false,
 };
 
-const ATTENTION: Kernel = Kernel {
-    module: &ATTENTION_MODULE,
-    entry: "attention_main",
+const fn attention_kernel(module: &'static Module) -> Kernel {
+    Kernel {
+        module,
+        entry: "attention_main",
+        params: &AttentionParams::LAYOUT,
+        // q, k, v, out (or split records), bias buckets, bias table, key mask, row table
+        storage: &[Read, Read, Read, ReadWrite, Read, Read, Read, Read],
+    }
+}
+
+const COMBINE: Kernel = Kernel {
+    module: &COMBINE_MODULE,
+    entry: "attention_combine_main",
     params: &AttentionParams::LAYOUT,
-    // q, k, v, out, bias buckets, bias table, key mask, row table
-    storage: &[Read, Read, Read, ReadWrite, Read, Read, Read, Read],
+    // split records, out
+    storage: &[Read, ReadWrite],
 };
-pub(crate) const KERNELS: &[Kernel] = &[ATTENTION];
+
+pub(crate) const KERNELS: &[Kernel] = &[
+    attention_kernel(&ATTENTION_MODULES[0][0]),
+    attention_kernel(&ATTENTION_MODULES[0][1]),
+    attention_kernel(&ATTENTION_MODULES[1][0]),
+    attention_kernel(&ATTENTION_MODULES[1][1]),
+    COMBINE,
+];
 
 const MAX_HEAD_DIM: usize = 256;
+
+/// Keys one split covers at least: below this a split's fixed cost outweighs its keys.
+const MIN_KEYS_PER_SPLIT: usize = 256;
+/// Workgroups an attention dispatch should have to fill a large GPU (a few per compute unit).
+const TARGET_WORKGROUPS: usize = 512;
+const MAX_SPLITS: usize = MAX_KEY_SPLITS;
+
+/// How many workgroups share one query row's keys on this adapter, for `queries` (query
+/// rows x heads) over up to `key_rows` keys ([`GpuOptions::key_splits`] overrides). Only
+/// GPUs split: a CPU adapter has a few cores, which the query rows and heads already fill.
+///
+/// [`GpuOptions::key_splits`]: crate::gpu::GpuOptions::key_splits
+pub fn key_splits(gpu: &Gpu, queries: usize, key_rows: usize) -> usize {
+    match gpu.key_splits() {
+        Some(splits) => splits,
+        None if gpu.is_software() => 1,
+        None => gpu_key_splits(queries, key_rows),
+    }
+}
+
+/// Splits that bring the grid to about `TARGET_WORKGROUPS`, each over at least
+/// `MIN_KEYS_PER_SPLIT` keys.
+fn gpu_key_splits(queries: usize, key_rows: usize) -> usize {
+    let by_keys = key_rows / MIN_KEYS_PER_SPLIT;
+    let by_grid = TARGET_WORKGROUPS.div_ceil(queries.max(1));
+    by_keys.min(by_grid).clamp(1, MAX_SPLITS)
+}
+
+/// f32 values of the split records for `queries` (query rows x heads) in `splits` shares.
+pub fn split_records_len(queries: usize, head_dim: usize, splits: usize) -> usize {
+    queries * splits * (head_dim + 2)
+}
+
+/// Each query row's keys in `splits` contiguous shares, one workgroup each, whose records
+/// (running max, sum, unnormalised output) go to `records` and are merged by a second
+/// dispatch.
+#[derive(Clone, Copy, Debug)]
+pub struct KeySplit<'a> {
+    pub splits: usize,
+    /// At least [`split_records_len`] f32 values.
+    pub records: &'a Tensor,
+}
 
 /// T5's relative position bias: `buckets[center + key_pos - query_pos]` is the bucket of a
 /// relative distance, `table` ([num_buckets, heads]) the learned bias of each bucket.
@@ -56,6 +180,9 @@ pub struct Attention<'a> {
     /// u32 [batch, kv_rows]: row j of item b's keys and values is row table[b][j] of `k` and
     /// `v` (counted from the start of the view), so beams share cache rows without copies.
     pub row_table: Option<&'a Tensor>,
+    /// Split each query row's keys across workgroups (see [`key_splits`]); `None` for one
+    /// workgroup per query row.
+    pub split: Option<KeySplit<'a>>,
 }
 
 uniform! {
@@ -81,13 +208,18 @@ uniform! {
         mask_stride: u32,
         kv_group: u32,
         table_stride: u32,
+        splits: u32,
         _pad0: u32,
         _pad1: u32,
-        _pad2: u32,
     }
 }
 
 pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
+    attention_with(rec, None, a)
+}
+
+/// [`attention`] in `form` instead of the adapter's (tests and the benchmark run each).
+pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attention) -> Result<()> {
     let width = a.heads * a.head_dim;
     if a.batch == 0 || a.heads == 0 || a.head_dim == 0 || a.head_dim > MAX_HEAD_DIM {
         return Err(Error::shape(
@@ -167,6 +299,20 @@ pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
             format!("{:?}", bias.table.shape),
         ));
     }
+    let splits = a.split.map_or(1, |s| s.splits);
+    if let Some(split) = a.split {
+        let needed = split_records_len(a.q.rows * a.heads, a.head_dim, splits);
+        if !(2..=MAX_SPLITS).contains(&splits) || split.records.len() < needed {
+            return Err(Error::shape(
+                "attention",
+                format!("2 to {MAX_SPLITS} key splits with {needed} values of records"),
+                format!(
+                    "{splits} splits with {} values of records",
+                    split.records.len()
+                ),
+            ));
+        }
+    }
     let flags = u32::from(a.causal)
         | (u32::from(a.position_bias.is_some()) << 1)
         | (u32::from(a.key_mask.is_some()) << 2)
@@ -194,9 +340,9 @@ pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
         mask_stride: kv_rows as u32,
         kv_group: a.kv_group as u32,
         table_stride: kv_rows as u32,
+        splits: splits as u32,
         _pad0: 0,
         _pad1: 0,
-        _pad2: 0,
     };
     let placeholder = rec.gpu().placeholder.clone();
     let buckets = a.position_bias.map_or(&placeholder, |b| &b.buckets.buffer);
@@ -210,19 +356,50 @@ pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
             format!("offset {}", a.out.offset),
         ));
     }
+    let form = form.unwrap_or_else(|| AttentionForm::for_adapter(rec.gpu()));
+    let module = &ATTENTION_MODULES[form as usize][usize::from(rec.gpu().subgroups())];
+    let target = a.split.map_or(&a.out.tensor.buffer, |s| &s.records.buffer);
     rec.dispatch(
-        &ATTENTION,
+        &attention_kernel(module),
         &params,
         &[
             &a.q.tensor.buffer,
             &a.k.tensor.buffer,
             &a.v.tensor.buffer,
-            &a.out.tensor.buffer,
+            target,
             buckets,
             bias_table,
             mask,
             table,
         ],
-        [q_rows as u32, a.heads as u32, a.batch as u32],
-    )
+        [(q_rows * splits) as u32, a.heads as u32, a.batch as u32],
+    )?;
+    match a.split {
+        Some(split) => rec.dispatch(
+            &COMBINE,
+            &params,
+            &[&split.records.buffer, &a.out.tensor.buffer],
+            [q_rows as u32, a.heads as u32, a.batch as u32],
+        ),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gpu_key_splits;
+
+    #[test]
+    fn gpus_split_long_keys_of_small_grids_only() {
+        // One decode row of 8 heads: short ranges stay whole, long ones split until the
+        // grid nears 512 workgroups.
+        assert_eq!(gpu_key_splits(8, 192), 1);
+        assert_eq!(gpu_key_splits(8, 511), 1);
+        assert_eq!(gpu_key_splits(8, 512), 2);
+        assert_eq!(gpu_key_splits(8, 4096), 16);
+        assert_eq!(gpu_key_splits(8, 1 << 20), 64);
+        assert_eq!(gpu_key_splits(96, 1 << 20), 6);
+        // An encoder's many query rows already fill the GPU.
+        assert_eq!(gpu_key_splits(512 * 8, 4096), 1);
+    }
 }

@@ -15,6 +15,7 @@ macro_rules! embedding_module {
                 include_str!("../../shaders/embedding.wgsl"),
             ],
             needs_shader_f16: $reader.needs_shader_f16(),
+            needs_subgroups: false,
         }
     };
 }

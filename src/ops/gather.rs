@@ -8,6 +8,7 @@ static GATHER_MODULE: Module = Module {
     name: "gather",
     sources: &[include_str!("../../shaders/gather.wgsl")],
     needs_shader_f16: false,
+    needs_subgroups: false,
 };
 
 const GATHER: Kernel = Kernel {

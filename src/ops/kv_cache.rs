@@ -8,6 +8,7 @@ static KV_APPEND_MODULE: Module = Module {
     name: "kv_cache",
     sources: &[include_str!("../../shaders/kv_cache.wgsl")],
     needs_shader_f16: false,
+    needs_subgroups: false,
 };
 
 const KV_APPEND: Kernel = Kernel {

@@ -22,6 +22,7 @@ macro_rules! weight_module {
             name: $name,
             sources: &[ACTIVATION_WGSL, $reader.source(), MATMUL_WGSL],
             needs_shader_f16: $reader.needs_shader_f16(),
+            needs_subgroups: false,
         }
     };
 }

@@ -18,7 +18,10 @@ mod weight_reader;
 pub use crate::model::spec::{Activation, NormKind};
 pub use activation::{activation, add, gated};
 pub use argmax::argmax;
-pub use attention::{Attention, PositionBias, attention};
+pub use attention::{
+    Attention, AttentionForm, KeySplit, PositionBias, attention, attention_with, key_splits,
+    split_records_len,
+};
 pub use embedding::{Positions, embedding};
 pub use gather::gather_rows;
 pub use matmul::{Epilogue, MatmulForm, linear, linear_blocks, linear_with};

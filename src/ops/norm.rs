@@ -10,6 +10,7 @@ static NORM_MODULE: Module = Module {
     name: "norm",
     sources: &[REDUCE_WGSL, include_str!("../../shaders/norm.wgsl")],
     needs_shader_f16: false,
+    needs_subgroups: false,
 };
 
 const fn norm_kernel(entry: &'static str) -> Kernel {

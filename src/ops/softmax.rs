@@ -9,6 +9,7 @@ static SOFTMAX_MODULE: Module = Module {
     name: "softmax",
     sources: &[REDUCE_WGSL, include_str!("../../shaders/softmax.wgsl")],
     needs_shader_f16: false,
+    needs_subgroups: false,
 };
 
 const SOFTMAX: Kernel = Kernel {

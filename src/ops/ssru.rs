@@ -8,6 +8,7 @@ static SSRU_MODULE: Module = Module {
     name: "ssru",
     sources: &[include_str!("../../shaders/ssru.wgsl")],
     needs_shader_f16: false,
+    needs_subgroups: false,
 };
 
 const SSRU: Kernel = Kernel {

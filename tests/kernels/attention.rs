@@ -1,10 +1,134 @@
-//! `attention`: shapes, causal/bias/mask options, decoding from the step, grouped keys and row tables.
+//! `attention`: shapes, causal/bias/mask options, decoding from the step, grouped keys and
+//! row tables, each with the adapter's reductions (subgroups where it has them), with
+//! workgroup-memory ones, and with the keys split across workgroups.
+
+use std::sync::{Arc, OnceLock};
 
 use crate::common::reference as cpu;
 use crate::common::*;
 use crate::{upload, zeros};
-use seq2seq_gpu::gpu::Tensor;
-use seq2seq_gpu::ops::{self, Attention, PositionBias};
+use seq2seq_gpu::gpu::{Gpu, GpuOptions, Tensor};
+use seq2seq_gpu::ops::{self, Attention, AttentionForm, KeySplit, PositionBias};
+
+/// A device that reduces through workgroup memory whatever the adapter has.
+fn shared_memory_gpu() -> Arc<Gpu> {
+    static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
+    let options = GpuOptions {
+        subgroups: false,
+        ..Default::default()
+    };
+    GPU.get_or_init(|| pollster::block_on(Gpu::with_options(options)).expect("a wgpu adapter"))
+        .clone()
+}
+
+/// (device, form, key splits) every case runs with: both forms with both reductions, and
+/// splits.
+fn variants() -> Vec<(Arc<Gpu>, AttentionForm, usize)> {
+    let mut variants = Vec::new();
+    for gpu in [gpu(), shared_memory_gpu()] {
+        for form in AttentionForm::ALL {
+            variants.push((gpu.clone(), form, 1));
+        }
+    }
+    variants.push((gpu(), AttentionForm::AlongHeadDim, 2));
+    variants.push((shared_memory_gpu(), AttentionForm::KeyPerLane, 5));
+    variants
+}
+
+/// One attention call as host data: what the kernel reads, and its options.
+struct Case {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    batch: usize,
+    heads: usize,
+    head_dim: usize,
+    scale: f32,
+    causal: bool,
+    /// (bucket of each relative distance, [buckets, heads] table, center)
+    bias: Option<(Vec<u32>, Vec<f32>, usize)>,
+    mask: Option<Vec<u32>>,
+    /// Decode from this step position.
+    step: Option<u32>,
+    kv_group: usize,
+    row_table: Option<Vec<u32>>,
+}
+
+impl Case {
+    fn width(&self) -> usize {
+        self.heads * self.head_dim
+    }
+
+    /// The kernel's output on `gpu` in `form` with the keys in `splits` shares.
+    fn run_on(&self, gpu: &Gpu, form: AttentionForm, splits: usize) -> Vec<f32> {
+        let w = self.width();
+        let kv_items_rows = self.k.len() / w;
+        let (qt, kt, vt) = (
+            upload(gpu, &self.q, &[self.q.len() / w, w]),
+            upload(gpu, &self.k, &[kv_items_rows, w]),
+            upload(gpu, &self.v, &[kv_items_rows, w]),
+        );
+        let u32s = |data: &[u32]| Tensor::upload_u32(gpu, "u32", data, &[data.len()]).unwrap();
+        let bias = self.bias.as_ref().map(|(lut, table, center)| {
+            (
+                u32s(lut),
+                upload(gpu, table, &[table.len() / self.heads, self.heads]),
+                *center,
+            )
+        });
+        let mask = self.mask.as_deref().map(u32s);
+        let row_table = self.row_table.as_deref().map(u32s);
+        let out = zeros(gpu, &[self.q.len() / w, w]);
+        let queries = self.q.len() / w * self.heads;
+        let records = zeros(
+            gpu,
+            &[ops::split_records_len(queries, self.head_dim, splits)],
+        );
+        run_at_step(gpu, self.step.unwrap_or(0), |rec| {
+            ops::attention_with(
+                rec,
+                Some(form),
+                Attention {
+                    q: qt.matrix(),
+                    k: kt.matrix(),
+                    v: vt.matrix(),
+                    out: out.matrix(),
+                    batch: self.batch,
+                    heads: self.heads,
+                    head_dim: self.head_dim,
+                    scale: self.scale,
+                    causal: self.causal,
+                    position_bias: bias.as_ref().map(|(buckets, table, center)| PositionBias {
+                        buckets,
+                        table,
+                        center: *center,
+                    }),
+                    key_mask: mask.as_ref(),
+                    from_step: self.step.is_some(),
+                    kv_group: self.kv_group,
+                    row_table: row_table.as_ref(),
+                    split: (splits > 1).then_some(KeySplit {
+                        splits,
+                        records: &records,
+                    }),
+                },
+            )
+        });
+        read(gpu, &out)
+    }
+
+    /// Every variant's output against `expected`.
+    fn check(&self, expected: &[f32], label: &str) {
+        for (gpu, form, splits) in variants() {
+            let got = self.run_on(&gpu, form, splits);
+            let label = format!(
+                "{label}, {form:?}, subgroups {}, {splits} splits",
+                gpu.subgroups()
+            );
+            assert_close(&got, expected, 1e-5, &label);
+        }
+    }
+}
 
 struct AttnSetup {
     batch: usize,
@@ -18,7 +142,12 @@ struct AttnSetup {
 }
 
 fn check_attention(s: AttnSetup, seed: u64) {
-    let gpu = gpu();
+    check_attention_sharpened(s, seed, 1.0);
+}
+
+/// With the scores `sharpness` times the usual scale: far apart, a wrong running max
+/// overflows exp.
+fn check_attention_sharpened(s: AttnSetup, seed: u64, sharpness: f32) {
     let mut rng = rng(seed);
     let w = s.heads * s.head_dim;
     let q = random_vec(&mut rng, s.batch * s.q_rows * w, 1.0);
@@ -32,43 +161,7 @@ fn check_attention(s: AttnSetup, seed: u64) {
         .collect();
     let table = random_vec(&mut rng, num_buckets * s.heads, 2.0);
     let mask: Vec<bool> = (0..s.batch * s.kv_rows).map(|i| i % 3 != 1).collect();
-    let scale = 1.0 / (s.head_dim as f32).sqrt();
-
-    let (qt, kt, vt) = (
-        upload(&gpu, &q, &[s.batch * s.q_rows, w]),
-        upload(&gpu, &k, &[s.batch * s.kv_rows, w]),
-        upload(&gpu, &v, &[s.batch * s.kv_rows, w]),
-    );
-    let lut_t = Tensor::upload_u32(&gpu, "lut", &lut, &[lut.len()]).unwrap();
-    let table_t = upload(&gpu, &table, &[num_buckets, s.heads]);
-    let mask_u32: Vec<u32> = mask.iter().map(|&m| m as u32).collect();
-    let mask_t = Tensor::upload_u32(&gpu, "mask", &mask_u32, &[mask.len()]).unwrap();
-    let out = zeros(&gpu, &[s.batch * s.q_rows, w]);
-    run(&gpu, |rec| {
-        ops::attention(
-            rec,
-            Attention {
-                q: qt.matrix(),
-                k: kt.matrix(),
-                v: vt.matrix(),
-                out: out.matrix(),
-                batch: s.batch,
-                heads: s.heads,
-                head_dim: s.head_dim,
-                scale,
-                causal: s.causal,
-                position_bias: s.bias.then_some(PositionBias {
-                    buckets: &lut_t,
-                    table: &table_t,
-                    center,
-                }),
-                key_mask: s.mask.then_some(&mask_t),
-                from_step: false,
-                kv_group: 1,
-                row_table: None,
-            },
-        )
-    });
+    let scale = sharpness / (s.head_dim as f32).sqrt();
     let bias_fn =
         |h: usize, qp: usize, kp: usize| table[lut[center + kp - qp] as usize * s.heads + h];
     let expected = cpu::attention(&cpu::AttentionCase {
@@ -88,10 +181,25 @@ fn check_attention(s: AttnSetup, seed: u64) {
         mask: s.mask.then_some(&mask[..]),
     });
     let label = format!(
-        "attention b={} q={} kv={} h={} d={} causal={} bias={} mask={}",
+        "attention b={} q={} kv={} h={} d={} causal={} bias={} mask={} x{sharpness}",
         s.batch, s.q_rows, s.kv_rows, s.heads, s.head_dim, s.causal, s.bias, s.mask
     );
-    assert_close(&read(&gpu, &out), &expected, 1e-5, &label);
+    let case = Case {
+        q,
+        k,
+        v,
+        batch: s.batch,
+        heads: s.heads,
+        head_dim: s.head_dim,
+        scale,
+        causal: s.causal,
+        bias: s.bias.then(|| (lut.clone(), table.clone(), center)),
+        mask: s.mask.then(|| mask.iter().map(|&m| u32::from(m)).collect()),
+        step: None,
+        kv_group: 1,
+        row_table: None,
+    };
+    case.check(&expected, &label);
 }
 
 #[test]
@@ -154,11 +262,36 @@ fn attention_matches_reference_across_shapes_and_options() {
     );
 }
 
+/// Decoding over a long cache: many tiles per split, and a last tile of one key; and scores
+/// hundreds apart, where only the true running max keeps exp finite.
+#[test]
+fn attention_over_long_key_ranges() {
+    for (kv_rows, head_dim, seed, sharpness) in [
+        (1025, 64, 21, 1.0),
+        (700, 33, 22, 1.0),
+        (300, 16, 23, 400.0),
+    ] {
+        check_attention_sharpened(
+            AttnSetup {
+                batch: 2,
+                q_rows: 1,
+                kv_rows,
+                heads: 2,
+                head_dim,
+                causal: false,
+                bias: true,
+                mask: true,
+            },
+            seed,
+            sharpness,
+        );
+    }
+}
+
 #[test]
 fn attention_from_step_uses_the_cached_prefix_only() {
     // A cache of capacity 40 holding `pos` earlier tokens plus this step's rows; the rows
     // past them hold garbage that must be ignored.
-    let gpu = gpu();
     let mut rng = rng(11);
     let (cap, heads, dh) = (40, 2, 16);
     let w = heads * dh;
@@ -168,39 +301,6 @@ fn attention_from_step_uses_the_cached_prefix_only() {
         let v = random_vec(&mut rng, cap * w, 1.0);
         let lut: Vec<u32> = (0..2 * cap - 1).map(|i| (i % 7) as u32).collect();
         let table = random_vec(&mut rng, 7 * heads, 1.0);
-        let (qt, kt, vt) = (
-            upload(&gpu, &q, &[rows, w]),
-            upload(&gpu, &k, &[cap, w]),
-            upload(&gpu, &v, &[cap, w]),
-        );
-        let lut_t = Tensor::upload_u32(&gpu, "lut", &lut, &[lut.len()]).unwrap();
-        let table_t = upload(&gpu, &table, &[7, heads]);
-        let out = zeros(&gpu, &[rows, w]);
-        run_at_step(&gpu, pos as u32, |rec| {
-            ops::attention(
-                rec,
-                Attention {
-                    q: qt.matrix(),
-                    k: kt.matrix(),
-                    v: vt.matrix(),
-                    out: out.matrix(),
-                    batch: 1,
-                    heads,
-                    head_dim: dh,
-                    scale: 1.0,
-                    causal: true,
-                    position_bias: Some(PositionBias {
-                        buckets: &lut_t,
-                        table: &table_t,
-                        center: cap - 1,
-                    }),
-                    key_mask: None,
-                    from_step: true,
-                    kv_group: 1,
-                    row_table: None,
-                },
-            )
-        });
         let bias_fn =
             |h: usize, qp: usize, kp: usize| table[lut[cap - 1 + kp - qp] as usize * heads + h];
         let expected = cpu::attention(&cpu::AttentionCase {
@@ -219,19 +319,28 @@ fn attention_from_step_uses_the_cached_prefix_only() {
             bias: Some(&bias_fn),
             mask: None,
         });
-        assert_close(
-            &read(&gpu, &out),
-            &expected,
-            1e-5,
-            &format!("step pos={pos} rows={rows}"),
-        );
+        let case = Case {
+            q,
+            k,
+            v,
+            batch: 1,
+            heads,
+            head_dim: dh,
+            scale: 1.0,
+            causal: true,
+            bias: Some((lut.clone(), table.clone(), cap - 1)),
+            mask: None,
+            step: Some(pos as u32),
+            kv_group: 1,
+            row_table: None,
+        };
+        case.check(&expected, &format!("step pos={pos} rows={rows}"));
     }
 }
 
 /// Beams share one encoder output (kv_group) and read their history through a row table.
 #[test]
 fn attention_shares_keys_across_groups_and_follows_row_tables() {
-    let gpu = gpu();
     let mut rng = rng(13);
     let (beams, inputs, kv_rows, heads, dh) = (3, 2, 7, 2, 8);
     let w = heads * dh;
@@ -242,58 +351,6 @@ fn attention_shares_keys_across_groups_and_follows_row_tables() {
     let mask: Vec<u32> = (0..inputs * kv_rows)
         .map(|i| u32::from(i % kv_rows < 5 || i < kv_rows))
         .collect();
-    let (qt, kt, vt) = (
-        upload(&gpu, &q, &[batch, w]),
-        upload(&gpu, &k, &[inputs * kv_rows, w]),
-        upload(&gpu, &v, &[inputs * kv_rows, w]),
-    );
-    let mask_t = Tensor::upload_u32(&gpu, "mask", &mask, &[mask.len()]).unwrap();
-    let out = zeros(&gpu, &[batch, w]);
-    #[allow(clippy::too_many_arguments)]
-    fn attention<'a>(
-        q: &'a Tensor,
-        out: &'a Tensor,
-        batch: usize,
-        heads: usize,
-        dh: usize,
-        group: usize,
-        table: Option<&'a Tensor>,
-        kv: (&'a Tensor, &'a Tensor),
-        mask: Option<&'a Tensor>,
-    ) -> Attention<'a> {
-        Attention {
-            q: q.matrix(),
-            k: kv.0.matrix(),
-            v: kv.1.matrix(),
-            out: out.matrix(),
-            batch,
-            heads,
-            head_dim: dh,
-            scale: 0.5,
-            causal: false,
-            position_bias: None,
-            key_mask: mask,
-            from_step: false,
-            kv_group: group,
-            row_table: table,
-        }
-    }
-    run(&gpu, |rec| {
-        ops::attention(
-            rec,
-            attention(
-                &qt,
-                &out,
-                batch,
-                heads,
-                dh,
-                beams,
-                None,
-                (&kt, &vt),
-                Some(&mask_t),
-            ),
-        )
-    });
     // The same as giving every beam its own copy of its input's keys, values and mask.
     let expand = |x: &[f32]| -> Vec<f32> {
         (0..batch)
@@ -309,27 +366,42 @@ fn attention_shares_keys_across_groups_and_follows_row_tables() {
         })
         .collect();
     let (ke, ve) = (expand(&k), expand(&v));
-    let expected = cpu::attention(&cpu::AttentionCase {
-        q: &q,
-        k: &ke,
-        v: &ve,
+    let reference = |k: &[f32], v: &[f32], mask: Option<&[bool]>| {
+        cpu::attention(&cpu::AttentionCase {
+            q: &q,
+            k,
+            v,
+            batch,
+            q_rows: 1,
+            kv_rows,
+            kv_len: kv_rows,
+            heads,
+            head_dim: dh,
+            scale: 0.5,
+            first_pos: 0,
+            causal: false,
+            bias: None,
+            mask,
+        })
+    };
+    let grouped = Case {
+        q: q.clone(),
+        k: k.clone(),
+        v: v.clone(),
         batch,
-        q_rows: 1,
-        kv_rows,
-        kv_len: kv_rows,
         heads,
         head_dim: dh,
         scale: 0.5,
-        first_pos: 0,
         causal: false,
         bias: None,
-        mask: Some(&mask_bool),
-    });
-    assert_close(&read(&gpu, &out), &expected, 1e-5, "grouped keys");
+        mask: Some(mask.clone()),
+        step: None,
+        kv_group: beams,
+        row_table: None,
+    };
+    grouped.check(&reference(&ke, &ve, Some(&mask_bool)), "grouped keys");
 
     // A row table that makes each sequence read another's rows reproduces that layout.
-    let own_k = upload(&gpu, &ke, &[batch * kv_rows, w]);
-    let own_v = upload(&gpu, &ve, &[batch * kv_rows, w]);
     let sources: Vec<usize> = (0..batch).map(|b| (b + 1) % batch).collect();
     let table: Vec<u32> = (0..batch)
         .flat_map(|b| {
@@ -337,45 +409,53 @@ fn attention_shares_keys_across_groups_and_follows_row_tables() {
             (0..kv_rows).map(move |j| (source * kv_rows + j) as u32)
         })
         .collect();
-    let table_t = Tensor::upload_u32(&gpu, "table", &table, &[batch, kv_rows]).unwrap();
-    let routed = zeros(&gpu, &[batch, w]);
-    run(&gpu, |rec| {
-        ops::attention(
-            rec,
-            attention(
-                &qt,
-                &routed,
-                batch,
-                heads,
-                dh,
-                1,
-                Some(&table_t),
-                (&own_k, &own_v),
-                None,
-            ),
-        )
-    });
-    let ks: Vec<f32> = (0..batch)
-        .flat_map(|b| ke[sources[b] * kv_rows * w..][..kv_rows * w].to_vec())
-        .collect();
-    let vs: Vec<f32> = (0..batch)
-        .flat_map(|b| ve[sources[b] * kv_rows * w..][..kv_rows * w].to_vec())
-        .collect();
-    let expected = cpu::attention(&cpu::AttentionCase {
-        q: &q,
-        k: &ks,
-        v: &vs,
-        batch,
-        q_rows: 1,
-        kv_rows,
-        kv_len: kv_rows,
-        heads,
-        head_dim: dh,
-        scale: 0.5,
-        first_pos: 0,
-        causal: false,
-        bias: None,
+    let routed_from = |x: &[f32]| -> Vec<f32> {
+        (0..batch)
+            .flat_map(|b| x[sources[b] * kv_rows * w..][..kv_rows * w].to_vec())
+            .collect()
+    };
+    let expected = reference(&routed_from(&ke), &routed_from(&ve), None);
+    let routed = Case {
+        k: ke,
+        v: ve,
         mask: None,
-    });
-    assert_close(&read(&gpu, &routed), &expected, 1e-5, "row table");
+        kv_group: 1,
+        row_table: Some(table),
+        ..grouped
+    };
+    routed.check(&expected, "row table");
+}
+
+#[test]
+fn attention_refuses_bad_key_splits() {
+    let gpu = gpu();
+    let (heads, dh) = (2, 8);
+    let x = zeros(&gpu, &[3, heads * dh]);
+    let small = zeros(&gpu, &[ops::split_records_len(3 * heads, dh, 4) - 1]);
+    let enough = zeros(&gpu, &[ops::split_records_len(3 * heads, dh, 65)]);
+    for (splits, records) in [(1, &enough), (65, &enough), (4, &small)] {
+        let mut rec = seq2seq_gpu::gpu::Recorder::new(&gpu);
+        let result = ops::attention(
+            &mut rec,
+            Attention {
+                q: x.matrix(),
+                k: x.matrix(),
+                v: x.matrix(),
+                out: x.matrix(),
+                batch: 1,
+                heads,
+                head_dim: dh,
+                scale: 1.0,
+                causal: false,
+                position_bias: None,
+                key_mask: None,
+                from_step: false,
+                kv_group: 1,
+                row_table: None,
+                split: Some(KeySplit { splits, records }),
+            },
+        );
+        let message = result.expect_err("a bad split").to_string();
+        assert!(message.contains("key splits"), "{message}");
+    }
 }

@@ -4,9 +4,11 @@
 //! JSON line with every figure; `--run-ahead N` runs N greedy steps per readback instead of
 //! the engine's choice for the adapter; `--translation` times the bundled translation
 //! models instead; `--dispatches` only records each model's decode step, fused and not, and
-//! counts its dispatches; `--write-model` and `--load-model` measure streamed loading of
+//! counts its dispatches; `--attention` times the decode attention kernel's variants
+//! (`attention`); `--write-model` and `--load-model` measure streamed loading of
 //! real-shape files (`synthetic`).
 
+mod attention;
 mod dispatches;
 mod synthetic;
 mod translation;
@@ -376,12 +378,21 @@ fn main() -> std::process::ExitCode {
     }
     let unknown: Vec<&&str> = flags
         .iter()
-        .filter(|a| !["--quick", "--json", "--translation", "--dispatches"].contains(a))
+        .filter(|a| {
+            ![
+                "--quick",
+                "--json",
+                "--translation",
+                "--dispatches",
+                "--attention",
+            ]
+            .contains(a)
+        })
         .collect();
     let as_json = args.iter().any(|a| a == "--json");
     let result = if let Some(bad) = unknown.first() {
         Err(Error::InvalidArgument(format!(
-            "unknown option {bad} (use --quick, --json, --translation, --dispatches, --run-ahead N)"
+            "unknown option {bad} (use --quick, --json, --translation, --dispatches, --attention, --run-ahead N)"
         )))
     } else if run_ahead == Some(None) {
         Err(Error::InvalidArgument(
@@ -389,6 +400,12 @@ fn main() -> std::process::ExitCode {
         ))
     } else if args.iter().any(|a| a == "--dispatches") {
         dispatches::run(args.iter().any(|a| a == "--quick")).map(|lines| {
+            if as_json {
+                println!("{}", Value::Array(lines));
+            }
+        })
+    } else if args.iter().any(|a| a == "--attention") {
+        attention::run(args.iter().any(|a| a == "--quick")).map(|lines| {
             if as_json {
                 println!("{}", Value::Array(lines));
             }
