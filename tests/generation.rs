@@ -215,3 +215,44 @@ fn a_run_ahead_outside_1_to_16_steps_is_refused() {
         );
     }
 }
+
+/// Profiling a decode step times each of its dispatches on the GPU, named by kernel, on a
+/// device with timestamp queries (lavapipe has them); a device without is refused.
+#[test]
+fn a_profiled_decode_step_times_every_dispatch() {
+    let options = seq2seq_gpu::gpu::GpuOptions {
+        timestamps: true,
+        ..Default::default()
+    };
+    let timed = pollster::block_on(seq2seq_gpu::gpu::Gpu::with_options(options)).unwrap();
+    // What CI runs on, so that the timed path cannot go untested there.
+    assert!(
+        timed.timestamps() || !timed.adapter_description().contains("llvmpipe"),
+        "lavapipe has timestamp-query"
+    );
+    for gpu in [timed, common::gpu()] {
+        let engine = common::load_on(gpu.clone(), &fixture::dir("t5-tiny"), None).unwrap();
+        let model = engine.model();
+        let encoded = model.encode(&gpu, &[3, 4, 5, 6]).unwrap();
+        let shape = seq2seq_gpu::model::DecoderShape::single(1, 8);
+        let decoder = model.decoder(&gpu, &encoded, shape, true).unwrap();
+        let profiled = pollster::block_on(decoder.profile_step(2));
+        if !gpu.timestamps() {
+            let message = profiled.expect_err("no timestamps").to_string();
+            assert!(message.contains("timestamp-query"), "{message}");
+            continue;
+        }
+        let times = profiled.unwrap();
+        assert_eq!(times.len(), decoder.dispatches_per_step());
+        for entry in ["attention_main", "argmax_main", "embedding_main"] {
+            assert!(
+                times.iter().any(|t| t.kernel.entry == entry),
+                "{entry} in {times:?}"
+            );
+        }
+        assert!(times.iter().all(|t| t.nanos.is_finite() && t.nanos >= 0.0));
+        assert!(times.iter().map(|t| t.nanos).sum::<f64>() > 0.0);
+        let past_the_cache = pollster::block_on(decoder.profile_step(8));
+        assert!(past_the_cache.is_err());
+    }
+}

@@ -25,6 +25,7 @@ pub struct Gpu {
     pub(crate) write_placeholder: wgpu::Buffer,
     native_f16: bool,
     subgroups: bool,
+    timestamps: bool,
     errors: Arc<Mutex<Option<String>>>,
     /// Bytes written to the queue since its last submission.
     staged: Mutex<u64>,
@@ -83,6 +84,9 @@ pub struct GpuOptions {
     /// choice for the adapter and shape (see `ops::key_splits`): tests the split path on
     /// adapters that would not take it.
     pub key_splits: Option<usize>,
+    /// Ask for `timestamp-query` where the adapter has it, for `Plan::profile` (the
+    /// benchmark's GPU time per kernel). Off by default: nothing else needs it.
+    pub timestamps: bool,
 }
 
 impl Default for GpuOptions {
@@ -94,6 +98,7 @@ impl Default for GpuOptions {
             fused_kernels: None,
             subgroups: true,
             key_splits: None,
+            timestamps: false,
         }
     }
 }
@@ -157,6 +162,11 @@ impl Gpu {
         if subgroups {
             required_features |= wgpu::Features::SUBGROUP;
         }
+        let timestamps =
+            options.timestamps && adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        if timestamps {
+            required_features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("seq2seq-gpu"),
@@ -213,6 +223,7 @@ impl Gpu {
             write_placeholder,
             native_f16,
             subgroups,
+            timestamps,
             errors,
             staged: Mutex::new(0),
             largest_weights: Mutex::new(0),
@@ -259,6 +270,11 @@ impl Gpu {
     /// [`GpuOptions::subgroups`] allows them).
     pub fn subgroups(&self) -> bool {
         self.subgroups
+    }
+
+    /// Whether the device takes timestamp queries (see [`GpuOptions::timestamps`]).
+    pub fn timestamps(&self) -> bool {
+        self.timestamps
     }
 
     /// The greedy run-ahead asked for in [`GpuOptions::run_ahead_steps`].

@@ -6,6 +6,7 @@ pub mod kernel;
 pub mod pipelines;
 pub mod plan;
 pub mod pool;
+pub mod profile;
 mod sync;
 pub mod tensor;
 pub mod writer;
@@ -14,6 +15,7 @@ pub use context::{
     Gpu, GpuOptions, MAX_KEY_SPLITS, MAX_STEPS_PER_SUBMIT, MIN_BUFFER_BYTES, Traffic,
 };
 pub use kernel::{Access, Kernel, Module, Uniform, UniformLayout};
-pub use plan::{Plan, Recorder};
+pub use plan::{KernelName, Plan, Recorder};
+pub use profile::DispatchTime;
 pub use tensor::{Encoding, RowBlocks, Tensor, View, Workspace};
 pub use writer::{Element, TensorWriter};

@@ -13,6 +13,7 @@ use super::pipelines::Pipeline;
 use crate::error::{Error, Result};
 
 struct Pending {
+    kernel: KernelName,
     pipeline: Pipeline,
     params_offset: u64,
     params_size: u64,
@@ -97,6 +98,10 @@ impl<'g> Recorder<'g> {
         self.params.extend_from_slice(params);
         self.params.resize(offset + size, 0);
         self.pending.push(Pending {
+            kernel: KernelName {
+                module: kernel.module.name,
+                entry: kernel.entry,
+            },
             pipeline,
             params_offset: offset as u64,
             params_size: size as u64,
@@ -159,6 +164,7 @@ impl<'g> Recorder<'g> {
                 entries: &entries,
             });
             dispatches.push(Dispatch {
+                kernel: p.kernel,
                 pipeline: p.pipeline.pipeline,
                 bind_group,
                 workgroups: p.workgroups,
@@ -174,10 +180,27 @@ impl<'g> Recorder<'g> {
     }
 }
 
-struct Dispatch {
+/// Which kernel a dispatch runs: its module and entry point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KernelName {
+    pub module: &'static str,
+    pub entry: &'static str,
+}
+
+pub(super) struct Dispatch {
+    pub(super) kernel: KernelName,
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
+}
+
+impl Dispatch {
+    pub(super) fn record(&self, pass: &mut wgpu::ComputePass) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
 }
 
 const STEP_BYTES: u64 = std::mem::size_of::<Step>() as u64;
@@ -188,7 +211,7 @@ pub struct Plan {
     step: wgpu::Buffer,
     /// The positions of the replays of one submission, copied into `step` one by one.
     positions: wgpu::Buffer,
-    dispatches: Vec<Dispatch>,
+    pub(super) dispatches: Vec<Dispatch>,
 }
 
 impl Plan {
@@ -242,10 +265,7 @@ impl Plan {
             timestamp_writes: None,
         });
         for d in &self.dispatches {
-            pass.set_pipeline(&d.pipeline);
-            pass.set_bind_group(0, &d.bind_group, &[]);
-            let [x, y, z] = d.workgroups;
-            pass.dispatch_workgroups(x, y, z);
+            d.record(&mut pass);
         }
     }
 

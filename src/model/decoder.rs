@@ -11,7 +11,9 @@ use super::relative_position::bucket_table;
 use super::spec::{DecoderCell, Positions};
 use super::weights::{DecoderMixer, Linear};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, MAX_STEPS_PER_SUBMIT, Plan, Recorder, RowBlocks, Tensor, Workspace};
+use crate::gpu::{
+    DispatchTime, Gpu, MAX_STEPS_PER_SUBMIT, Plan, Recorder, RowBlocks, Tensor, Workspace,
+};
 use crate::ops::{self, CacheAppend, Epilogue, PositionBias};
 
 /// How a decoder is laid out: `sequences` decoded side by side (a batch, or the beams of
@@ -413,6 +415,14 @@ impl Decoder {
     /// Kernel dispatches of one step.
     pub fn dispatches_per_step(&self) -> usize {
         self.plan.dispatches()
+    }
+
+    /// The GPU time of each dispatch of one step at `pos` (see [`Plan::profile`]): it runs
+    /// the step, so the cache row at `pos` is rewritten.
+    pub async fn profile_step(&self, pos: usize) -> Result<Vec<DispatchTime>> {
+        self.check_room(pos, 1)?;
+        self.plan.set_step(&self.gpu, pos as u32);
+        self.plan.profile(&self.gpu).await
     }
 
     fn check_room(&self, pos: usize, steps: usize) -> Result<()> {

@@ -1,8 +1,11 @@
 //! `--dispatches`: the kernel dispatches of one recorded greedy decode step of each model,
 //! with the fused decode matmul and without it, recorded but not run (so a software adapter,
-//! which does not fuse by default, can show what a GPU records); then what fusing costs on
-//! this adapter: a pre-norm one-row product as a norm dispatch and the matmul `linear`
-//! picks, and as one fused dispatch.
+//! which does not fuse by default, can show what a GPU records); where the adapter has
+//! `timestamp-query`, the GPU time of each kernel in the step the adapter records (64 input
+//! tokens, at position 64); then what fusing costs on this adapter: a pre-norm one-row
+//! product as a norm dispatch and the matmul `linear` picks, and as one fused dispatch.
+
+use std::collections::BTreeMap;
 
 use seq2seq_gpu::formats::DirSource;
 use seq2seq_gpu::formats::config_json::spec_from_config_json;
@@ -16,9 +19,10 @@ use serde_json::{Value, json};
 use super::translation::project_file;
 use super::{plan_gflops, shapes};
 
-fn options(fused: bool) -> GpuOptions {
+fn options(fused: Option<bool>) -> GpuOptions {
     GpuOptions {
-        fused_kernels: Some(fused),
+        fused_kernels: fused,
+        timestamps: true,
         ..GpuOptions::default()
     }
 }
@@ -29,40 +33,117 @@ fn count(gpu: &std::sync::Arc<Gpu>, model: &Model) -> Result<usize> {
     Ok(decoder.dispatches_per_step())
 }
 
+/// GPU microseconds per kernel of one decode step at position 64 after 64 input tokens,
+/// summed over the step's dispatches of that kernel, largest first; None without
+/// timestamps.
+fn kernel_times(gpu: &std::sync::Arc<Gpu>, model: &Model) -> Result<Option<Value>> {
+    if !gpu.timestamps() {
+        return Ok(None);
+    }
+    let input: Vec<u32> = (0..64).map(|i| 3 + i % 50).collect();
+    let encoded = model.encode(gpu, &input)?;
+    let decoder = model.decoder(gpu, &encoded, DecoderShape::single(1, 128), true)?;
+    // The first replay builds nothing but may warm caches; time the second.
+    pollster::block_on(decoder.profile_step(64))?;
+    let times = pollster::block_on(decoder.profile_step(64))?;
+    let mut by_kernel: BTreeMap<String, (usize, f64)> = BTreeMap::new();
+    for t in &times {
+        let entry = by_kernel
+            .entry(format!("{}::{}", t.kernel.module, t.kernel.entry))
+            .or_default();
+        entry.0 += 1;
+        entry.1 += t.nanos / 1e3;
+    }
+    let total: f64 = by_kernel.values().map(|v| v.1).sum();
+    let mut rows: Vec<(String, usize, f64)> = by_kernel
+        .into_iter()
+        .map(|(k, (n, us))| (k, n, us))
+        .collect();
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+    Ok(Some(
+        json!({ "gpu_us_per_step": total, "kernels": rows.iter()
+        .map(|(k, n, us)| json!({ "kernel": k, "dispatches": n, "gpu_us": us })).collect::<Vec<_>>() }),
+    ))
+}
+
 /// One JSON object per model: its dispatches per step unfused and fused.
 pub fn run(quick: bool) -> Result<Vec<Value>> {
     let mut lines = Vec::new();
-    let mut report = |name: &str, counts: [usize; 2]| {
+    let mut report = |name: &str, counts: [usize; 2], times: Option<Value>| {
         println!(
             "{name:<22} {:>4} dispatches/step unfused, {:>4} fused",
             counts[0], counts[1]
         );
-        lines.push(json!({ "model": name, "unfused": counts[0], "fused": counts[1] }));
+        if let Some(Value::Object(times)) = &times {
+            let line: Vec<String> = times["kernels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|k| {
+                    format!(
+                        "{} x{} {:.1}",
+                        k["kernel"].as_str().unwrap_or(""),
+                        k["dispatches"],
+                        k["gpu_us"].as_f64().unwrap_or(0.0)
+                    )
+                })
+                .collect();
+            println!(
+                "{:<22} GPU us/step {:.1}: {}",
+                "",
+                times["gpu_us_per_step"].as_f64().unwrap_or(0.0),
+                line.join(", ")
+            );
+        }
+        lines.push(
+            json!({ "model": name, "unfused": counts[0], "fused": counts[1], "gpu_time": times }),
+        );
     };
     for shape in shapes(quick) {
         let spec = spec_from_config_json(&shape.config.to_string())?;
         let mut counts = [0; 2];
         for (slot, fused) in [false, true].into_iter().enumerate() {
-            let gpu = pollster::block_on(Gpu::with_options(options(fused)))?;
+            let gpu = pollster::block_on(Gpu::with_options(options(Some(fused))))?;
             let weights = RandomWeights::new(&spec, 7);
             let model =
                 pollster::block_on(Model::load(&gpu, spec.clone(), &weights, WeightFormat::F32))?;
             counts[slot] = count(&gpu, &model)?;
         }
-        report(shape.name, counts);
+        let gpu = pollster::block_on(Gpu::with_options(options(None)))?;
+        let times = match gpu.timestamps() {
+            true => {
+                let weights = RandomWeights::new(&spec, 7);
+                let model = pollster::block_on(Model::load(
+                    &gpu,
+                    spec.clone(),
+                    &weights,
+                    WeightFormat::F32,
+                ))?;
+                kernel_times(&gpu, &model)?
+            }
+            false => None,
+        };
+        report(shape.name, counts, times);
     }
     for direction in ["enpt", "pten"] {
         let mut counts = [0; 2];
         for (slot, fused) in [false, true].into_iter().enumerate() {
             let source = DirSource::new(project_file(&format!("models/{direction}")))?;
             let load = LoadOptions {
-                gpu_options: options(fused),
+                gpu_options: options(Some(fused)),
                 ..LoadOptions::default()
             };
             let engine = pollster::block_on(Engine::load(&source, &load))?;
             counts[slot] = count(engine.gpu(), engine.model())?;
         }
-        report(&format!("firefox {direction}"), counts);
+        let source = DirSource::new(project_file(&format!("models/{direction}")))?;
+        let load = LoadOptions {
+            gpu_options: options(None),
+            ..LoadOptions::default()
+        };
+        let engine = pollster::block_on(Engine::load(&source, &load))?;
+        let times = kernel_times(engine.gpu(), engine.model())?;
+        report(&format!("firefox {direction}"), counts, times);
     }
     lines.push(fusion_cost(quick)?);
     Ok(lines)
@@ -70,7 +151,7 @@ pub fn run(quick: bool) -> Result<Vec<Value>> {
 
 /// GFLOP/s of RMSNorm then [1, k] x [n, k]^T, separately and fused, in one run.
 fn fusion_cost(quick: bool) -> Result<Value> {
-    let gpu = pollster::block_on(Gpu::with_options(options(true)))?;
+    let gpu = pollster::block_on(Gpu::with_options(options(Some(true))))?;
     let values =
         |len: usize| -> Vec<f32> { (0..len).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect() };
     let shapes: &[[usize; 2]] = if quick {
