@@ -393,15 +393,38 @@ impl Gpu {
     /// returns its contents. The only way results leave the GPU.
     pub async fn submit_and_read(
         &self,
-        mut encoder: wgpu::CommandEncoder,
+        encoder: wgpu::CommandEncoder,
         src: &wgpu::Buffer,
         staging: &wgpu::Buffer,
         len_bytes: u64,
     ) -> Result<Vec<u8>> {
+        self.submit_readback(encoder, src, staging, len_bytes)?;
+        self.read_staging(staging, len_bytes).await
+    }
+
+    /// The first half of [`Gpu::submit_and_read`]: submits `encoder` with the copy into
+    /// `staging`, without waiting, so that the time spent recording and the time spent
+    /// waiting can be told apart.
+    pub(crate) fn submit_readback(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        staging: &wgpu::Buffer,
+        len_bytes: u64,
+    ) -> Result<()> {
         self.check()?;
         encoder.copy_buffer_to_buffer(src, 0, staging, 0, len_bytes);
         self.submit(encoder);
         self.readbacks.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The second half: waits for the submitted copy into `staging` and returns it.
+    pub(crate) async fn read_staging(
+        &self,
+        staging: &wgpu::Buffer,
+        len_bytes: u64,
+    ) -> Result<Vec<u8>> {
         let slice = staging.slice(..len_bytes);
         let (sender, receiver) = futures_channel::oneshot::channel();
         slice.map_async(wgpu::MapMode::Read, move |result| {

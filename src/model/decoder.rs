@@ -448,9 +448,14 @@ impl Decoder {
     /// previous step's argmax on the GPU, in one submission, and reads back only their ids:
     /// one list per step (greedy run-ahead: one round trip for `count` tokens).
     pub async fn steps(&self, pos: usize, count: usize) -> Result<Vec<Vec<u32>>> {
-        let Some(history) = &self.history else {
-            return Err(Error::invalid("this decoder does not feed itself"));
-        };
+        self.submit_steps(pos, count)?;
+        self.read_steps(count).await
+    }
+
+    /// The first half of [`Decoder::steps`]: records and submits the steps without waiting
+    /// for them (the benchmark times the halves apart).
+    pub fn submit_steps(&self, pos: usize, count: usize) -> Result<()> {
+        let history = self.history()?;
         self.check_room(pos, count)?;
         let row_bytes = (self.shape.rows() * 4) as u64;
         let mut encoder = self.gpu.encoder();
@@ -466,12 +471,28 @@ impl Decoder {
                 );
             })?;
         let len = count as u64 * row_bytes;
-        let bytes = self
-            .gpu
-            .submit_and_read(encoder, &history.ids.buffer, &history.staging, len)
-            .await?;
+        self.gpu
+            .submit_readback(encoder, &history.ids.buffer, &history.staging, len)
+    }
+
+    /// The second half: waits for the `count` steps submitted last and returns their ids.
+    pub async fn read_steps(&self, count: usize) -> Result<Vec<Vec<u32>>> {
+        let history = self.history()?;
+        if !(1..=MAX_STEPS_PER_SUBMIT).contains(&count) {
+            return Err(Error::invalid(format!(
+                "{count} steps in one readback (1 to {MAX_STEPS_PER_SUBMIT})"
+            )));
+        }
+        let len = (count * self.shape.rows() * 4) as u64;
+        let bytes = self.gpu.read_staging(&history.staging, len).await?;
         let ids: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
         Ok(ids.chunks(self.shape.rows()).map(<[u32]>::to_vec).collect())
+    }
+
+    fn history(&self) -> Result<&History> {
+        self.history
+            .as_ref()
+            .ok_or_else(|| Error::invalid("this decoder does not feed itself"))
     }
 
     /// Runs one step and returns the logits [sequences * tokens, vocab] (logits processors,

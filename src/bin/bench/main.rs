@@ -5,10 +5,12 @@
 //! the engine's choice for the adapter; `--translation` times the bundled translation
 //! models instead; `--dispatches` only records each model's decode step, fused and not, and
 //! counts its dispatches; `--attention` times the decode attention kernel's variants
-//! (`attention`); `--write-model` and `--load-model` measure streamed loading of
+//! (`attention`); `--decoding` compares greedy, sampling and beam-4 through the engine
+//! (`decoding`); `--write-model` and `--load-model` measure streamed loading of
 //! real-shape files (`synthetic`).
 
 mod attention;
+mod decoding;
 mod dispatches;
 mod synthetic;
 mod translation;
@@ -82,6 +84,9 @@ struct Run {
     /// time equally).
     step_ms: Vec<f64>,
     dispatches_per_step: usize,
+    /// CPU milliseconds per token spent recording and submitting, and waiting for the ids.
+    record_ms_per_token: f64,
+    wait_ms_per_token: f64,
     run_ahead_steps: usize,
     submits_per_token: f64,
     readbacks_per_token: f64,
@@ -118,11 +123,16 @@ fn generate(
     let ahead = run_ahead_steps(gpu, model);
     let mut step_ms = Vec::with_capacity(new_tokens);
     let traffic = gpu.traffic();
+    let (mut record, mut wait) = (0.0, 0.0);
     let decode_started = Instant::now();
     for pos in (0..new_tokens).step_by(ahead) {
         let count = ahead.min(new_tokens - pos);
         let started = Instant::now();
-        pollster::block_on(decoder.steps(pos, count))?;
+        decoder.submit_steps(pos, count)?;
+        let submitted = Instant::now();
+        pollster::block_on(decoder.read_steps(count))?;
+        record += (submitted - started).as_secs_f64();
+        wait += submitted.elapsed().as_secs_f64();
         let ms = started.elapsed().as_secs_f64() * 1e3 / count as f64;
         step_ms.extend(std::iter::repeat_n(ms, count));
     }
@@ -134,6 +144,8 @@ fn generate(
         ms_per_token: total_ms / new_tokens as f64,
         step_ms,
         dispatches_per_step: decoder.dispatches_per_step(),
+        record_ms_per_token: record * 1e3 / new_tokens as f64,
+        wait_ms_per_token: wait * 1e3 / new_tokens as f64,
         run_ahead_steps: ahead,
         submits_per_token: per_token(after.submits - traffic.submits),
         readbacks_per_token: per_token(after.readbacks - traffic.readbacks),
@@ -285,7 +297,7 @@ fn run(quick: bool, as_json: bool, run_ahead_steps: Option<usize>) -> Result<()>
                 let r = generate(&gpu, &model, batch, input_len, new_tokens)?;
                 let tokens_per_s = batch as f64 * 1e3 / r.ms_per_token;
                 println!(
-                    "{:<22} {:>7} {:>5} {:>11.1} {:>12.3} {:>11.2}  {} dispatches/step, {:.3} submits and {:.3} readbacks/token",
+                    "{:<22} {:>7} {:>5} {:>11.1} {:>12.3} {:>11.2}  {} dispatches/step, {:.3} submits and {:.3} readbacks/token, CPU ms/token {:.3} recording, {:.3} waiting",
                     shape.name,
                     label,
                     batch,
@@ -294,13 +306,16 @@ fn run(quick: bool, as_json: bool, run_ahead_steps: Option<usize>) -> Result<()>
                     r.encoder_ms,
                     r.dispatches_per_step,
                     r.submits_per_token,
-                    r.readbacks_per_token
+                    r.readbacks_per_token,
+                    r.record_ms_per_token,
+                    r.wait_ms_per_token
                 );
                 runs.push(json!({
                     "weights": label, "batch": batch, "tokens_per_s": tokens_per_s,
                     "ms_per_token": r.ms_per_token, "encoder_ms": r.encoder_ms,
                     "median_step_ms": median(r.step_ms), "dispatches_per_step": r.dispatches_per_step,
                     "run_ahead_steps": r.run_ahead_steps, "submits_per_token": r.submits_per_token, "readbacks_per_token": r.readbacks_per_token,
+                    "record_ms_per_token": r.record_ms_per_token, "wait_ms_per_token": r.wait_ms_per_token,
                 }));
             }
         }
@@ -385,6 +400,7 @@ fn main() -> std::process::ExitCode {
                 "--translation",
                 "--dispatches",
                 "--attention",
+                "--decoding",
             ]
             .contains(a)
         })
@@ -392,7 +408,7 @@ fn main() -> std::process::ExitCode {
     let as_json = args.iter().any(|a| a == "--json");
     let result = if let Some(bad) = unknown.first() {
         Err(Error::InvalidArgument(format!(
-            "unknown option {bad} (use --quick, --json, --translation, --dispatches, --attention, --run-ahead N)"
+            "unknown option {bad} (use --quick, --json, --translation, --dispatches, --attention, --decoding, --run-ahead N)"
         )))
     } else if run_ahead == Some(None) {
         Err(Error::InvalidArgument(
@@ -400,6 +416,12 @@ fn main() -> std::process::ExitCode {
         ))
     } else if args.iter().any(|a| a == "--dispatches") {
         dispatches::run(args.iter().any(|a| a == "--quick")).map(|lines| {
+            if as_json {
+                println!("{}", Value::Array(lines));
+            }
+        })
+    } else if args.iter().any(|a| a == "--decoding") {
+        decoding::run(args.iter().any(|a| a == "--quick")).map(|lines| {
             if as_json {
                 println!("{}", Value::Array(lines));
             }

@@ -86,7 +86,12 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 
 /// Writes the model folder `dir` for model `name`, its weights stored as `dtype`.
 pub fn write(name: &str, dir: &Path, dtype: &str) -> Result<Value> {
-    let config = config(name)?;
+    write_model(name, config(name)?, dir, dtype)
+}
+
+/// Writes the model folder `dir` for `config` (named `name` in the report), its weights
+/// stored as `dtype`.
+pub fn write_model(name: &str, config: Value, dir: &Path, dtype: &str) -> Result<Value> {
     let spec = spec_from_config_json(&config.to_string())?;
     let element = match dtype {
         "f32" => 4,
