@@ -20,7 +20,8 @@ pub enum AttentionForm {
     AlongHeadDim,
     /// One lane per key, reading its row alone: for CPU adapters, whose lanes share no
     /// memory transactions and which pay for the partial sums passing through workgroup
-    /// memory (10-20% slower on lavapipe, `bench --attention`).
+    /// memory (the other form measured 4-12% slower at 128-512 keys on lavapipe,
+    /// `bench --attention`).
     KeyPerLane,
 }
 
@@ -107,7 +108,6 @@ const MAX_HEAD_DIM: usize = 256;
 const MIN_KEYS_PER_SPLIT: usize = 256;
 /// Workgroups an attention dispatch should have to fill a large GPU (a few per compute unit).
 const TARGET_WORKGROUPS: usize = 512;
-const MAX_SPLITS: usize = MAX_KEY_SPLITS;
 
 /// How many workgroups share one query row's keys on this adapter, for `queries` (query
 /// rows x heads) over up to `key_rows` keys ([`GpuOptions::key_splits`] overrides). Only
@@ -127,7 +127,7 @@ pub fn key_splits(gpu: &Gpu, queries: usize, key_rows: usize) -> usize {
 fn gpu_key_splits(queries: usize, key_rows: usize) -> usize {
     let by_keys = key_rows / MIN_KEYS_PER_SPLIT;
     let by_grid = TARGET_WORKGROUPS.div_ceil(queries.max(1));
-    by_keys.min(by_grid).clamp(1, MAX_SPLITS)
+    by_keys.min(by_grid).clamp(1, MAX_KEY_SPLITS)
 }
 
 /// f32 values of the split records for `queries` (query rows x heads) in `splits` shares.
@@ -302,10 +302,10 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
     let splits = a.split.map_or(1, |s| s.splits);
     if let Some(split) = a.split {
         let needed = split_records_len(a.q.rows * a.heads, a.head_dim, splits);
-        if !(2..=MAX_SPLITS).contains(&splits) || split.records.len() < needed {
+        if !(2..=MAX_KEY_SPLITS).contains(&splits) || split.records.len() < needed {
             return Err(Error::shape(
                 "attention",
-                format!("2 to {MAX_SPLITS} key splits with {needed} values of records"),
+                format!("2 to {MAX_KEY_SPLITS} key splits with {needed} values of records"),
                 format!(
                     "{splits} splits with {} values of records",
                     split.records.len()
