@@ -19,30 +19,15 @@ fn argmax_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     let base = wg.x * params.cols;
     let lane = lid.x;
     var best = -3.4e38;
-    var best_idx = 0xffffffffu;
+    var best_idx = NO_INDEX;
     for (var c = lane; c < params.cols; c += RED_WG) {
         let v = x[base + c];
         // NaN never wins; strict > keeps the first (lowest) index per invocation.
-        if v > best || (best_idx == 0xffffffffu && v == v) { best = v; best_idx = c; }
+        if v > best || (best_idx == NO_INDEX && v == v) { best = v; best_idx = c; }
     }
-    red_f32[lane] = best;
-    red_u32[lane] = best_idx;
-    workgroupBarrier();
-    for (var width = RED_WG / 2u; width > 0u; width >>= 1u) {
-        if lane < width {
-            let ov = red_f32[lane + width];
-            let oi = red_u32[lane + width];
-            let mine = red_f32[lane];
-            let mi = red_u32[lane];
-            if oi != 0xffffffffu && (mi == 0xffffffffu || ov > mine || (ov == mine && oi < mi)) {
-                red_f32[lane] = ov;
-                red_u32[lane] = oi;
-            }
-        }
-        workgroupBarrier();
-    }
+    let found = reduce_argmax(best, best_idx, lane);
     if lane == 0u {
-        let column = select(red_u32[0], 0u, red_u32[0] == 0xffffffffu);
+        let column = select(found, 0u, found == NO_INDEX);
         ids[wg.x] = select(column, vocabulary[column], params.mapped != 0u);
     }
 }

@@ -137,6 +137,32 @@ fn sampling_is_reproducible_by_seed_and_near_greedy_at_low_temperature() {
 }
 
 #[test]
+fn sampling_on_the_gpu_draws_what_the_cpu_draws_from_read_back_logits() {
+    // An n-gram ban longer than any sequence edits nothing but needs the sequence, so it
+    // sends the same generation down the CPU's path: logits read back, the warpers applied
+    // by sorting, the same noise.
+    for name in FAMILIES {
+        let engine = engine(name);
+        let expected = fixture::expected_json(name);
+        let input = fixture::ids(&fixture::cases(&expected)[0]["input_ids"]);
+        let mut map = json!({
+            "do_sample": true, "seed": 5, "temperature": 1.4, "top_k": 30, "top_p": 0.95,
+            "num_return_sequences": 3, "max_new_tokens": 16
+        })
+        .as_object()
+        .unwrap()
+        .clone();
+        let on_gpu = sequences(&engine, &input, &options(&map));
+        map.insert("no_repeat_ngram_size".into(), json!(1000));
+        assert_eq!(on_gpu, sequences(&engine, &input, &options(&map)), "{name}");
+        assert!(
+            on_gpu.windows(2).any(|w| w[0] != w[1]),
+            "{name}: each returned sequence draws its own noise"
+        );
+    }
+}
+
+#[test]
 fn invalid_options_are_refused_with_a_message() {
     let engine = engine("t5-tiny");
     for (map, needle) in [

@@ -68,7 +68,7 @@ fn teacher_forced_logits_match_transformers_and_stepwise_decoding() {
 
             // One token at a time through the cache gives the same logits as the whole sequence.
             let stepwise = model
-                .decoder(&gpu, &encoded, DecoderShape::single(1, t), false)
+                .decoder(&gpu, &encoded, DecoderShape::single(1, t), None)
                 .unwrap();
             let v = model.spec.vocab_size;
             for (pos, &id) in dec_ids.iter().enumerate() {

@@ -235,7 +235,14 @@ fn a_profiled_decode_step_times_every_dispatch() {
         let model = engine.model();
         let encoded = model.encode(&gpu, &[3, 4, 5, 6]).unwrap();
         let shape = seq2seq_gpu::model::DecoderShape::single(1, 8);
-        let decoder = model.decoder(&gpu, &encoded, shape, true).unwrap();
+        let decoder = model
+            .decoder(
+                &gpu,
+                &encoded,
+                shape,
+                Some(seq2seq_gpu::model::Feedback::Argmax),
+            )
+            .unwrap();
         let profiled = pollster::block_on(decoder.profile_step(2));
         if !gpu.timestamps() {
             let message = profiled.expect_err("no timestamps").to_string();

@@ -6,7 +6,7 @@ pub mod config;
 mod option_values;
 pub mod options;
 pub mod processors;
-mod sampling;
+pub mod sampling;
 pub(crate) mod search;
 mod stopping;
 pub mod stream;

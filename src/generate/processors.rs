@@ -9,6 +9,13 @@ use super::config::GenerationConfig;
 /// One edit of a row's scores.
 trait Processor {
     fn process(&self, ids: &[u32], scores: &mut [f32]);
+
+    /// Whether the GPU makes this edit itself when it chooses tokens: the sample kernel
+    /// applies temperature, top-k and top-p. The others read the sequence, or (renormalizing)
+    /// change scores that transformers chooses from, where rounding may tie two.
+    fn on_gpu(&self) -> bool {
+        false
+    }
 }
 
 /// Tokens already in the sequence: negative scores multiplied, positive divided.
@@ -93,6 +100,10 @@ impl Processor for Temperature {
             *s /= self.0;
         }
     }
+
+    fn on_gpu(&self) -> bool {
+        true
+    }
 }
 
 struct TopK(usize);
@@ -101,6 +112,10 @@ impl Processor for TopK {
     fn process(&self, _: &[u32], scores: &mut [f32]) {
         top_k(scores, self.0);
     }
+
+    fn on_gpu(&self) -> bool {
+        true
+    }
 }
 
 struct TopP(f32);
@@ -108,6 +123,10 @@ struct TopP(f32);
 impl Processor for TopP {
     fn process(&self, _: &[u32], scores: &mut [f32]) {
         top_p(scores, self.0);
+    }
+
+    fn on_gpu(&self) -> bool {
+        true
     }
 }
 
@@ -198,9 +217,15 @@ impl Processors {
         Processors { list: processors }
     }
 
-    /// Whether nothing edits the scores: greedy decoding can then pick tokens on the GPU.
+    /// Whether nothing edits the scores.
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
+    }
+
+    /// Whether the GPU can choose tokens itself (argmax, or the sample kernel): no edit
+    /// needs the CPU.
+    pub fn all_on_gpu(&self) -> bool {
+        self.list.iter().all(|p| p.on_gpu())
     }
 
     /// Applies the processors, then the sampling warpers (temperature, top-k, top-p), to
@@ -376,11 +401,14 @@ mod tests {
             json!({ "renormalize_logits": true }),
             json!({ "do_sample": true }),
         ] {
-            assert!(
-                !Processors::new(&config(option.clone())).is_empty(),
-                "{option}"
-            );
+            let processors = Processors::new(&config(option.clone()));
+            assert!(!processors.is_empty(), "{option}");
+            // Only the sampling warpers leave the choice to the GPU.
+            let warps = option.get("do_sample").is_some();
+            assert_eq!(processors.all_on_gpu(), warps, "{option}");
         }
+        let warpers = json!({ "do_sample": true, "temperature": 0.5, "top_k": 5, "top_p": 0.5 });
+        assert!(Processors::new(&config(warpers)).all_on_gpu());
     }
 
     /// Which of `ids`' scores the processors leave finite.

@@ -1,45 +1,55 @@
-//! Drawing a token from processed scores with a seeded generator: ChaCha8 from a u64 seed
-//! is the same stream on every platform, so a seed reproduces a run natively and in the
-//! browser.
+//! Drawing a token from processed scores, as the GPU's sample kernel draws it
+//! (shaders/sample.wgsl): Gumbel-max, the finite score plus Gumbel noise that is largest
+//! wins, the noise a hash of (seed, row, position, token id). The noise holds no state, so
+//! a seed reproduces a run natively and in the browser, and a generation whose logits
+//! processors run on the CPU draws what the GPU would draw from the same scores.
 
-use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
+/// The hash lowbias32 (Chris Wellons), as `mix` in shaders/sample.wgsl.
+fn mix(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x7feb_352d);
+    h ^= h >> 15;
+    h = h.wrapping_mul(0x846c_a68b);
+    h ^= h >> 16;
+    h
+}
 
-use super::processors::softmax;
-use crate::platform::entropy_seed;
+/// The noise stream of one row of a batch at one decode position (`pos` tokens cached).
+fn row_noise(seed: u64, row: usize, pos: usize) -> u32 {
+    mix(mix(mix(mix(seed as u32) ^ (seed >> 32) as u32) ^ row as u32) ^ pos as u32)
+}
+
+/// The Gumbel noise the sample kernel adds to `token`'s score in row `row` at `pos`.
+pub fn gumbel(seed: u64, row: usize, pos: usize, token: u32) -> f32 {
+    let stream = row_noise(seed, row, pos);
+    let bits = mix(mix(stream ^ token) ^ stream);
+    // 24 bits, centred, so 0 < u < 1.
+    let u = ((bits >> 8) as f32 + 0.5) / 16_777_216.0;
+    -(-u.ln()).ln()
+}
 
 pub struct Sampler {
-    rng: ChaCha8Rng,
+    seed: u64,
 }
 
 impl Sampler {
-    pub fn new(seed: Option<u64>) -> Self {
-        Sampler {
-            rng: ChaCha8Rng::seed_from_u64(seed.unwrap_or_else(entropy_seed)),
-        }
+    pub fn new(seed: u64) -> Self {
+        Sampler { seed }
     }
 
-    /// A uniform number in [0, 1) with 53 random bits.
-    fn uniform(&mut self) -> f64 {
-        (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// A token drawn with probability softmax(scores).
-    pub fn sample(&mut self, scores: &[f32]) -> u32 {
-        let probs = softmax(scores);
-        let target = self.uniform() * probs.iter().map(|&p| p as f64).sum::<f64>();
-        let mut cumulative = 0.0f64;
-        let mut last_possible = 0;
-        for (i, &p) in probs.iter().enumerate() {
-            if p > 0.0 {
-                cumulative += p as f64;
-                last_possible = i;
-                if cumulative > target {
-                    return i as u32;
-                }
+    /// A token drawn with probability softmax(scores) for row `row` of the batch at `pos`:
+    /// the lowest index on ties, token 0 when every score is -inf.
+    pub fn sample(&self, scores: &[f32], row: usize, pos: usize) -> u32 {
+        let mut best = 0;
+        let mut best_noisy = f32::NEG_INFINITY;
+        for (token, &s) in scores.iter().enumerate() {
+            let noisy = s + gumbel(self.seed, row, pos, token as u32);
+            if noisy > best_noisy {
+                best = token;
+                best_noisy = noisy;
             }
         }
-        last_possible as u32
+        best as u32
     }
 }
 
@@ -47,7 +57,7 @@ impl Sampler {
 mod tests {
     use super::*;
     use crate::generate::config::GenerationConfig;
-    use crate::generate::processors::Processors;
+    use crate::generate::processors::{Processors, softmax};
 
     fn config(temperature: f32, top_k: usize, top_p: f32) -> GenerationConfig {
         GenerationConfig {
@@ -85,13 +95,14 @@ mod tests {
         (0..50).map(|i| ((i * 37) % 50) as f32 * 0.1).collect()
     }
 
+    /// One token per position 0..n of row 0.
     fn draw(config: &GenerationConfig, n: usize, seed: u64) -> Vec<u32> {
-        let mut sampler = Sampler::new(Some(seed));
+        let sampler = Sampler::new(seed);
         (0..n)
-            .map(|_| {
+            .map(|pos| {
                 let mut s = scores();
                 Processors::new(config).apply(&[0], &mut s);
-                sampler.sample(&s)
+                sampler.sample(&s, 0, pos)
             })
             .collect()
     }
@@ -108,6 +119,21 @@ mod tests {
         let c = config(1.0, 0, 1.0);
         assert_eq!(draw(&c, 200, 42), draw(&c, 200, 42));
         assert_ne!(draw(&c, 200, 42), draw(&c, 200, 43));
+    }
+
+    #[test]
+    fn rows_and_positions_draw_apart_and_nothing_possible_draws_token_0() {
+        let sampler = Sampler::new(7);
+        let s = scores();
+        let by_row: Vec<u32> = (0..64).map(|row| sampler.sample(&s, row, 3)).collect();
+        let by_pos: Vec<u32> = (0..64).map(|pos| sampler.sample(&s, 3, pos)).collect();
+        for drawn in [by_row, by_pos] {
+            assert!(drawn.windows(2).any(|w| w[0] != w[1]), "{drawn:?}");
+        }
+        assert_eq!(sampler.sample(&[f32::NEG_INFINITY; 5], 0, 0), 0);
+        // A banned token is never drawn, whatever its noise.
+        let banned = [0.0, f32::NEG_INFINITY, 0.0];
+        assert!((0..500).all(|pos| sampler.sample(&banned, 0, pos) != 1));
     }
 
     #[test]

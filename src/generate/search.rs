@@ -1,9 +1,10 @@
 //! The decoding loop over a batch: greedy or sampled (one sequence per input) and beam
-//! search, on top of the recorded decoder. Plain greedy decoding picks tokens on the GPU,
-//! runs several steps per submission and reads back only their ids, once for all of them
-//! (steps after every sequence has ended are dropped); with logits processors, sampling or
-//! beams, each step reads back the logits and chooses on the CPU exactly as transformers
-//! does.
+//! search, on top of the recorded decoder. Greedy decoding and sampling whose only logits
+//! processors are the sampling warpers pick tokens on the GPU, run several steps per
+//! submission and read back only their ids, once for all of them (steps after every
+//! sequence has ended are dropped); with processors that read the sequence, or beams, each
+//! step reads back the logits and chooses on the CPU exactly as transformers does (a
+//! sampled token is drawn with the GPU's noise, so the seed draws the same either way).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -15,7 +16,9 @@ use super::sampling::Sampler;
 use super::stopping::StoppingCriteria;
 use crate::error::Result;
 use crate::gpu::{Gpu, MAX_STEPS_PER_SUBMIT};
-use crate::model::{Decoder, DecoderShape, Encoded, Model};
+use crate::model::{Decoder, DecoderShape, Encoded, Feedback, Model};
+use crate::ops::Sampling;
+use crate::platform::entropy_seed;
 use crate::tokenizer::Tokenizer;
 
 enum Strategy {
@@ -23,8 +26,8 @@ enum Strategy {
     Single {
         sequences: Vec<Vec<u32>>,
         unfinished: Vec<bool>,
-        sampler: Option<Box<Sampler>>,
-        /// Greedy without processors: the decoder feeds its own argmax.
+        sampler: Option<Sampler>,
+        /// No processor needs the CPU: the decoder feeds itself its own choices.
         on_gpu: bool,
         /// Ids of the steps the GPU ran ahead, not yet taken (on_gpu).
         ready: VecDeque<Vec<u32>>,
@@ -92,7 +95,17 @@ impl Search {
             model.encode_batch(gpu, inputs)?
         };
         let processors = Processors::new(&config);
-        let on_gpu = beams == 1 && !config.do_sample && processors.is_empty();
+        let seed = config.seed.unwrap_or_else(entropy_seed);
+        let choice = match config.do_sample {
+            true => Feedback::Sample(Sampling {
+                temperature: config.temperature,
+                top_k: config.top_k,
+                top_p: config.top_p,
+                seed,
+            }),
+            false => Feedback::Argmax,
+        };
+        let feedback = (beams == 1 && processors.all_on_gpu()).then_some(choice);
         let max_lengths: Vec<usize> = encoded
             .source_ids
             .iter()
@@ -105,7 +118,7 @@ impl Search {
             tokens: 1,
             capacity: (longest - 1).max(1),
         };
-        let decoder = model.decoder(gpu, &encoded, shape, on_gpu)?;
+        let decoder = model.decoder(gpu, &encoded, shape, feedback)?;
         let start = config.decoder_start_token_id;
         decoder.set_ids(&vec![start; shape.sequences])?;
         let strategy = if beams > 1 {
@@ -125,10 +138,8 @@ impl Search {
             Strategy::Single {
                 sequences: vec![vec![start]; shape.sequences],
                 unfinished: vec![true; shape.sequences],
-                sampler: config
-                    .do_sample
-                    .then(|| Box::new(Sampler::new(config.seed))),
-                on_gpu,
+                sampler: config.do_sample.then(|| Sampler::new(seed)),
+                on_gpu: feedback.is_some(),
                 ready: VecDeque::new(),
             }
         };
@@ -180,10 +191,11 @@ impl Search {
                 } else {
                     let mut logits = self.decoder.step_logits(pos).await?;
                     let mut tokens = Vec::with_capacity(sequences.len());
-                    for (row, sequence) in logits.chunks_mut(vocab).zip(sequences.iter()) {
+                    let rows = logits.chunks_mut(vocab).zip(sequences.iter());
+                    for (r, (row, sequence)) in rows.enumerate() {
                         processors.apply(sequence, row);
                         tokens.push(match sampler {
-                            Some(sampler) => sampler.sample(row),
+                            Some(sampler) => sampler.sample(row, r, pos),
                             None => processors::argmax(row),
                         });
                     }

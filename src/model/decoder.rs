@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{
     DispatchTime, Gpu, MAX_STEPS_PER_SUBMIT, Plan, Recorder, RowBlocks, Tensor, Workspace,
 };
-use crate::ops::{self, CacheAppend, Epilogue, PositionBias};
+use crate::ops::{self, CacheAppend, Epilogue, PositionBias, Sampling};
 
 /// How a decoder is laid out: `sequences` decoded side by side (a batch, or the beams of
 /// a batch: `beams` consecutive sequences per input), `tokens` fed per sequence per step,
@@ -41,6 +41,14 @@ impl DecoderShape {
     fn rows(&self) -> usize {
         self.sequences * self.tokens
     }
+}
+
+/// How a self-feeding decoder chooses each step's tokens, which become the next step's input
+/// without leaving the GPU.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Feedback {
+    Argmax,
+    Sample(Sampling),
 }
 
 /// u32 [MAX_STEPS_PER_SUBMIT, sequences]: each step's ids, read back together.
@@ -78,13 +86,13 @@ impl Model {
     }
 
     /// A decoder over `encoded` laid out as `shape`. With `feedback` (one token per step),
-    /// each step's argmax becomes the next step's input without leaving the GPU.
+    /// each step's chosen tokens become the next step's input without leaving the GPU.
     pub fn decoder(
         &self,
         gpu: &Arc<Gpu>,
         encoded: &Encoded,
         shape: DecoderShape,
-        feedback: bool,
+        feedback: Option<Feedback>,
     ) -> Result<Decoder> {
         let spec = &self.spec;
         let DecoderShape {
@@ -118,7 +126,7 @@ impl Model {
                 "beam search is not supported with an SSRU decoder (use num_beams 1)",
             ));
         }
-        if feedback && tokens != 1 {
+        if feedback.is_some() && tokens != 1 {
             return Err(Error::invalid(
                 "a self-feeding decoder takes one token per step",
             ));
@@ -136,11 +144,11 @@ impl Model {
         let mut ws = Workspace::new(gpu.clone());
         let ids = ws.tensor(&[rows])?;
         let history = match feedback {
-            true => Some(History {
+            Some(_) => Some(History {
                 ids: ws.tensor(&[MAX_STEPS_PER_SUBMIT, rows])?,
                 staging: gpu.staging_buffer((MAX_STEPS_PER_SUBMIT * rows * 4) as u64),
             }),
-            false => None,
+            None => None,
         };
         let output = self.output_layer(gpu, &mut ws, encoded)?;
         let logits = ws.tensor(&[rows, output.layer.weight.shape[0]])?;
@@ -273,8 +281,13 @@ impl Model {
         };
         g.project(&output.layer, last, &scratch, logits.matrix(), head)?;
         // A plan that reads logits chooses on the CPU: no argmax.
-        if feedback {
-            ops::argmax(g.rec, &logits, &ids, output.vocabulary.as_ref())?;
+        let vocabulary = output.vocabulary.as_ref();
+        match &feedback {
+            Some(Feedback::Argmax) => ops::argmax(g.rec, &logits, &ids, vocabulary)?,
+            Some(Feedback::Sample(sampling)) => {
+                ops::sample(g.rec, &logits, &ids, vocabulary, sampling)?
+            }
+            None => {}
         }
         let plan = rec.finish()?;
         Ok(Decoder {
@@ -445,8 +458,8 @@ impl Decoder {
     }
 
     /// A self-feeding decoder runs `count` steps from `pos` tokens cached, each fed the
-    /// previous step's argmax on the GPU, in one submission, and reads back only their ids:
-    /// one list per step (greedy run-ahead: one round trip for `count` tokens).
+    /// previous step's choice on the GPU, in one submission, and reads back only their ids:
+    /// one list per step (run-ahead: one round trip for `count` tokens).
     pub async fn steps(&self, pos: usize, count: usize) -> Result<Vec<Vec<u32>>> {
         self.submit_steps(pos, count)?;
         self.read_steps(count).await

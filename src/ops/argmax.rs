@@ -39,26 +39,10 @@ pub fn argmax(
     ids: &Tensor,
     vocabulary: Option<&Tensor>,
 ) -> Result<()> {
-    let view = logits.matrix();
-    if ids.len() != view.rows || view.cols == 0 {
-        return Err(Error::shape(
-            "argmax",
-            format!("one id per row of logits {:?}", logits.shape),
-            format!("{} ids", ids.len()),
-        ));
-    }
-    if let Some(v) = vocabulary
-        && v.len() != view.cols
-    {
-        return Err(Error::shape(
-            "argmax",
-            format!("a vocabulary of {} ids, one per logits column", view.cols),
-            format!("{} ids", v.len()),
-        ));
-    }
+    let (rows, cols) = check_choice("argmax", logits, ids, vocabulary)?;
     let params = ArgmaxParams {
-        rows: view.rows as u32,
-        cols: view.cols as u32,
+        rows,
+        cols,
         mapped: u32::from(vocabulary.is_some()),
         _pad: 0,
     };
@@ -71,6 +55,34 @@ pub fn argmax(
             &ids.buffer,
             vocabulary.map_or(&placeholder, |v| &v.buffer),
         ],
-        [view.rows as u32, 1, 1],
+        [rows, 1, 1],
     )
+}
+
+/// The rows and columns of `logits` when `ids` holds one token per row and `vocabulary`,
+/// if any, one token id per column: the operands of a kernel that chooses tokens.
+pub(super) fn check_choice(
+    op: &'static str,
+    logits: &Tensor,
+    ids: &Tensor,
+    vocabulary: Option<&Tensor>,
+) -> Result<(u32, u32)> {
+    let view = logits.matrix();
+    if ids.len() != view.rows || view.cols == 0 {
+        return Err(Error::shape(
+            op,
+            format!("one id per row of logits {:?}", logits.shape),
+            format!("{} ids", ids.len()),
+        ));
+    }
+    if let Some(v) = vocabulary
+        && v.len() != view.cols
+    {
+        return Err(Error::shape(
+            op,
+            format!("a vocabulary of {} ids, one per logits column", view.cols),
+            format!("{} ids", v.len()),
+        ));
+    }
+    Ok((view.rows as u32, view.cols as u32))
 }

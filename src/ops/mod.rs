@@ -11,6 +11,7 @@ pub mod kv_cache;
 pub mod matmul;
 pub mod matvec_fused;
 pub mod norm;
+pub mod sample;
 pub mod softmax;
 pub mod ssru;
 mod weight_reader;
@@ -27,18 +28,19 @@ pub use gather::gather_rows;
 pub use matmul::{Epilogue, MatmulForm, linear, linear_blocks, linear_with};
 pub use matvec_fused::{CacheAppend, Fusion, InputNorm, fusable, linear_fused};
 pub use norm::norm;
+pub use sample::{Sampling, sample};
 pub use softmax::softmax;
 pub use ssru::ssru;
 
 use crate::gpu::Kernel;
 
-/// Workgroup reductions, shared by the row kernels (norms, softmax, argmax).
+/// Workgroup reductions, shared by the row kernels (norms, softmax, argmax, sampling).
 const REDUCE_WGSL: &str = include_str!("../../shaders/reduce.wgsl");
 
 /// Every op's kernels, the one table of them: tests build each one's pipeline and hold its
 /// bindings and uniform struct against the WGSL, and every entry point of a module and every
 /// shader file must appear here, so a kernel left out is a test failure.
-const EVERY_OP: [&[Kernel]; 11] = [
+const EVERY_OP: [&[Kernel]; 12] = [
     activation::KERNELS,
     argmax::KERNELS,
     attention::KERNELS,
@@ -48,6 +50,7 @@ const EVERY_OP: [&[Kernel]; 11] = [
     matmul::KERNELS,
     matvec_fused::KERNELS,
     norm::KERNELS,
+    sample::KERNELS,
     softmax::KERNELS,
     ssru::KERNELS,
 ];

@@ -126,7 +126,7 @@ pub fn teacher_forced_logits(
 ) -> Vec<f32> {
     let t = decoder_ids.len();
     let decoder = model
-        .decoder(gpu, encoded, DecoderShape::single(t, t), false)
+        .decoder(gpu, encoded, DecoderShape::single(t, t), None)
         .unwrap();
     decoder.set_ids(decoder_ids).unwrap();
     pollster::block_on(decoder.step_logits(0)).unwrap()

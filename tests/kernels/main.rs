@@ -13,6 +13,7 @@ mod kv_cache;
 mod matmul;
 mod matvec_fused;
 mod norm;
+mod sample;
 mod softmax;
 mod ssru;
 
