@@ -70,19 +70,20 @@ fn token_of(column: u32) -> u32 {
     return column;
 }
 
-// The largest key K such that the columns with keys >= K (and >= `floor`) weigh at least
-// the goal: `count` columns, or with `by_mass` a top_p share of their softmax mass
-// (weights exp(score - best)); `floor` when even all of them weigh less.
+// The largest key K such that the columns with keys >= K (and >= `floor`) weigh at least a
+// goal: `count` columns, or with `by_mass` the top_p share of the mass of all columns at or
+// above `floor` (weights exp(score - best)); `floor` when even all of them weigh less.
 fn cutoff(base: u32, lane: u32, floor: u32, by_mass: bool, best: f32, count: f32) -> u32 {
     var prefix = 0u;
+    var sums: array<f32, 16>;
     // Lane 0's running weight of the digits above the chosen ones, and the goal.
     var above = 0.0;
     var goal = count;
     for (var level = 0u; level < ROUNDS; level++) {
         let shift = 28u - 4u * level;
-        // The bits of the digits already chosen (none in the first level: the shift wraps to 0).
-        let fixed = ~(((1u << shift) << 4u) - 1u);
-        var sums: array<f32, 16>;
+        // The bits of the digits already chosen (none in the first level).
+        let fixed = select(0xffffffffu << ((shift + 4u) & 31u), 0u, level == 0u);
+        for (var d = 0u; d < DIGITS; d++) { sums[d] = 0.0; }
         for (var c = lane; c < params.cols; c += RED_WG) {
             let v = score(base, c);
             let key = order_key(v);

@@ -54,10 +54,10 @@ test("a seed samples the same ids in the browser as natively", async () => {
   const native = JSON.parse(
     execFileSync(cli, [
       "--model", join(ROOT, "tests", "fixtures", family), "--json", "--max-new-tokens", "40",
-      "--do-sample", "true", "--seed", "1234", "--temperature", "1.3", "--top-k", "20", prompt,
+      "--do-sample", "true", "--seed", "1234", "--temperature", "1.3", "--top-k", "20", "--top-p", "0.9", prompt,
     ], { stdio: ["ignore", "pipe", "ignore"] }).toString(),
   );
-  const page = await run(family, prompt, 40, { doSample: true, seed: 1234, temperature: 1.3, topK: 20 });
+  const page = await run(family, prompt, 40, { doSample: true, seed: 1234, temperature: 1.3, topK: 20, topP: 0.9 });
   assert.equal(page.state, "done", page.status);
   assert.deepEqual(page.result.ids, native.ids);
   assert.equal(page.result.text, native.text);
