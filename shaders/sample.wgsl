@@ -5,10 +5,8 @@
 // draw needs no sort, no prefix sum and no random state between steps, and a seed gives the
 // same tokens on every adapter and on the CPU (src/generate/sampling.rs hashes the same way).
 //
-// The cut-offs come from a radix descent over the scores' order-preserving bit patterns, 4
-// bits a level: each level sums, per digit, the count (top-k) or probability mass (top-p) of
-// the columns whose higher digits match those chosen so far, over a fixed tree, so the
-// result never depends on scheduling. One workgroup per row.
+// The cut-offs come from the radix descent of radix_cutoff.wgsl, by count (top-k) and by
+// probability mass (top-p): no sort. One workgroup per row.
 
 struct SampleParams {
     rows: u32,
@@ -28,12 +26,8 @@ struct SampleParams {
 @group(0) @binding(3) var<storage, read_write> ids: array<u32>;
 @group(0) @binding(4) var<storage, read> vocabulary: array<u32>;
 
-const DIGITS: u32 = 16u;
-const ROUNDS: u32 = 8u;
-// The upper half of the lanes' digit sums at one level of the tree (128 lanes x 16 digits).
-var<workgroup> handed_down: array<f32, 2048>;
-// Lane 0's choice after a level: the key prefix, and 1 when everything is kept.
-var<workgroup> decision: vec2<u32>;
+// The first value of this workgroup's row.
+var<private> row_base: u32;
 
 // The hash lowbias32 (Chris Wellons): a bijection of u32 with good avalanche.
 fn mix(value: u32) -> u32 {
@@ -54,15 +48,9 @@ fn gumbel(row_noise: u32, token: u32) -> f32 {
     return -log(-log(u));
 }
 
-// Unsigned integers in the order of the floats: negatives have every bit flipped, the
-// others only the sign bit.
-fn order_key(v: f32) -> u32 {
-    let b = bitcast<u32>(v);
-    return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
-}
-
-fn score(base: u32, c: u32) -> f32 {
-    return x[base + c] / params.temperature;
+// The row's scores as the cut-offs and the draw see them.
+fn cutoff_value(c: u32) -> f32 {
+    return x[row_base + c] / params.temperature;
 }
 
 fn token_of(column: u32) -> u32 {
@@ -70,84 +58,26 @@ fn token_of(column: u32) -> u32 {
     return column;
 }
 
-// The largest key K such that the columns with keys >= K (and >= `floor`) weigh at least a
-// goal: `count` columns, or with `by_mass` the top_p share of the mass of all columns at or
-// above `floor` (weights exp(score - best)); `floor` when even all of them weigh less.
-fn cutoff(base: u32, lane: u32, floor: u32, by_mass: bool, best: f32, count: f32) -> u32 {
-    var prefix = 0u;
-    var sums: array<f32, 16>;
-    // Lane 0's running weight of the digits above the chosen ones, and the goal.
-    var above = 0.0;
-    var goal = count;
-    for (var level = 0u; level < ROUNDS; level++) {
-        let shift = 28u - 4u * level;
-        // The bits of the digits already chosen (none in the first level).
-        let fixed = select(0xffffffffu << ((shift + 4u) & 31u), 0u, level == 0u);
-        for (var d = 0u; d < DIGITS; d++) { sums[d] = 0.0; }
-        for (var c = lane; c < params.cols; c += RED_WG) {
-            let v = score(base, c);
-            let key = order_key(v);
-            if key < floor || (key & fixed) != prefix { continue; }
-            sums[(key >> shift) & 15u] += select(1.0, exp(v - best), by_mass);
-        }
-        // A tree over the lanes: at each level the upper half hands its sums down.
-        for (var half = RED_WG / 2u; half > 0u; half >>= 1u) {
-            if lane >= half && lane < 2u * half {
-                for (var d = 0u; d < DIGITS; d++) { handed_down[(lane - half) * DIGITS + d] = sums[d]; }
-            }
-            workgroupBarrier();
-            if lane < half {
-                for (var d = 0u; d < DIGITS; d++) { sums[d] += handed_down[lane * DIGITS + d]; }
-            }
-            workgroupBarrier();
-        }
-        if lane == 0u {
-            if level == 0u && by_mass {
-                var total = 0.0;
-                for (var d = 0u; d < DIGITS; d++) { total += sums[d]; }
-                goal = params.top_p * total;
-            }
-            var chosen = DIGITS;
-            var lowest = DIGITS;
-            for (var d = DIGITS; d > 0u; d--) {
-                let weight = sums[d - 1u];
-                if weight > 0.0 { lowest = d - 1u; }
-                if chosen == DIGITS {
-                    if above + weight >= goal { chosen = d - 1u; } else { above += weight; }
-                }
-            }
-            // Past the first level the chosen bin's digits hold the goal; only rounding of
-            // their separate sums can miss it, and then the whole bin is kept.
-            if chosen == DIGITS && level > 0u { chosen = select(lowest, 0u, lowest == DIGITS); }
-            decision = vec2<u32>(prefix | (chosen << shift), u32(chosen == DIGITS));
-        }
-        let d = workgroupUniformLoad(&decision);
-        if d.y != 0u { return floor; }
-        prefix = d.x;
-    }
-    return prefix;
-}
-
 @compute @workgroup_size(256)
 fn sample_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row = wg.x;
-    let base = row * params.cols;
+    row_base = row * params.cols;
     let lane = lid.x;
     var cut = 0u;
     if params.top_k != 0u && params.top_k < params.cols {
-        cut = cutoff(base, lane, cut, false, 0.0, f32(params.top_k));
+        cut = cutoff(params.cols, lane, cut, false, 0.0, f32(params.top_k), 0.0);
     }
     if params.top_p < 1.0 {
         var local_best = -3.4e38;
-        for (var c = lane; c < params.cols; c += RED_WG) { local_best = max(local_best, score(base, c)); }
+        for (var c = lane; c < params.cols; c += RED_WG) { local_best = max(local_best, cutoff_value(c)); }
         let best = reduce_max(local_best, lane);
-        cut = cutoff(base, lane, cut, true, best, 0.0);
+        cut = cutoff(params.cols, lane, cut, true, best, 0.0, params.top_p);
     }
     let row_noise = mix(mix(mix(mix(params.seed_lo) ^ params.seed_hi) ^ row) ^ step.pos);
     var best = -3.4e38;
     var best_idx = NO_INDEX;
     for (var c = lane; c < params.cols; c += RED_WG) {
-        let v = score(base, c);
+        let v = cutoff_value(c);
         if order_key(v) < cut { continue; }
         let noisy = v + gumbel(row_noise, token_of(c));
         if noisy > best || (best_idx == NO_INDEX && noisy == noisy) { best = noisy; best_idx = c; }

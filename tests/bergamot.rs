@@ -99,7 +99,9 @@ fn states_logits_and_greedy_ids_match_the_numpy_reference() {
 
             let greedy = ids(&get("out_ids_full").0);
             let shape = DecoderShape::single(1, greedy.len() + 1);
-            let decoder = model.decoder(&gpu, &encoded, shape, None).unwrap();
+            let decoder = model
+                .decoder(&gpu, &encoded, shape, seq2seq_gpu::model::Choice::Logits)
+                .unwrap();
             let (logits, vocab) = get("logits_step012");
             let mut previous = model.spec.decoder_start_token_id;
             let mut produced = Vec::new();

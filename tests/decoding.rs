@@ -163,6 +163,30 @@ fn sampling_on_the_gpu_draws_what_the_cpu_draws_from_read_back_logits() {
 }
 
 #[test]
+fn beams_scored_on_the_gpu_match_beams_scored_on_the_cpu_in_a_batch() {
+    // As for sampling: the no-op n-gram ban sends the same search through read-back logits.
+    for name in FAMILIES {
+        let engine = engine(name);
+        let expected = fixture::expected_json(name);
+        let inputs: Vec<Vec<u32>> = fixture::cases(&expected)[..2]
+            .iter()
+            .map(|case| fixture::ids(&case["input_ids"]))
+            .collect();
+        let mut map = json!({ "num_beams": 3, "num_return_sequences": 2, "max_new_tokens": 12 })
+            .as_object()
+            .unwrap()
+            .clone();
+        let batch = |map: &Map<String, Value>| {
+            let out = pollster::block_on(engine.generate_batch_from_ids(&inputs, &options(map)));
+            out.unwrap().into_iter().map(|g| g.ids).collect::<Vec<_>>()
+        };
+        let on_gpu = batch(&map);
+        map.insert("no_repeat_ngram_size".into(), json!(1000));
+        assert_eq!(on_gpu, batch(&map), "{name}");
+    }
+}
+
+#[test]
 fn invalid_options_are_refused_with_a_message() {
     let engine = engine("t5-tiny");
     for (map, needle) in [

@@ -7,7 +7,7 @@ use common::*;
 use seq2seq_gpu::formats::config_json::spec_from_config_json;
 use seq2seq_gpu::formats::{Checkpoint, CheckpointFormat};
 use seq2seq_gpu::gpu::Encoding;
-use seq2seq_gpu::model::{DecoderShape, Model, WeightFormat};
+use seq2seq_gpu::model::{Choice, DecoderShape, Model, WeightFormat};
 
 fn load_model(gpu: &std::sync::Arc<seq2seq_gpu::gpu::Gpu>, name: &str) -> Model {
     let dir = fixture::dir(name);
@@ -68,7 +68,7 @@ fn teacher_forced_logits_match_transformers_and_stepwise_decoding() {
 
             // One token at a time through the cache gives the same logits as the whole sequence.
             let stepwise = model
-                .decoder(&gpu, &encoded, DecoderShape::single(1, t), None)
+                .decoder(&gpu, &encoded, DecoderShape::single(1, t), Choice::Logits)
                 .unwrap();
             let v = model.spec.vocab_size;
             for (pos, &id) in dec_ids.iter().enumerate() {

@@ -236,12 +236,7 @@ fn a_profiled_decode_step_times_every_dispatch() {
         let encoded = model.encode(&gpu, &[3, 4, 5, 6]).unwrap();
         let shape = seq2seq_gpu::model::DecoderShape::single(1, 8);
         let decoder = model
-            .decoder(
-                &gpu,
-                &encoded,
-                shape,
-                Some(seq2seq_gpu::model::Feedback::Argmax),
-            )
+            .decoder(&gpu, &encoded, shape, seq2seq_gpu::model::Choice::Argmax)
             .unwrap();
         let profiled = pollster::block_on(decoder.profile_step(2));
         if !gpu.timestamps() {

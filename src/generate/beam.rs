@@ -75,36 +75,68 @@ impl BeamSearch {
         self.items.iter().flat_map(|item| item.running.iter())
     }
 
+    /// How many continuations of each input a step considers: 2 x num_beams, more with
+    /// several EOS tokens, as transformers keeps them.
+    pub fn keep(&self) -> usize {
+        (1 + self.settings.eos_count).max(2) * self.settings.num_beams
+    }
+
+    /// The running beams' scores, input by input and beam by beam.
+    pub fn running_scores(&self) -> Vec<f32> {
+        let scores = self
+            .items
+            .iter()
+            .flat_map(|item| item.running_scores.iter());
+        scores.copied().collect()
+    }
+
     /// One step over processed log-probabilities [batch * num_beams, vocab]; `stops` tells
     /// whether a sequence hits a stopping criterion. Returns, for each new running
     /// sequence, the (global) index of the sequence it continues.
     pub fn step(&mut self, log_probs: &[f32], stops: impl Fn(&[u32]) -> bool) -> Vec<usize> {
+        let (nb, vocab, keep) = (self.settings.num_beams, self.settings.vocab, self.keep());
+        let candidates: Vec<Vec<(f32, usize)>> = (self.items.iter().enumerate())
+            .map(|(b, item)| {
+                let mut accumulated = Vec::with_capacity(nb * vocab);
+                for (i, score) in item.running_scores.iter().enumerate() {
+                    let row = &log_probs[(b * nb + i) * vocab..][..vocab];
+                    accumulated.extend(row.iter().map(|lp| lp + score));
+                }
+                let best = top_k(&accumulated, keep).into_iter();
+                best.map(|index| (accumulated[index], index)).collect()
+            })
+            .collect();
+        self.step_candidates(&candidates, stops)
+    }
+
+    /// The same step from each input's best `keep` continuations of its running beams, as
+    /// (score, beam * vocab + token), best first and the lower index first on ties (what
+    /// the GPU's beam kernel finds).
+    pub fn step_candidates(
+        &mut self,
+        best: &[Vec<(f32, usize)>],
+        stops: impl Fn(&[u32]) -> bool,
+    ) -> Vec<usize> {
         let BeamSettings {
             num_beams: nb,
             vocab,
             max_length,
             length_penalty,
             early_stopping,
-            eos_count,
+            ..
         } = self.settings;
-        let keep = (1 + eos_count).max(2) * nb;
         let cur_len = self.cur_len;
         let mut sources = Vec::with_capacity(self.items.len() * nb);
         let mut all_stopped = true;
-        for (b, item) in self.items.iter_mut().enumerate() {
-            let mut accumulated = Vec::with_capacity(nb * vocab);
-            for (i, score) in item.running_scores.iter().enumerate() {
-                let row = &log_probs[(b * nb + i) * vocab..][..vocab];
-                accumulated.extend(row.iter().map(|lp| lp + score));
-            }
-            let candidates: Vec<(Vec<u32>, f32, usize, bool)> = top_k(&accumulated, keep)
-                .into_iter()
-                .map(|index| {
+        for ((b, item), best) in self.items.iter_mut().enumerate().zip(best) {
+            let candidates: Vec<(Vec<u32>, f32, usize, bool)> = best
+                .iter()
+                .map(|&(score, index)| {
                     let (beam, token) = (index / vocab, (index % vocab) as u32);
                     let mut sequence = item.running[beam].clone();
                     sequence.push(token);
                     let stop = stops(&sequence);
-                    (sequence, accumulated[index], beam, stop)
+                    (sequence, score, beam, stop)
                 })
                 .collect();
             all_stopped &= candidates.iter().all(|c| c.3);

@@ -2,9 +2,11 @@
 //! search, on top of the recorded decoder. Greedy decoding and sampling whose only logits
 //! processors are the sampling warpers pick tokens on the GPU, run several steps per
 //! submission and read back only their ids, once for all of them (steps after every
-//! sequence has ended are dropped); with processors that read the sequence, or beams, each
-//! step reads back the logits and chooses on the CPU exactly as transformers does (a
-//! sampled token is drawn with the GPU's noise, so the seed draws the same either way).
+//! sequence has ended are dropped). Beam search without processors reads back each input's
+//! best continuations, which the GPU scores and sorts. With processors that read the
+//! sequence, each step reads back the logits and chooses on the CPU exactly as
+//! transformers does (a sampled token is drawn with the GPU's noise, so the seed draws the
+//! same either way).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,8 +18,8 @@ use super::sampling::Sampler;
 use super::stopping::StoppingCriteria;
 use crate::error::Result;
 use crate::gpu::{Gpu, MAX_STEPS_PER_SUBMIT};
-use crate::model::{Decoder, DecoderShape, Encoded, Feedback, Model};
-use crate::ops::Sampling;
+use crate::model::{Choice, Decoder, DecoderShape, Encoded, Model};
+use crate::ops::{MAX_BEAM_CANDIDATES, MAX_BEAMS, Sampling};
 use crate::platform::entropy_seed;
 use crate::tokenizer::Tokenizer;
 
@@ -35,6 +37,8 @@ enum Strategy {
     Beam {
         search: BeamSearch,
         table: Vec<u32>,
+        /// No processors: the GPU scores the beams and sends back the best continuations.
+        on_gpu: bool,
     },
 }
 
@@ -96,32 +100,14 @@ impl Search {
         };
         let processors = Processors::new(&config);
         let seed = config.seed.unwrap_or_else(entropy_seed);
-        let choice = match config.do_sample {
-            true => Feedback::Sample(Sampling {
-                temperature: config.temperature,
-                top_k: config.top_k,
-                top_p: config.top_p,
-                seed,
-            }),
-            false => Feedback::Argmax,
-        };
-        let feedback = (beams == 1 && processors.all_on_gpu()).then_some(choice);
         let max_lengths: Vec<usize> = encoded
             .source_ids
             .iter()
             .flat_map(|input| std::iter::repeat_n(config.max_length_for(input.len()), beams))
             .collect();
         let longest = max_lengths.iter().copied().max().unwrap_or(1);
-        let shape = DecoderShape {
-            sequences: encoded.batch * beams,
-            beams,
-            tokens: 1,
-            capacity: (longest - 1).max(1),
-        };
-        let decoder = model.decoder(gpu, &encoded, shape, feedback)?;
         let start = config.decoder_start_token_id;
-        decoder.set_ids(&vec![start; shape.sequences])?;
-        let strategy = if beams > 1 {
+        let beam_search = (beams > 1).then(|| {
             let settings = BeamSettings {
                 num_beams: beams,
                 vocab: model.spec.vocab_size,
@@ -130,18 +116,49 @@ impl Search {
                 early_stopping: config.early_stopping,
                 eos_count: config.eos_token_ids.len(),
             };
-            Strategy::Beam {
-                search: BeamSearch::new(settings, batch, start),
-                table: decoder.initial_table(),
+            BeamSearch::new(settings, batch, start)
+        });
+        let choice = match &beam_search {
+            // Beams are scored on the GPU without processors, up to the kernel's sizes.
+            Some(search) => {
+                let keep = search.keep();
+                let fits = beams <= MAX_BEAMS
+                    && keep <= MAX_BEAM_CANDIDATES.min(beams * model.spec.vocab_size);
+                match processors.is_empty() && fits {
+                    true => Choice::BeamCandidates { keep },
+                    false => Choice::Logits,
+                }
             }
-        } else {
-            Strategy::Single {
+            None if !processors.all_on_gpu() => Choice::Logits,
+            None if config.do_sample => Choice::Sample(Sampling {
+                temperature: config.temperature,
+                top_k: config.top_k,
+                top_p: config.top_p,
+                seed,
+            }),
+            None => Choice::Argmax,
+        };
+        let shape = DecoderShape {
+            sequences: encoded.batch * beams,
+            beams,
+            tokens: 1,
+            capacity: (longest - 1).max(1),
+        };
+        let decoder = model.decoder(gpu, &encoded, shape, choice)?;
+        decoder.set_ids(&vec![start; shape.sequences])?;
+        let strategy = match beam_search {
+            Some(search) => Strategy::Beam {
+                search,
+                table: decoder.initial_table(),
+                on_gpu: choice != Choice::Logits,
+            },
+            None => Strategy::Single {
                 sequences: vec![vec![start]; shape.sequences],
                 unfinished: vec![true; shape.sequences],
                 sampler: config.do_sample.then(|| Sampler::new(seed)),
-                on_gpu: feedback.is_some(),
+                on_gpu: choice.feeds_itself(),
                 ready: VecDeque::new(),
-            }
+            },
         };
         Ok(Search {
             run_ahead: run_ahead_steps(gpu, model),
@@ -222,15 +239,27 @@ impl Search {
                 }
                 Ok(Some(appended))
             }
-            Strategy::Beam { search, table } => {
+            Strategy::Beam {
+                search,
+                table,
+                on_gpu,
+            } => {
                 let pos = search.running().next().map_or(1, Vec::len) - 1;
-                let mut log_probs = self.decoder.step_logits(pos).await?;
-                for (row, sequence) in log_probs.chunks_mut(vocab).zip(search.running()) {
-                    processors::log_softmax(row);
-                    processors.apply(sequence, row);
-                }
                 let longest = self.max_lengths.iter().copied().max().unwrap_or(1);
-                let sources = search.step(&log_probs, |s| stopping.stops(tokenizer, s, longest));
+                let stops = |s: &[u32]| stopping.stops(tokenizer, s, longest);
+                let sources = if *on_gpu {
+                    let best = (self.decoder)
+                        .step_candidates(pos, &search.running_scores())
+                        .await?;
+                    search.step_candidates(&best, stops)
+                } else {
+                    let mut log_probs = self.decoder.step_logits(pos).await?;
+                    for (row, sequence) in log_probs.chunks_mut(vocab).zip(search.running()) {
+                        processors::log_softmax(row);
+                        processors.apply(sequence, row);
+                    }
+                    search.step(&log_probs, stops)
+                };
                 self.done = search.is_done();
                 if !self.done {
                     self.decoder.reorder(table, &sources, pos + 1)?;

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{
     DispatchTime, Gpu, MAX_STEPS_PER_SUBMIT, Plan, Recorder, RowBlocks, Tensor, Workspace,
 };
-use crate::ops::{self, CacheAppend, Epilogue, PositionBias, Sampling};
+use crate::ops::{self, BeamScoring, CacheAppend, Epilogue, PositionBias, Sampling};
 
 /// How a decoder is laid out: `sequences` decoded side by side (a batch, or the beams of
 /// a batch: `beams` consecutive sequences per input), `tokens` fed per sequence per step,
@@ -43,12 +43,33 @@ impl DecoderShape {
     }
 }
 
-/// How a self-feeding decoder chooses each step's tokens, which become the next step's input
-/// without leaving the GPU.
+/// What a decoder's step leaves for the CPU to read.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Feedback {
+pub enum Choice {
+    /// The logits: the CPU chooses.
+    Logits,
+    /// The argmax token, which also becomes the next step's input on the GPU.
     Argmax,
+    /// A sampled token, likewise fed to the next step.
     Sample(Sampling),
+    /// Beam search's best `keep` continuations of each input (`Decoder::step_candidates`).
+    BeamCandidates { keep: usize },
+}
+
+impl Choice {
+    /// Whether the step's tokens feed the next step without leaving the GPU.
+    pub fn feeds_itself(&self) -> bool {
+        matches!(self, Choice::Argmax | Choice::Sample(_))
+    }
+}
+
+/// The beam kernel's operands: the running scores written before each step, and the
+/// candidates read back after it.
+struct BeamOutput {
+    scores: Tensor,
+    candidates: Tensor,
+    staging: wgpu::Buffer,
+    keep: usize,
 }
 
 /// u32 [MAX_STEPS_PER_SUBMIT, sequences]: each step's ids, read back together.
@@ -66,6 +87,7 @@ pub struct Decoder {
     ids: Tensor,
     /// A self-feeding decoder's record of the ids of each step of one submission.
     history: Option<History>,
+    beam: Option<BeamOutput>,
     /// [sequences * tokens, vocab], or [.., shortlist] with a shortlist.
     logits: Tensor,
     /// The token id of each logits column when a shortlist narrows the output layer.
@@ -85,14 +107,15 @@ impl Model {
         self.spec.positions.limit()
     }
 
-    /// A decoder over `encoded` laid out as `shape`. With `feedback` (one token per step),
-    /// each step's chosen tokens become the next step's input without leaving the GPU.
+    /// A decoder over `encoded` laid out as `shape`, whose steps leave `choice` for the CPU.
+    /// A choice that feeds itself (one token per step) makes each step's tokens the next
+    /// step's input without leaving the GPU.
     pub fn decoder(
         &self,
         gpu: &Arc<Gpu>,
         encoded: &Encoded,
         shape: DecoderShape,
-        feedback: Option<Feedback>,
+        choice: Choice,
     ) -> Result<Decoder> {
         let spec = &self.spec;
         let DecoderShape {
@@ -126,7 +149,7 @@ impl Model {
                 "beam search is not supported with an SSRU decoder (use num_beams 1)",
             ));
         }
-        if feedback.is_some() && tokens != 1 {
+        if choice.feeds_itself() && tokens != 1 {
             return Err(Error::invalid(
                 "a self-feeding decoder takes one token per step",
             ));
@@ -143,12 +166,21 @@ impl Model {
         let inner = stack.inner_dim();
         let mut ws = Workspace::new(gpu.clone());
         let ids = ws.tensor(&[rows])?;
-        let history = match feedback {
-            Some(_) => Some(History {
+        let history = match choice.feeds_itself() {
+            true => Some(History {
                 ids: ws.tensor(&[MAX_STEPS_PER_SUBMIT, rows])?,
                 staging: gpu.staging_buffer((MAX_STEPS_PER_SUBMIT * rows * 4) as u64),
             }),
-            None => None,
+            false => None,
+        };
+        let beam = match choice {
+            Choice::BeamCandidates { keep } => Some(BeamOutput {
+                scores: ws.tensor(&[rows])?,
+                candidates: ws.tensor(&[encoded.batch, keep, 2])?,
+                staging: gpu.staging_buffer((encoded.batch * keep * 2 * 4) as u64),
+                keep,
+            }),
+            _ => None,
         };
         let output = self.output_layer(gpu, &mut ws, encoded)?;
         let logits = ws.tensor(&[rows, output.layer.weight.shape[0]])?;
@@ -282,12 +314,23 @@ impl Model {
         g.project(&output.layer, last, &scratch, logits.matrix(), head)?;
         // A plan that reads logits chooses on the CPU: no argmax.
         let vocabulary = output.vocabulary.as_ref();
-        match &feedback {
-            Some(Feedback::Argmax) => ops::argmax(g.rec, &logits, &ids, vocabulary)?,
-            Some(Feedback::Sample(sampling)) => {
-                ops::sample(g.rec, &logits, &ids, vocabulary, sampling)?
+        match &choice {
+            Choice::Logits => {}
+            Choice::Argmax => ops::argmax(g.rec, &logits, &ids, vocabulary)?,
+            Choice::Sample(sampling) => ops::sample(g.rec, &logits, &ids, vocabulary, sampling)?,
+            Choice::BeamCandidates { keep } => {
+                let out = beam.as_ref().expect("made for this choice");
+                let scoring = BeamScoring {
+                    logits: &logits,
+                    scores: &out.scores,
+                    candidates: &out.candidates,
+                    vocabulary,
+                    beams,
+                    keep: *keep,
+                    vocab: spec.vocab_size,
+                };
+                ops::beam_candidates(g.rec, &scoring)?
             }
-            None => {}
         }
         let plan = rec.finish()?;
         Ok(Decoder {
@@ -296,6 +339,7 @@ impl Model {
             shape,
             ids,
             history,
+            beam,
             logits_staging: gpu.staging_buffer((logits.len() * 4) as u64),
             logits,
             shortlist: output.shortlist,
@@ -506,6 +550,40 @@ impl Decoder {
         self.history
             .as_ref()
             .ok_or_else(|| Error::invalid("this decoder does not feed itself"))
+    }
+
+    /// Beam search: runs one step from the running beams' `scores` (input by input, beam by
+    /// beam) and returns each input's best continuations as (score, beam * vocab + token),
+    /// best first.
+    pub async fn step_candidates(
+        &self,
+        pos: usize,
+        scores: &[f32],
+    ) -> Result<Vec<Vec<(f32, usize)>>> {
+        let Some(beam) = &self.beam else {
+            return Err(Error::invalid("this decoder does not score beams"));
+        };
+        if scores.len() != self.shape.sequences {
+            return Err(Error::invalid(format!(
+                "{} beam scores for {} sequences",
+                scores.len(),
+                self.shape.sequences
+            )));
+        }
+        self.gpu
+            .queue
+            .write_buffer(&beam.scores.buffer, 0, bytemuck::cast_slice(scores));
+        let encoder = self.submit(pos)?;
+        let len = (beam.candidates.len() * 4) as u64;
+        let bytes = (self.gpu)
+            .submit_and_read(encoder, &beam.candidates.buffer, &beam.staging, len)
+            .await?;
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
+        let pairs = words
+            .chunks(2)
+            .map(|p| (f32::from_bits(p[0]), p[1] as usize));
+        let pairs: Vec<(f32, usize)> = pairs.collect();
+        Ok(pairs.chunks(beam.keep).map(<[_]>::to_vec).collect())
     }
 
     /// Runs one step and returns the logits [sequences * tokens, vocab] (logits processors,

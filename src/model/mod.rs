@@ -13,7 +13,7 @@ pub mod sinusoids;
 pub mod spec;
 pub mod weights;
 
-pub use decoder::{Decoder, DecoderShape, Feedback};
+pub use decoder::{Choice, Decoder, DecoderShape};
 pub use encoder::Encoded;
 pub use loaded::Model;
 pub use spec::ModelSpec;

@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod argmax;
 pub mod attention;
+pub mod beam;
 pub mod embedding;
 pub mod gather;
 pub mod kv_cache;
@@ -23,6 +24,7 @@ pub use attention::{
     Attention, AttentionForm, KeySplit, PositionBias, attention, attention_with, key_splits,
     split_records_len,
 };
+pub use beam::{BeamScoring, MAX_BEAM_CANDIDATES, MAX_BEAMS, beam_candidates};
 pub use embedding::{Positions, embedding};
 pub use gather::gather_rows;
 pub use matmul::{Epilogue, MatmulForm, linear, linear_blocks, linear_with};
@@ -37,13 +39,17 @@ use crate::gpu::Kernel;
 /// Workgroup reductions, shared by the row kernels (norms, softmax, argmax, sampling).
 const REDUCE_WGSL: &str = include_str!("../../shaders/reduce.wgsl");
 
+/// The radix descent to a cut-off among a workgroup's values (sampling, beam candidates).
+const RADIX_CUTOFF_WGSL: &str = include_str!("../../shaders/radix_cutoff.wgsl");
+
 /// Every op's kernels, the one table of them: tests build each one's pipeline and hold its
 /// bindings and uniform struct against the WGSL, and every entry point of a module and every
 /// shader file must appear here, so a kernel left out is a test failure.
-const EVERY_OP: [&[Kernel]; 12] = [
+const EVERY_OP: [&[Kernel]; 13] = [
     activation::KERNELS,
     argmax::KERNELS,
     attention::KERNELS,
+    beam::KERNELS,
     embedding::KERNELS,
     gather::KERNELS,
     kv_cache::KERNELS,

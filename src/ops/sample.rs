@@ -3,15 +3,19 @@
 //! same tokens from the same noise (`generate::sampling`), for generations whose logits
 //! processors need the sequence and so run there.
 
-use super::REDUCE_WGSL;
 use super::argmax::check_choice;
+use super::{RADIX_CUTOFF_WGSL, REDUCE_WGSL};
 use crate::error::{Error, Result};
 use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
 use crate::gpu::{Recorder, Tensor};
 
 static SAMPLE_MODULE: Module = Module {
     name: "sample",
-    sources: &[REDUCE_WGSL, include_str!("../../shaders/sample.wgsl")],
+    sources: &[
+        REDUCE_WGSL,
+        RADIX_CUTOFF_WGSL,
+        include_str!("../../shaders/sample.wgsl"),
+    ],
     needs_shader_f16: false,
     needs_subgroups: false,
 };

@@ -126,7 +126,12 @@ pub fn teacher_forced_logits(
 ) -> Vec<f32> {
     let t = decoder_ids.len();
     let decoder = model
-        .decoder(gpu, encoded, DecoderShape::single(t, t), None)
+        .decoder(
+            gpu,
+            encoded,
+            DecoderShape::single(t, t),
+            seq2seq_gpu::model::Choice::Logits,
+        )
         .unwrap();
     decoder.set_ids(decoder_ids).unwrap();
     pollster::block_on(decoder.step_logits(0)).unwrap()

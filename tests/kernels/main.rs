@@ -7,6 +7,7 @@ mod common;
 mod activation;
 mod argmax;
 mod attention;
+mod beam;
 mod embedding;
 mod gather;
 mod kv_cache;

@@ -11,7 +11,7 @@ use seq2seq_gpu::formats::DirSource;
 use seq2seq_gpu::formats::config_json::spec_from_config_json;
 use seq2seq_gpu::gpu::{Gpu, GpuOptions, Recorder, Tensor};
 use seq2seq_gpu::model::random::RandomWeights;
-use seq2seq_gpu::model::{DecoderShape, Feedback, Model, WeightFormat};
+use seq2seq_gpu::model::{Choice, DecoderShape, Model, WeightFormat};
 use seq2seq_gpu::ops::{self, Epilogue, Fusion, InputNorm, NormKind};
 use seq2seq_gpu::{Engine, LoadOptions, Result};
 use serde_json::{Value, json};
@@ -29,12 +29,7 @@ fn options(fused: Option<bool>) -> GpuOptions {
 
 fn count(gpu: &std::sync::Arc<Gpu>, model: &Model) -> Result<usize> {
     let encoded = model.encode(gpu, &[3, 4, 5, 6])?;
-    let decoder = model.decoder(
-        gpu,
-        &encoded,
-        DecoderShape::single(1, 8),
-        Some(Feedback::Argmax),
-    )?;
+    let decoder = model.decoder(gpu, &encoded, DecoderShape::single(1, 8), Choice::Argmax)?;
     Ok(decoder.dispatches_per_step())
 }
 
@@ -47,12 +42,7 @@ fn kernel_times(gpu: &std::sync::Arc<Gpu>, model: &Model) -> Result<Option<Value
     }
     let input: Vec<u32> = (0..64).map(|i| 3 + i % 50).collect();
     let encoded = model.encode(gpu, &input)?;
-    let decoder = model.decoder(
-        gpu,
-        &encoded,
-        DecoderShape::single(1, 128),
-        Some(Feedback::Argmax),
-    )?;
+    let decoder = model.decoder(gpu, &encoded, DecoderShape::single(1, 128), Choice::Argmax)?;
     // The first replay builds nothing but may warm caches; time the second.
     pollster::block_on(decoder.profile_step(64))?;
     let times = pollster::block_on(decoder.profile_step(64))?;

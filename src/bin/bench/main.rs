@@ -22,7 +22,7 @@ use seq2seq_gpu::formats::config_json::spec_from_config_json;
 use seq2seq_gpu::generate::run_ahead_steps;
 use seq2seq_gpu::gpu::{Gpu, GpuOptions, Plan, Recorder, Tensor};
 use seq2seq_gpu::model::random::RandomWeights;
-use seq2seq_gpu::model::{DecoderShape, Feedback, Model, WeightFormat};
+use seq2seq_gpu::model::{Choice, DecoderShape, Model, WeightFormat};
 use seq2seq_gpu::ops::{self, Epilogue, MatmulForm};
 use seq2seq_gpu::{Error, Result};
 use serde_json::{Value, json};
@@ -117,7 +117,7 @@ fn generate(
         tokens: 1,
         capacity: new_tokens,
     };
-    let decoder = model.decoder(gpu, &encoded, shape, Some(Feedback::Argmax))?;
+    let decoder = model.decoder(gpu, &encoded, shape, Choice::Argmax)?;
     decoder.set_ids(&vec![model.spec.decoder_start_token_id; batch])?;
     // Greedy decoding as the engine runs it: steps run ahead, one readback per batch of them.
     let ahead = run_ahead_steps(gpu, model);
