@@ -10,8 +10,11 @@ const DIGITS: u32 = 16u;
 const LEVELS: u32 = 8u;
 // The upper half of the lanes' digit sums at one level of the tree (128 lanes x 16 digits).
 var<workgroup> handed_down: array<f32, 2048>;
-// Lane 0's choice after a level: the key prefix, and 1 when everything is kept.
+// Lane 0's choice after a level: the key prefix, and whether the search goes on (0), keeps
+// everything, or is done.
 var<workgroup> decision: vec2<u32>;
+const KEEP_ALL: u32 = 1u;
+const DONE: u32 = 2u;
 
 // Unsigned integers in the order of the floats (as Rust's total_cmp): negatives have every
 // bit flipped, the others only the sign bit.
@@ -61,21 +64,31 @@ fn cutoff(n: u32, lane: u32, floor: u32, by_mass: bool, best: f32, count: f32, s
             }
             var chosen = DIGITS;
             var lowest = DIGITS;
+            var whole_bin = false;
             for (var d = DIGITS; d > 0u; d--) {
                 let weight = sums[d - 1u];
                 if weight > 0.0 { lowest = d - 1u; }
                 if chosen == DIGITS {
-                    if above + weight >= goal { chosen = d - 1u; } else { above += weight; }
+                    if above + weight >= goal {
+                        chosen = d - 1u;
+                        // Counts are exact: a bin that brings exactly the goal is kept whole,
+                        // so its lowest key is as good a cut as any lower level would find.
+                        whole_bin = !by_mass && above + weight == goal;
+                    } else {
+                        above += weight;
+                    }
                 }
             }
             // Past the first level the chosen bin's digits hold the goal; only rounding of
             // their separate sums can miss it, and then the whole bin is kept.
             if chosen == DIGITS && level > 0u { chosen = select(lowest, 0u, lowest == DIGITS); }
-            decision = vec2<u32>(prefix | (chosen << shift), u32(chosen == DIGITS));
+            let state = select(u32(chosen == DIGITS), DONE, whole_bin);
+            decision = vec2<u32>(prefix | (chosen << shift), state);
         }
         let d = workgroupUniformLoad(&decision);
-        if d.y != 0u { return floor; }
+        if d.y == KEEP_ALL { return floor; }
         prefix = d.x;
+        if d.y == DONE { return max(prefix, floor); }
     }
     return prefix;
 }
