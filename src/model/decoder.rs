@@ -9,11 +9,9 @@ use super::graph::{AttentionSpec, Graph, Input, Scratch};
 use super::loaded::Model;
 use super::relative_position::bucket_table;
 use super::spec::{DecoderCell, Positions};
-use super::weights::{DecoderMixer, Linear};
+use super::weights::DecoderMixer;
 use crate::error::{Error, Result};
-use crate::gpu::{
-    DispatchTime, Gpu, MAX_STEPS_PER_SUBMIT, Plan, Recorder, RowBlocks, Tensor, Workspace,
-};
+use crate::gpu::{DispatchTime, Gpu, MAX_STEPS_PER_SUBMIT, Plan, Recorder, Tensor, Workspace};
 use crate::ops::{self, BeamScoring, CacheAppend, Epilogue, PositionBias, Sampling};
 
 /// How a decoder is laid out: `sequences` decoded side by side (a batch, or the beams of
@@ -347,71 +345,6 @@ impl Model {
             vocab: spec.vocab_size,
             embedding_rows: self.weights.decoder_ends.embedding.shape[0],
             _workspace: ws,
-        })
-    }
-}
-
-/// The output layer of one generation: the model's, or its shortlisted rows.
-struct OutputLayer {
-    layer: Linear,
-    /// u32 token id of each row, with a shortlist.
-    vocabulary: Option<Tensor>,
-    shortlist: Option<Vec<u32>>,
-}
-
-impl Model {
-    /// With a shortlist, gathers the rows (and logits biases) of the words the inputs
-    /// suggest, once per generation, so that each step computes only their logits.
-    fn output_layer(
-        &self,
-        gpu: &Arc<Gpu>,
-        ws: &mut Workspace,
-        encoded: &Encoded,
-    ) -> Result<OutputLayer> {
-        let lm_head = &self.weights.lm_head;
-        let Some(shortlist) = &self.shortlist else {
-            return Ok(OutputLayer {
-                layer: Linear {
-                    weight: lm_head.weight.clone(),
-                    bias: lm_head.bias.clone(),
-                },
-                vocabulary: None,
-                shortlist: None,
-            });
-        };
-        let source: Vec<u32> = encoded.source_ids.concat();
-        let list = shortlist.vocabulary(&source, self.spec.vocab_size)?;
-        let ids = ws.upload_u32(&list)?;
-        let mut rec = Recorder::new(gpu);
-        let weight = ops::gather_rows(&mut rec, ws, &lm_head.weight, &ids)?;
-        let bias = match &lm_head.bias {
-            Some(bias) => {
-                // The bias as a table of one-value rows, gathered like the weight's rows.
-                let column = RowBlocks {
-                    shape: vec![self.spec.vocab_size, 1],
-                    parts: (bias.parts.iter())
-                        .map(|p| Tensor {
-                            shape: vec![p.shape[0], 1],
-                            ..p.clone()
-                        })
-                        .collect(),
-                };
-                let gathered = ops::gather_rows(&mut rec, ws, &column, &ids)?;
-                Some(RowBlocks::one(Tensor {
-                    shape: vec![list.len()],
-                    ..gathered
-                }))
-            }
-            None => None,
-        };
-        rec.finish()?.submit(gpu);
-        Ok(OutputLayer {
-            layer: Linear {
-                weight: RowBlocks::one(weight),
-                bias,
-            },
-            vocabulary: Some(ids),
-            shortlist: Some(list),
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod encoder;
 mod graph;
 pub mod loaded;
 pub mod names;
+mod output_layer;
 pub mod random;
 pub mod relative_position;
 pub mod sinusoids;
