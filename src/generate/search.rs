@@ -19,7 +19,7 @@ use super::stopping::StoppingCriteria;
 use crate::error::Result;
 use crate::gpu::{Gpu, MAX_STEPS_PER_SUBMIT};
 use crate::model::{Choice, Decoder, DecoderShape, Encoded, Model};
-use crate::ops::{MAX_BEAM_CANDIDATES, MAX_BEAMS, Sampling};
+use crate::ops::{Sampling, beam_kernel_fits};
 use crate::platform::entropy_seed;
 use crate::tokenizer::Tokenizer;
 
@@ -122,8 +122,7 @@ impl Search {
             // Beams are scored on the GPU without processors, up to the kernel's sizes.
             Some(search) => {
                 let keep = search.keep();
-                let fits = beams <= MAX_BEAMS
-                    && keep <= MAX_BEAM_CANDIDATES.min(beams * model.spec.vocab_size);
+                let fits = beam_kernel_fits(beams, keep, model.spec.vocab_size);
                 match processors.is_empty() && fits {
                     true => Choice::BeamCandidates { keep },
                     false => Choice::Logits,

@@ -92,7 +92,8 @@ pub struct Decoder {
     shortlist: Option<Vec<u32>>,
     /// u32 [sequences, capacity]: which cache row holds each sequence's token t (beams).
     row_table: Option<Tensor>,
-    logits_staging: wgpu::Buffer,
+    /// Where the logits are read back (`Choice::Logits` only).
+    logits_staging: Option<wgpu::Buffer>,
     vocab: usize,
     /// Rows of the embedding table: ids fed to the decoder stay below this.
     embedding_rows: usize,
@@ -338,7 +339,9 @@ impl Model {
             ids,
             history,
             beam,
-            logits_staging: gpu.staging_buffer((logits.len() * 4) as u64),
+            // Only a decoder that leaves the logits to the CPU reads them back.
+            logits_staging: (choice == Choice::Logits)
+                .then(|| gpu.staging_buffer((logits.len() * 4) as u64)),
             logits,
             shortlist: output.shortlist,
             row_table,
@@ -520,13 +523,17 @@ impl Decoder {
     }
 
     /// Runs one step and returns the logits [sequences * tokens, vocab] (logits processors,
-    /// sampling and beam search work on them).
+    /// sampling and beam search work on them), for a decoder built with `Choice::Logits`.
     pub async fn step_logits(&self, pos: usize) -> Result<Vec<f32>> {
+        let Some(staging) = &self.logits_staging else {
+            return Err(Error::invalid(
+                "this decoder chooses on the GPU and does not read back logits",
+            ));
+        };
         let encoder = self.submit(pos)?;
         let len = (self.logits.len() * 4) as u64;
-        let bytes = self
-            .gpu
-            .submit_and_read(encoder, &self.logits.buffer, &self.logits_staging, len)
+        let bytes = (self.gpu)
+            .submit_and_read(encoder, &self.logits.buffer, staging, len)
             .await?;
         let logits: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
         let Some(list) = &self.shortlist else {

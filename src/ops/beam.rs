@@ -41,8 +41,14 @@ uniform! {
 }
 
 /// The most beams per input and candidates kept per input the kernel takes.
-pub const MAX_BEAMS: usize = 64;
-pub const MAX_BEAM_CANDIDATES: usize = 256;
+const MAX_BEAMS: usize = 64;
+const MAX_BEAM_CANDIDATES: usize = 256;
+
+/// Whether the kernel takes `beams` beams per input keeping `keep` candidates of each input's
+/// `beams * cols` continuations (one workgroup holds them all).
+pub fn beam_kernel_fits(beams: usize, keep: usize, cols: usize) -> bool {
+    (1..=MAX_BEAMS).contains(&beams) && (1..=MAX_BEAM_CANDIDATES.min(beams * cols)).contains(&keep)
+}
 
 /// Where one scoring step reads and writes: `logits` [inputs * beams, cols] (cols = vocab,
 /// or a shortlist's columns with `vocabulary` their token ids), `scores` f32 [inputs *
@@ -63,10 +69,8 @@ pub struct BeamScoring<'a> {
 pub fn beam_candidates(rec: &mut Recorder, s: &BeamScoring) -> Result<()> {
     let view = s.logits.matrix();
     let (beams, keep) = (s.beams, s.keep);
-    let fits = (1..=MAX_BEAMS).contains(&beams)
+    let fits = beam_kernel_fits(beams, keep, view.cols)
         && view.rows.is_multiple_of(beams)
-        && view.cols > 0
-        && (1..=MAX_BEAM_CANDIDATES.min(beams * view.cols)).contains(&keep)
         && s.vocabulary.is_none_or(|v| v.len() == view.cols)
         && (s.vocabulary.is_some() || view.cols == s.vocab)
         && (beams * s.vocab) <= u32::MAX as usize;

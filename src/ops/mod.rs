@@ -24,7 +24,7 @@ pub use attention::{
     Attention, AttentionForm, KeySplit, PositionBias, attention, attention_with, key_splits,
     split_records_len,
 };
-pub use beam::{BeamScoring, MAX_BEAM_CANDIDATES, MAX_BEAMS, beam_candidates};
+pub use beam::{BeamScoring, beam_candidates, beam_kernel_fits};
 pub use embedding::{Positions, embedding};
 pub use gather::gather_rows;
 pub use matmul::{Epilogue, MatmulForm, linear, linear_blocks, linear_with};
