@@ -272,28 +272,51 @@ fn matvec_narrow_vec4_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_
 }
 
 // The skinny vec4 kernel with the decode step's neighbours folded in, chosen by flags:
-// The skinny vec4 kernel with the decode step's neighbours folded in, chosen by flags:
 // - an input norm (RMSNorm or LayerNorm) applied to the rows as they are read. Every
 //   workgroup reads the few rows whole anyway: their squares are summed beside the product,
 //   and the norm's weights fold into each weight once, as
 //   sum_k norm(x)_k w_k = scale * sum_k (x_k - mean) g_k w_k + sum_k beta_k w_k. LayerNorm's
 //   mean takes one workgroup reduction first (two passes, as torch and norm.wgsl do).
-// - the KV append: output columns from `split` on go to the self-attention cache, at the
-//   rows after the `step.pos` tokens each sequence holds;
+// - the KV append: output columns from `split` on go to the self-attention cache (`side`),
+//   at the rows after the `step.pos` tokens each sequence holds;
 // - a gated activation: output column c is alpha * act(x . w_c) * (x . w_{n + c}), the
-//   weight holding the gate rows then the linear rows.
-const FLAG_RMS_INPUT: u32 = 4u;
-const FLAG_LAYER_NORM_INPUT: u32 = 8u;
+//   weight holding the gate rows then the linear rows;
+// - a normalised residual (post-norm models, whose norm follows the residual add): out =
+//   value + norm(side)[row, col], `side` being the residual stream [rows, n] with its last
+//   sublayer's norm still to apply. The norm's flags then describe the side rows, not the
+//   input (no sublayer's output matmul reads a normalised input). Every workgroup reads the
+//   few side rows whole for their statistics, so `out` is another buffer;
+// - an SSRU cell (Marian's tiny decoders, one token per sequence), on the gated layout of
+//   candidate rows then forget-gate rows: c = f * c_prev + (1 - f) * candidate with the
+//   state c in `side` [rows, n], and out = relu(c) + the (normalised) input row itself, as
+//   shaders/ssru.wgsl computes it;
+// - the first stage of a greedy choice (an output layer whose logits only feed an argmax):
+//   instead of the logits, each workgroup writes each row's best of its 4 columns to `side`
+//   ([rows, workgroups, 2]: the value, then the column as f32, -1 where all are NaN), and
+//   argmax.wgsl's argmax_partials_main picks among those.
+const FLAG_RMS: u32 = 4u;
+const FLAG_LAYER_NORM: u32 = 8u;
 const FLAG_APPEND: u32 = 16u;
 const FLAG_GATED: u32 = 32u;
+const FLAG_SIDE_RESIDUAL: u32 = 64u;
+const FLAG_SSRU: u32 = 128u;
+const FLAG_ARGMAX: u32 = 256u;
 
-@group(0) @binding(7) var<storage, read> norm_weight: array<vec4<f32>>;
-@group(0) @binding(8) var<storage, read> norm_bias: array<vec4<f32>>;
-@group(0) @binding(9) var<storage, read_write> cache: array<f32>;
+// The norm's weight, then LayerNorm's bias.
+@group(0) @binding(7) var<storage, read> norm: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> side: array<f32>;
 
 // Column group 0's squared inputs per row, and every lane's beta term.
 var<workgroup> square_partial: array<f32, 512>; // SKINNY_ROWS * 64
 var<workgroup> beta_partial: array<f32, 256>;
+// Each column group's value per row for the argmax stage ([group][row]), and whether it
+// is a number (no column, or NaN, never wins).
+var<workgroup> group_values: array<f32, 32>;
+var<workgroup> group_valid: array<u32, 32>;
+
+fn norm_value(i: u32) -> f32 {
+    return norm[i >> 2u][i & 3u];
+}
 
 fn reduce_norm_terms(lid: u32, lane: u32, rows: u32, squares: array<f32, 8>, beta: f32) {
     if lid < 64u {
@@ -314,13 +337,8 @@ fn reduce_norm_terms(lid: u32, lane: u32, rows: u32, squares: array<f32, 8>, bet
     }
 }
 
-// Each input row's mean, from every invocation's share of it.
-fn input_means(lid: u32, rows: u32) -> array<f32, 8> {
-    let k4 = params.k / 4u;
-    var sums: array<f32, 8>;
-    for (var kq = lid; kq < k4; kq += 256u) {
-        for (var r = 0u; r < rows; r++) { sums[r] += dot(a[row_base4(r) + kq], vec4(1.0)); }
-    }
+// Each row's sum of every invocation's share in `sums`.
+fn workgroup_row_sums(lid: u32, rows: u32, sums: array<f32, 8>) -> array<f32, 8> {
     for (var r = 0u; r < SKINNY_ROWS; r++) { partial[r * 256u + lid] = sums[r]; }
     workgroupBarrier();
     for (var width = 128u; width > 0u; width >>= 1u) {
@@ -331,29 +349,80 @@ fn input_means(lid: u32, rows: u32) -> array<f32, 8> {
         }
         workgroupBarrier();
     }
-    var means: array<f32, 8>;
-    for (var r = 0u; r < rows; r++) { means[r] = partial[r * 256u] / f32(params.k); }
+    var totals: array<f32, 8>;
+    for (var r = 0u; r < rows; r++) { totals[r] = partial[r * 256u]; }
     workgroupBarrier();
+    return totals;
+}
+
+// Each input row's mean.
+fn input_means(lid: u32, rows: u32) -> array<f32, 8> {
+    let k4 = params.k / 4u;
+    var sums: array<f32, 8>;
+    for (var kq = lid; kq < k4; kq += 256u) {
+        for (var r = 0u; r < rows; r++) { sums[r] += dot(a[row_base4(r) + kq], vec4(1.0)); }
+    }
+    var means = workgroup_row_sums(lid, rows, sums);
+    for (var r = 0u; r < rows; r++) { means[r] /= f32(params.k); }
     return means;
+}
+
+// Each side row's mean (0 for RMSNorm) and reciprocal deviation, in two passes as
+// norm.wgsl takes them.
+fn side_row_stats(lid: u32, rows: u32, layer_norm: bool) -> array<vec2<f32>, 8> {
+    let n = params.n;
+    var means: array<f32, 8>;
+    if layer_norm {
+        var sums: array<f32, 8>;
+        for (var c = lid; c < n; c += 256u) {
+            for (var r = 0u; r < rows; r++) { sums[r] += side[r * n + c]; }
+        }
+        means = workgroup_row_sums(lid, rows, sums);
+        for (var r = 0u; r < rows; r++) { means[r] /= f32(n); }
+    }
+    var squares: array<f32, 8>;
+    for (var c = lid; c < n; c += 256u) {
+        for (var r = 0u; r < rows; r++) {
+            let d = side[r * n + c] - means[r];
+            squares[r] += d * d;
+        }
+    }
+    let totals = workgroup_row_sums(lid, rows, squares);
+    var stats: array<vec2<f32>, 8>;
+    for (var r = 0u; r < rows; r++) {
+        stats[r] = vec2(means[r], inverseSqrt(totals[r] / f32(n) + params.eps));
+    }
+    return stats;
+}
+
+// norm(value) at column `col` of a row with `stats` (mean, reciprocal deviation), for a norm
+// over `dim` values: as norm.wgsl writes it.
+fn normalised(value: f32, col: u32, dim: u32, stats: vec2<f32>, layer_norm: bool) -> f32 {
+    if layer_norm { return (value - stats.x) * stats.y * norm_value(col) + norm_value(dim + col); }
+    return norm_value(col) * (value * stats.y);
 }
 
 // The finished value of row r for the weight row whose sums sit at lane `first` of a group.
 fn fused_value(r: u32, first: u32, w_row: u32, normed: bool) -> f32 {
     var v = partial[r * 256u + first];
     if normed {
-        let scale = inverseSqrt(square_partial[r * 64u] / f32(params.k) + params.eps);
-        v = v * scale + beta_partial[first];
+        v = v * input_deviation(r) + beta_partial[first];
     }
     v = v * weight_scale(w_row);
     if (params.flags & FLAG_BIAS) != 0u { v = v + bias[w_row]; }
     return v;
 }
 
+// The reciprocal deviation of input row r (after reduce_norm_terms).
+fn input_deviation(r: u32) -> f32 {
+    return inverseSqrt(square_partial[r * 64u] / f32(params.k) + params.eps);
+}
+
 fn store_fused(row: u32, col: u32, value: f32) {
     if (params.flags & FLAG_APPEND) != 0u && col >= params.split {
         let sequence = row / params.rows_per_sequence;
         let cache_row = sequence * params.capacity + step.pos + row % params.rows_per_sequence;
-        cache[cache_row * params.cache_stride + col - params.split] = value;
+        side[cache_row * params.cache_stride + col - params.split] = value;
         return;
     }
     let idx = params.out_offset + row * params.out_stride + col;
@@ -365,18 +434,24 @@ fn store_fused(row: u32, col: u32, value: f32) {
 @compute @workgroup_size(256)
 fn matvec_fused_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let rows = min(params.m, SKINNY_ROWS);
-    let normed = (params.flags & (FLAG_RMS_INPUT | FLAG_LAYER_NORM_INPUT)) != 0u;
-    let layer_norm = (params.flags & FLAG_LAYER_NORM_INPUT) != 0u;
+    let layer_norm = (params.flags & FLAG_LAYER_NORM) != 0u;
+    let has_norm = (params.flags & (FLAG_RMS | FLAG_LAYER_NORM)) != 0u;
+    let side_residual = (params.flags & FLAG_SIDE_RESIDUAL) != 0u;
+    // Whether the norm applies to the input rows (else to the side rows, or there is none).
+    let normed = has_norm && !side_residual;
     var means: array<f32, 8>;
-    if layer_norm { means = input_means(lid.x, rows); }
+    if normed && layer_norm { means = input_means(lid.x, rows); }
+    var side_stats: array<vec2<f32>, 8>;
+    if side_residual && has_norm { side_stats = side_row_stats(lid.x, rows, layer_norm); }
     let lane = lid.x % 64u;
     let group = lid.x / 64u;
-    let gated = (params.flags & FLAG_GATED) != 0u;
-    // Gated, a workgroup makes 2 output columns: groups 0 and 1 their gates, 2 and 3 the
-    // linear halves.
+    let ssru = (params.flags & FLAG_SSRU) != 0u;
+    let paired = ssru || (params.flags & FLAG_GATED) != 0u;
+    // Paired, a workgroup makes 2 output columns: groups 0 and 1 their first-half rows (gate
+    // or candidate), 2 and 3 their second-half rows (linear or forget gate).
     var col = wg.x * 4u + group;
     var w_row = col;
-    if gated {
+    if paired {
         col = wg.x * 2u + group % 2u;
         w_row = col + (group / 2u) * params.n;
     }
@@ -387,8 +462,8 @@ fn matvec_fused_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoca
     if col < params.n && normed {
         for (var kq = lane; kq < k4; kq += 64u) {
             var wv = load_w4(w_row * k4 + kq);
-            if layer_norm { beta += dot(norm_bias[kq], wv); }
-            wv *= norm_weight[kq];
+            if layer_norm { beta += dot(norm[k4 + kq], wv); }
+            wv *= norm[kq];
             for (var r = 0u; r < rows; r++) {
                 let d = a[row_base4(r) + kq] - vec4(means[r]);
                 sums[r] += dot(d, wv);
@@ -400,14 +475,69 @@ fn matvec_fused_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoca
     }
     reduce_groups(lid.x, lane, 64u, rows, sums);
     if normed { reduce_norm_terms(lid.x, lane, rows, squares, beta); }
-    if lane != 0u || col >= params.n || (gated && group >= 2u) { return; }
+    if (params.flags & FLAG_ARGMAX) != 0u {
+        argmax_stage(wg.x, lid.x, rows, col, w_row, normed);
+        return;
+    }
+    if lane != 0u || col >= params.n || (paired && group >= 2u) { return; }
     for (var r = 0u; r < rows; r++) {
         let v = fused_value(r, lid.x, w_row, normed);
-        if gated {
+        if ssru {
+            let forget = 1.0 / (1.0 + exp(-fused_value(r, lid.x + 128u, w_row + params.n, normed)));
+            let state = r * params.n + col;
+            let c = forget * select(side[state], 0.0, step.pos == 0u) + (1.0 - forget) * v;
+            side[state] = c;
+            var input = a[row_base4(r) + col / 4u][col % 4u];
+            if normed {
+                let stats = vec2(means[r], input_deviation(r));
+                input = normalised(input, col, params.k, stats, layer_norm);
+            }
+            store_fused(r, col, max(c, 0.0) + input);
+        } else if paired {
             let linear = fused_value(r, lid.x + 128u, w_row + params.n, normed);
             store_fused(r, col, params.alpha * activate(v, params.activation) * linear);
         } else {
-            store_fused(r, col, params.alpha * activate(v, params.activation));
+            var value = params.alpha * activate(v, params.activation);
+            if side_residual {
+                var residual = side[r * params.n + col];
+                if has_norm { residual = normalised(residual, col, params.n, side_stats[r], layer_norm); }
+                value = residual + value;
+            }
+            store_fused(r, col, value);
         }
+    }
+}
+
+// Each row's best of the workgroup's 4 columns, the lowest column on ties as torch.argmax
+// takes it, into `side` (see FLAG_ARGMAX).
+fn argmax_stage(wg: u32, lid: u32, rows: u32, col: u32, w_row: u32, normed: bool) {
+    let group = lid / 64u;
+    if lid % 64u == 0u {
+        for (var r = 0u; r < rows; r++) {
+            var value = 0.0;
+            if col < params.n {
+                value = params.alpha * activate(fused_value(r, lid, w_row, normed), params.activation);
+            }
+            group_values[group * SKINNY_ROWS + r] = value;
+            group_valid[group * SKINNY_ROWS + r] = u32(col < params.n && value == value);
+        }
+    }
+    workgroupBarrier();
+    if lid != 0u { return; }
+    let partials = (params.n + 3u) / 4u;
+    for (var r = 0u; r < rows; r++) {
+        var best = 0.0;
+        var best_col = -1.0;
+        for (var g = 0u; g < 4u; g++) {
+            let v = group_values[g * SKINNY_ROWS + r];
+            // Strict > keeps the lower column.
+            if group_valid[g * SKINNY_ROWS + r] != 0u && (best_col < 0.0 || v > best) {
+                best = v;
+                best_col = f32(wg * 4u + g);
+            }
+        }
+        let at = 2u * (r * partials + wg);
+        side[at] = best;
+        side[at + 1u] = best_col;
     }
 }

@@ -1,5 +1,6 @@
 // Row normalisation: LayerNorm (mean and variance, weight and bias) and T5's RMSNorm
-// (no mean subtraction, no bias), from x into y, or in place in y. WebGPU forbids binding
+// (no mean subtraction, no bias), from x into y, or in place in y. `norm` holds the weight,
+// then LayerNorm's bias. WebGPU forbids binding
 // one buffer to two writable bindings, so in place the input is read from y itself (x is
 // then a placeholder); each invocation reads only the elements it later writes.
 
@@ -13,8 +14,7 @@ struct NormParams {
 @group(0) @binding(0) var<uniform> params: NormParams;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<storage, read> weight: array<f32>;
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> norm: array<f32>;
 
 fn load(i: u32) -> f32 {
     if params.in_place != 0u { return y[i]; }
@@ -37,7 +37,7 @@ fn layer_norm_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
     }
     let inv_std = inverseSqrt(reduce_sum(local_sq, lane) / n + params.eps);
     for (var c = lane; c < params.cols; c += RED_WG) {
-        y[base + c] = (load(base + c) - mean) * inv_std * weight[c] + bias[c];
+        y[base + c] = (load(base + c) - mean) * inv_std * norm[c] + norm[params.cols + c];
     }
 }
 
@@ -52,6 +52,6 @@ fn rms_norm_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     }
     let inv_rms = inverseSqrt(reduce_sum(local_sq, lane) / f32(params.cols) + params.eps);
     for (var c = lane; c < params.cols; c += RED_WG) {
-        y[base + c] = weight[c] * (load(base + c) * inv_rms);
+        y[base + c] = norm[c] * (load(base + c) * inv_rms);
     }
 }

@@ -75,14 +75,21 @@ fn ids(values: &[f32]) -> Vec<u32> {
 const TEXTS: [&str; 2] = ["I would like a cup of coffee, please.", "Hello"];
 
 /// Encoder states, the first three greedy steps' logits and the greedy ids (full
-/// vocabulary) equal the numpy reference's, with int8 weights as stored and dequantised.
+/// vocabulary) equal the numpy reference's, with int8 weights as stored and dequantised,
+/// and with the fused decode kernels GPUs record (the SSRU cell and each post-norm folded
+/// into the matmuls around it).
 #[test]
 fn states_logits_and_greedy_ids_match_the_numpy_reference() {
-    let gpu = common::gpu();
     let reference = intermediates();
     let tokenizer = engine("enpt", None);
-    for format in [WeightFormat::Int8, WeightFormat::F32] {
+    let runs = [
+        (common::gpu(), WeightFormat::Int8),
+        (common::gpu(), WeightFormat::F32),
+        (common::fused_gpu(), WeightFormat::Int8),
+    ];
+    for (gpu, format) in runs {
         let model = full_vocabulary_model(&gpu, format);
+        let format = format!("{format:?} (fused {})", gpu.fused_kernels());
         for (case, text) in TEXTS.iter().enumerate() {
             let get = |key: &str| &reference[&format!("s{case}_{key}")];
             let source = tokenizer.tokenizer().encode(text).unwrap();
@@ -94,7 +101,7 @@ fn states_logits_and_greedy_ids_match_the_numpy_reference() {
                 &states,
                 &get("encoder_out").0,
                 1e-4,
-                &format!("{format:?} encoder states of {text:?}"),
+                &format!("{format} encoder states of {text:?}"),
             );
 
             let greedy = ids(&get("out_ids_full").0);
@@ -113,14 +120,14 @@ fn states_logits_and_greedy_ids_match_the_numpy_reference() {
                         &step,
                         &logits[pos * vocab[1]..][..vocab[1]],
                         1e-4,
-                        &format!("{format:?} logits of step {pos} of {text:?}"),
+                        &format!("{format} logits of step {pos} of {text:?}"),
                     );
                 }
                 let best = common::reference::argmax(&step, step.len())[0];
                 produced.push(best);
                 previous = greedy[pos];
             }
-            assert_eq!(produced, greedy, "{format:?} greedy ids of {text:?}");
+            assert_eq!(produced, greedy, "{format} greedy ids of {text:?}");
         }
     }
 }

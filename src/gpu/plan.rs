@@ -225,6 +225,11 @@ impl Plan {
         self.dispatches.len()
     }
 
+    /// The kernel of each dispatch, in order.
+    pub fn kernels(&self) -> Vec<KernelName> {
+        self.dispatches.iter().map(|d| d.kernel).collect()
+    }
+
     /// Encodes `count` replays at positions `first..first + count`, calling `after` with
     /// each replay's index once it is encoded (to copy out what it produced before the
     /// next one overwrites it).

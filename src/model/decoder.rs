@@ -5,13 +5,15 @@
 use std::sync::Arc;
 
 use super::encoder::Encoded;
-use super::graph::{AttentionSpec, Graph, Input, Scratch};
+use super::graph::{AttentionSpec, Graph, Scratch};
 use super::loaded::Model;
 use super::relative_position::bucket_table;
 use super::spec::{DecoderCell, Positions};
 use super::weights::DecoderMixer;
 use crate::error::{Error, Result};
-use crate::gpu::{DispatchTime, Gpu, MAX_STEPS_PER_SUBMIT, Plan, Recorder, Tensor, Workspace};
+use crate::gpu::{
+    DispatchTime, Gpu, KernelName, MAX_STEPS_PER_SUBMIT, Plan, Recorder, Tensor, Workspace,
+};
 use crate::ops::{self, BeamScoring, CacheAppend, Epilogue, PositionBias, Sampling};
 
 /// How a decoder is laid out: `sequences` decoded side by side (a batch, or the beams of
@@ -182,7 +184,12 @@ impl Model {
             _ => None,
         };
         let output = self.output_layer(gpu, &mut ws, encoded)?;
-        let logits = ws.tensor(&[rows, output.layer.weight.shape[0]])?;
+        let columns = output.layer.weight.shape[0];
+        let logits = ws.tensor(&[rows, columns])?;
+        let argmax_partials = match choice {
+            Choice::Argmax => Some(ws.tensor(&ops::argmax_partials_shape(rows, columns))?),
+            _ => None,
+        };
         let hidden = ws.tensor(&[rows, spec.d_model])?;
         let encoded_rows = encoded.cross_kv.shape[0] / encoded.batch.max(1);
         let scratch = Scratch::new(&mut ws, spec, &stack, hidden, capacity.max(encoded_rows))?;
@@ -229,51 +236,51 @@ impl Model {
             rec: &mut rec,
             spec,
         };
-        g.embed(ends, &ids, tokens, true, &scratch)?;
+        let mut stream = g.embed(ends, &ids, tokens, true, &scratch)?;
         let cross = encoded.cross_kv.matrix();
         for (l, layer) in self.weights.decoder.iter().enumerate() {
             let memory = &memories[l];
-            g.sublayer(&layer.self_norm, &scratch, |g, x| match &layer.mixer {
-                DecoderMixer::Ssru { gates: projection } => {
-                    let gates = gates.as_ref().ok_or_else(|| {
-                        Error::invalid("an SSRU layer in a self-attention decoder")
-                    })?;
-                    g.linear(
-                        projection,
-                        x.x.matrix(),
-                        gates.matrix(),
-                        Epilogue::default(),
-                    )?;
-                    // Post-norm only (the spec refuses pre-norm SSRU models): x is the stream.
-                    ops::ssru(g.rec, gates, memory, &scratch.hidden, tokens)
-                }
-                DecoderMixer::SelfAttention { qkv, out } => {
-                    let append = CacheAppend {
-                        cache: memory,
-                        split: inner,
-                        rows_per_sequence: tokens,
-                        capacity,
-                    };
-                    g.project_qkv(qkv, x, &scratch, Some(append))?;
-                    let qkv = scratch.qkv.matrix();
-                    let attention = AttentionSpec {
-                        q: qkv.columns(0, inner),
-                        k: memory.matrix().columns(0, inner),
-                        v: memory.matrix().columns(inner, inner),
-                        heads: stack.heads,
-                        head_dim: stack.head_dim,
-                        causal: true,
-                        position_bias,
-                        from_step: true,
-                        batch: sequences,
-                        kv_group: 1,
-                        key_mask: None,
-                        row_table: row_table.as_ref(),
-                    };
-                    g.attend(attention, out, &scratch)
-                }
-            })?;
-            g.sublayer(&layer.cross_norm, &scratch, |g, x| {
+            stream = g.sublayer(
+                &layer.self_norm,
+                stream,
+                &scratch,
+                |g, x, add| match &layer.mixer {
+                    DecoderMixer::Ssru { gates: projection } => {
+                        let gates = gates.as_ref().ok_or_else(|| {
+                            Error::invalid("an SSRU layer in a self-attention decoder")
+                        })?;
+                        // Post-norm only (the spec refuses pre-norm SSRU models): its input
+                        // is the stream it adds to.
+                        g.ssru(projection, memory, gates, tokens, &scratch, add)
+                    }
+                    DecoderMixer::SelfAttention { qkv, out } => {
+                        let append = CacheAppend {
+                            cache: memory,
+                            split: inner,
+                            rows_per_sequence: tokens,
+                            capacity,
+                        };
+                        g.project_qkv(qkv, x, &scratch, Some(append))?;
+                        let qkv = scratch.qkv.matrix();
+                        let attention = AttentionSpec {
+                            q: qkv.columns(0, inner),
+                            k: memory.matrix().columns(0, inner),
+                            v: memory.matrix().columns(inner, inner),
+                            heads: stack.heads,
+                            head_dim: stack.head_dim,
+                            causal: true,
+                            position_bias,
+                            from_step: true,
+                            batch: sequences,
+                            kv_group: 1,
+                            key_mask: None,
+                            row_table: row_table.as_ref(),
+                        };
+                        g.attend(attention, out, &scratch, add)
+                    }
+                },
+            )?;
+            stream = g.sublayer(&layer.cross_norm, stream, &scratch, |g, x, add| {
                 g.project(
                     &layer.cross_q,
                     x,
@@ -295,40 +302,46 @@ impl Model {
                     key_mask: encoded.mask.as_ref(),
                     row_table: None,
                 };
-                g.attend(attention, &layer.cross_out, &scratch)
+                g.attend(attention, &layer.cross_out, &scratch, add)
             })?;
-            g.sublayer(&layer.ffn_norm, &scratch, |g, x| {
-                g.feed_forward(&layer.ffn_in, &layer.ffn_out, x, &scratch)
+            stream = g.sublayer(&layer.ffn_norm, stream, &scratch, |g, x, add| {
+                g.feed_forward(&layer.ffn_in, &layer.ffn_out, x, &scratch, add)
             })?;
         }
         let head = Epilogue {
             alpha: spec.lm_head_scale,
             ..Epilogue::default()
         };
-        // The final norm goes into the head's own dispatch where the kernel allows.
-        let last = Input {
-            x: &scratch.hidden,
-            norm: ends.final_norm.as_ref(),
-        };
-        g.project(&output.layer, last, &scratch, logits.matrix(), head)?;
-        // A plan that reads logits chooses on the CPU: no argmax.
+        // The last norm goes into the head's own dispatch where the kernel allows, and so
+        // does a greedy choice's first stage.
+        let last = g.head_input(ends, stream)?;
         let vocabulary = output.vocabulary.as_ref();
-        match &choice {
-            Choice::Logits => {}
-            Choice::Argmax => ops::argmax(g.rec, &logits, &ids, vocabulary)?,
-            Choice::Sample(sampling) => ops::sample(g.rec, &logits, &ids, vocabulary, sampling)?,
-            Choice::BeamCandidates { keep } => {
-                let out = beam.as_ref().expect("made for this choice");
-                let scoring = BeamScoring {
-                    logits: &logits,
-                    scores: &out.scores,
-                    candidates: &out.candidates,
-                    vocabulary,
-                    beams,
-                    keep: *keep,
-                    vocab: spec.vocab_size,
-                };
-                ops::beam_candidates(g.rec, &scoring)?
+        if let Some(partials) = &argmax_partials
+            && g.head_argmax(&output.layer, last, logits.matrix(), head, partials)?
+        {
+            ops::argmax_partials(g.rec, partials, &ids, vocabulary)?;
+        } else {
+            g.project(&output.layer, last, &scratch, logits.matrix(), head)?;
+            // A plan that reads logits chooses on the CPU: no argmax.
+            match &choice {
+                Choice::Logits => {}
+                Choice::Argmax => ops::argmax(g.rec, &logits, &ids, vocabulary)?,
+                Choice::Sample(sampling) => {
+                    ops::sample(g.rec, &logits, &ids, vocabulary, sampling)?
+                }
+                Choice::BeamCandidates { keep } => {
+                    let out = beam.as_ref().expect("made for this choice");
+                    let scoring = BeamScoring {
+                        logits: &logits,
+                        scores: &out.scores,
+                        candidates: &out.candidates,
+                        vocabulary,
+                        beams,
+                        keep: *keep,
+                        vocab: spec.vocab_size,
+                    };
+                    ops::beam_candidates(g.rec, &scoring)?
+                }
             }
         }
         let plan = rec.finish()?;
@@ -408,6 +421,11 @@ impl Decoder {
     /// Kernel dispatches of one step.
     pub fn dispatches_per_step(&self) -> usize {
         self.plan.dispatches()
+    }
+
+    /// The kernel of each dispatch of one step, in order.
+    pub fn step_kernels(&self) -> Vec<KernelName> {
+        self.plan.kernels()
     }
 
     /// The GPU time of each dispatch of one step at `pos` (see [`Plan::profile`]): it runs

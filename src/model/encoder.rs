@@ -98,11 +98,11 @@ impl Model {
             rec: &mut rec,
             spec,
         };
-        g.embed(ends, &ids, s, false, &scratch)?;
+        let mut stream = g.embed(ends, &ids, s, false, &scratch)?;
         let stack = spec.encoder;
         let inner = stack.inner_dim();
         for layer in &self.weights.encoder {
-            g.sublayer(&layer.self_norm, &scratch, |g, x| {
+            stream = g.sublayer(&layer.self_norm, stream, &scratch, |g, x, add| {
                 g.project_qkv(&layer.qkv, x, &scratch, None)?;
                 let qkv = scratch.qkv.matrix();
                 let attention = AttentionSpec {
@@ -119,13 +119,13 @@ impl Model {
                     key_mask: mask.as_ref(),
                     row_table: None,
                 };
-                g.attend(attention, &layer.self_out, &scratch)
+                g.attend(attention, &layer.self_out, &scratch, add)
             })?;
-            g.sublayer(&layer.ffn_norm, &scratch, |g, x| {
-                g.feed_forward(&layer.ffn_in, &layer.ffn_out, x, &scratch)
+            stream = g.sublayer(&layer.ffn_norm, stream, &scratch, |g, x, add| {
+                g.feed_forward(&layer.ffn_in, &layer.ffn_out, x, &scratch, add)
             })?;
         }
-        g.finish(ends, &scratch)?;
+        g.finish(ends, stream, &hidden)?;
         g.linear(
             &self.weights.cross_kv,
             hidden.matrix(),

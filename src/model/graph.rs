@@ -7,7 +7,7 @@ use super::weights::{Linear, Norm, StackEnds};
 use crate::error::Result;
 use crate::gpu::{Recorder, Tensor, View, Workspace};
 use crate::ops::{
-    self, Attention, CacheAppend, Epilogue, Fusion, InputNorm, KeySplit, PositionBias, Positions,
+    self, Attention, CacheAppend, Epilogue, Fusion, KeySplit, PositionBias, Positions,
 };
 
 pub struct Graph<'a, 'g> {
@@ -19,6 +19,10 @@ pub struct Graph<'a, 'g> {
 pub struct Scratch {
     /// The residual stream [rows, d_model].
     pub hidden: Tensor,
+    /// A second stream buffer of hidden's shape, where a post-norm model folds each
+    /// sublayer's norm into the kernels that read its result (the fused decode kernel): a
+    /// sublayer then writes its sum to the other buffer while its kernels read the stream.
+    pub spare: Option<Tensor>,
     /// Normalised input of a pre-norm sublayer [rows, d_model].
     pub normed: Tensor,
     /// Fused Q, K, V [rows, 3 * inner].
@@ -55,7 +59,13 @@ impl Scratch {
             1 => 1,
             splits => ops::split_records_len(queries, stack.head_dim, splits),
         };
+        // Fused kernels fold norms into their reads of at most 8 rows (see `ops::fusable`).
+        let spare = match !spec.pre_norm && ws.gpu().fused_kernels() && rows <= 8 {
+            true => Some(ws.tensor(&[rows, d])?),
+            false => None,
+        };
         Ok(Scratch {
+            spare,
             key_splits,
             split_records: ws.tensor(&[records])?,
             hidden,
@@ -86,13 +96,29 @@ pub struct AttentionSpec<'t> {
     pub row_table: Option<&'t Tensor>,
 }
 
-/// What a sublayer's first matmul reads: the stream, and for a pre-norm model the norm
-/// still to apply to it. The fused decode kernel applies the norm as it reads the rows;
-/// elsewhere it runs first, into `Scratch::normed`.
+/// Rows with the norm still to apply to them: a sublayer's input (the stream and, for a
+/// pre-norm model, its norm), or the residual stream of a post-norm model whose last norm
+/// the kernels that read it fold in. The fused decode kernel applies the norm as it reads
+/// the rows; elsewhere it runs first, into `Scratch::normed` or in place.
 #[derive(Clone, Copy)]
-pub struct Input<'t> {
+pub struct Rows<'t> {
     pub x: &'t Tensor,
     pub norm: Option<&'t Norm>,
+}
+
+impl<'t> Rows<'t> {
+    pub fn plain(x: &'t Tensor) -> Rows<'t> {
+        Rows { x, norm: None }
+    }
+}
+
+/// Where a sublayer's output projection adds its result: the stream `from` (with its
+/// pending norm), written to `to` (the same tensor, or the other of the two stream buffers
+/// when a pending norm is folded into the projection).
+#[derive(Clone, Copy)]
+pub struct ResidualAdd<'t> {
+    pub from: Rows<'t>,
+    pub to: &'t Tensor,
 }
 
 const RESIDUAL: Epilogue = Epilogue {
@@ -103,15 +129,7 @@ const RESIDUAL: Epilogue = Epilogue {
 
 impl Graph<'_, '_> {
     pub fn norm(&mut self, norm: &Norm, x: &Tensor, y: &Tensor) -> Result<()> {
-        ops::norm(
-            self.rec,
-            self.spec.norm,
-            x,
-            y,
-            &norm.weight,
-            norm.bias.as_ref(),
-            self.spec.norm_eps,
-        )
+        ops::norm(self.rec, norm, x, y)
     }
 
     pub fn linear(&mut self, layer: &Linear, x: View, out: View, epilogue: Epilogue) -> Result<()> {
@@ -125,16 +143,17 @@ impl Graph<'_, '_> {
         )
     }
 
-    /// Token embeddings (scaled), absolute positions and the embedding norm into `s.hidden`,
-    /// for ids holding `rows_per_sequence` tokens of each sequence.
-    pub fn embed(
+    /// Token embeddings (scaled) and absolute positions into `s.hidden`, for ids holding
+    /// `rows_per_sequence` tokens of each sequence: the stream, with the embedding norm
+    /// still to apply where the stream's readers fold it in (see [`Scratch::spare`]).
+    pub fn embed<'t>(
         &mut self,
-        ends: &StackEnds,
+        ends: &'t StackEnds,
         ids: &Tensor,
         rows_per_sequence: usize,
         from_step: bool,
-        s: &Scratch,
-    ) -> Result<()> {
+        s: &'t Scratch,
+    ) -> Result<Rows<'t>> {
         let positions = ends.positions.as_ref().map(|table| Positions {
             table,
             offset: self.spec.positions.offset(),
@@ -149,71 +168,143 @@ impl Graph<'_, '_> {
             positions,
             &s.hidden,
         )?;
-        match &ends.embedding_norm {
-            Some(norm) => self.norm(norm, &s.hidden, &s.hidden),
-            None => Ok(()),
+        let stream = Rows {
+            x: &s.hidden,
+            norm: ends.embedding_norm.as_ref(),
+        };
+        match s.spare {
+            Some(_) => Ok(stream),
+            None => self.resolve(stream),
         }
     }
 
-    /// The stack's final norm, in place.
-    pub fn finish(&mut self, ends: &StackEnds, s: &Scratch) -> Result<()> {
+    /// The stream with its pending norm applied in place.
+    pub fn resolve<'t>(&mut self, stream: Rows<'t>) -> Result<Rows<'t>> {
+        if let Some(norm) = stream.norm {
+            self.norm(norm, stream.x, stream.x)?;
+        }
+        Ok(Rows::plain(stream.x))
+    }
+
+    /// The encoder's output: the stream with its pending norm and the stack's final norm
+    /// applied, in `out`.
+    pub fn finish(&mut self, ends: &StackEnds, stream: Rows, out: &Tensor) -> Result<()> {
+        match stream.x.buffer == out.buffer {
+            true => self.resolve(stream).map(drop)?,
+            false => self.place(stream, out)?,
+        }
         match &ends.final_norm {
-            Some(norm) => self.norm(norm, &s.hidden, &s.hidden),
+            Some(norm) => self.norm(norm, out, out),
             None => Ok(()),
         }
     }
 
-    /// A residual sublayer: `body` reads its input and adds its output to the stream.
-    /// Pre-norm feeds it the stream with the norm to apply; post-norm feeds it the stream
-    /// and normalises after the residual add.
+    /// What the output layer reads: the stream with at most one norm still to apply (its
+    /// pending one or the stack's final norm, which the head's dispatch folds in).
+    pub fn head_input<'t>(&mut self, ends: &'t StackEnds, stream: Rows<'t>) -> Result<Rows<'t>> {
+        match (&ends.final_norm, stream.norm) {
+            (Some(last), Some(_)) => Ok(Rows {
+                norm: Some(last),
+                ..self.resolve(stream)?
+            }),
+            (Some(last), None) => Ok(Rows {
+                x: stream.x,
+                norm: Some(last),
+            }),
+            (None, _) => Ok(stream),
+        }
+    }
+
+    /// `rows` with their norm applied, written to `to`.
+    fn place(&mut self, rows: Rows, to: &Tensor) -> Result<()> {
+        match rows.norm {
+            Some(norm) => self.norm(norm, rows.x, to),
+            None => ops::activation(self.rec, rows.x, to, ops::Activation::Identity),
+        }
+    }
+
+    /// A residual sublayer: `body` reads its input and adds its output to the stream through
+    /// the [`ResidualAdd`] it is given; returns the stream after it. Pre-norm feeds it the
+    /// stream with the norm to apply. Post-norm normalises after the residual add: where the
+    /// scratch has a spare stream buffer, the norm is left pending for the next readers to
+    /// fold in, and the sum goes to the other buffer; elsewhere it runs in place.
     pub fn sublayer<'t>(
         &mut self,
         norm: &'t Norm,
+        stream: Rows<'t>,
         s: &'t Scratch,
-        body: impl FnOnce(&mut Self, Input<'t>) -> Result<()>,
-    ) -> Result<()> {
-        if self.spec.pre_norm {
-            body(
-                self,
-                Input {
-                    x: &s.hidden,
-                    norm: Some(norm),
-                },
-            )
+        body: impl FnOnce(&mut Self, Rows<'t>, ResidualAdd<'t>) -> Result<()>,
+    ) -> Result<Rows<'t>> {
+        let folding = match &s.spare {
+            Some(spare) if !self.spec.pre_norm => Some(spare),
+            _ => None,
+        };
+        let Some(spare) = folding else {
+            let stream = self.resolve(stream)?;
+            let add = ResidualAdd {
+                from: stream,
+                to: stream.x,
+            };
+            if self.spec.pre_norm {
+                body(
+                    self,
+                    Rows {
+                        x: stream.x,
+                        norm: Some(norm),
+                    },
+                    add,
+                )?;
+                return Ok(stream);
+            }
+            body(self, stream, add)?;
+            self.norm(norm, stream.x, stream.x)?;
+            return Ok(stream);
+        };
+        let to = if stream.x.buffer == s.hidden.buffer {
+            spare
         } else {
-            body(
-                self,
-                Input {
-                    x: &s.hidden,
-                    norm: None,
-                },
-            )?;
-            self.norm(norm, &s.hidden, &s.hidden)
-        }
+            &s.hidden
+        };
+        body(self, stream, ResidualAdd { from: stream, to })?;
+        Ok(Rows {
+            x: to,
+            norm: Some(norm),
+        })
     }
 
-    /// One dispatch for `layer` on `input` with `fusion` where the fused kernel takes them;
+    /// `layer` on `x`, added to the stream as `add` says.
+    fn add_residual(&mut self, layer: &Linear, x: View, add: ResidualAdd) -> Result<()> {
+        if add.from.norm.is_none() && add.from.x.buffer == add.to.buffer {
+            return self.linear(layer, x, add.to.matrix(), RESIDUAL);
+        }
+        let fusion = Fusion {
+            residual: Some(ops::Residual {
+                stream: add.from.x,
+                norm: add.from.norm,
+            }),
+            ..Fusion::default()
+        };
+        if self.fused(layer, x, add.to.matrix(), Epilogue::default(), fusion)? {
+            return Ok(());
+        }
+        self.place(add.from, add.to)?;
+        self.linear(layer, x, add.to.matrix(), RESIDUAL)
+    }
+
+    /// One dispatch for `layer` on `x` with `fusion` where the fused kernel takes them;
     /// `false` (nothing recorded) where it does not.
     fn fused(
         &mut self,
         layer: &Linear,
-        input: Input,
+        x: View,
         out: View,
         epilogue: Epilogue,
         fusion: Fusion,
     ) -> Result<bool> {
-        let x = input.x.matrix();
         if !self.rec.gpu().fused_kernels() || !ops::fusable(x, &layer.weight) {
             return Ok(false);
         }
-        let norm = input.norm.map(|norm| InputNorm {
-            kind: self.spec.norm,
-            weight: &norm.weight,
-            bias: norm.bias.as_ref(),
-            eps: self.spec.norm_eps,
-        });
         let bias = layer.bias.as_ref().map(|b| &b.parts[0]);
-        let fusion = Fusion { norm, ..fusion };
         ops::linear_fused(
             self.rec,
             x,
@@ -227,7 +318,7 @@ impl Graph<'_, '_> {
     }
 
     /// The input as a tensor of its own: normalised into `s.normed` when it has a norm.
-    fn materialize<'t>(&mut self, input: Input<'t>, s: &'t Scratch) -> Result<&'t Tensor> {
+    fn materialize<'t>(&mut self, input: Rows<'t>, s: &'t Scratch) -> Result<&'t Tensor> {
         match input.norm {
             Some(norm) => {
                 self.norm(norm, input.x, &s.normed)?;
@@ -241,20 +332,49 @@ impl Graph<'_, '_> {
     pub fn project(
         &mut self,
         layer: &Linear,
-        input: Input,
+        input: Rows,
         s: &Scratch,
         out: View,
         epilogue: Epilogue,
     ) -> Result<()> {
-        if self.fused(layer, input, out, epilogue, Fusion::default())? {
+        let fusion = Fusion {
+            norm: input.norm,
+            ..Fusion::default()
+        };
+        if self.fused(layer, input.x.matrix(), out, epilogue, fusion)? {
             return Ok(());
         }
         let x = self.materialize(input, s)?;
         self.linear(layer, x.matrix(), out, epilogue)
     }
 
+    /// The output layer on `input` with the first stage of a greedy choice in the same
+    /// dispatch: each workgroup's best column into `partials` instead of the logits `out`.
+    /// `false` (nothing recorded) where the fused kernel does not take them.
+    pub fn head_argmax(
+        &mut self,
+        layer: &Linear,
+        input: Rows,
+        out: View,
+        epilogue: Epilogue,
+        partials: &Tensor,
+    ) -> Result<bool> {
+        let fusion = Fusion {
+            norm: input.norm,
+            argmax: Some(partials),
+            ..Fusion::default()
+        };
+        self.fused(layer, input.x.matrix(), out, epilogue, fusion)
+    }
+
     /// Attention into `s.attended`, then the output projection added to the stream.
-    pub fn attend(&mut self, a: AttentionSpec, out_proj: &Linear, s: &Scratch) -> Result<()> {
+    pub fn attend(
+        &mut self,
+        a: AttentionSpec,
+        out_proj: &Linear,
+        s: &Scratch,
+        add: ResidualAdd,
+    ) -> Result<()> {
         let scale = if self.spec.scaled_attention {
             (a.head_dim as f32).powf(-0.5)
         } else {
@@ -280,7 +400,7 @@ impl Graph<'_, '_> {
                 split: self.key_split(&a, s),
             },
         )?;
-        self.linear(out_proj, s.attended.matrix(), s.hidden.matrix(), RESIDUAL)
+        self.add_residual(out_proj, s.attended.matrix(), add)
     }
 
     /// The key split of `a`: the adapter's choice for its shape, within what `s` holds.
@@ -299,16 +419,17 @@ impl Graph<'_, '_> {
     pub fn project_qkv(
         &mut self,
         qkv: &Linear,
-        input: Input,
+        input: Rows,
         s: &Scratch,
         append: Option<CacheAppend>,
     ) -> Result<()> {
         let out = s.qkv.matrix();
         let fusion = Fusion {
+            norm: input.norm,
             append,
             ..Fusion::default()
         };
-        if self.fused(qkv, input, out, Epilogue::default(), fusion)? {
+        if self.fused(qkv, input.x.matrix(), out, Epilogue::default(), fusion)? {
             return Ok(());
         }
         let x = self.materialize(input, s)?;
@@ -333,8 +454,9 @@ impl Graph<'_, '_> {
         &mut self,
         ffn_in: &Linear,
         ffn_out: &Linear,
-        input: Input,
+        input: Rows,
         s: &Scratch,
+        add: ResidualAdd,
     ) -> Result<()> {
         let act = self.spec.activation;
         let epilogue = Epilogue {
@@ -343,10 +465,12 @@ impl Graph<'_, '_> {
         };
         let activated = if self.spec.gated_ffn {
             let fusion = Fusion {
+                norm: input.norm,
                 gated: true,
                 ..Fusion::default()
             };
-            if !self.fused(ffn_in, input, s.ffn_gated.matrix(), epilogue, fusion)? {
+            let out = s.ffn_gated.matrix();
+            if !self.fused(ffn_in, input.x.matrix(), out, epilogue, fusion)? {
                 let x = self.materialize(input, s)?;
                 self.linear(ffn_in, x.matrix(), s.ffn.matrix(), Epilogue::default())?;
                 ops::gated(self.rec, &s.ffn, &s.ffn_gated, act)?;
@@ -356,6 +480,38 @@ impl Graph<'_, '_> {
             self.project(ffn_in, input, s, s.ffn.matrix(), epilogue)?;
             &s.ffn
         };
-        self.linear(ffn_out, activated.matrix(), s.hidden.matrix(), RESIDUAL)
+        self.add_residual(ffn_out, activated.matrix(), add)
+    }
+
+    /// An SSRU decoder cell with its gate projection and `state`, on the stream it adds to
+    /// (post-norm only: its input is `add.from`), one token per sequence when fused.
+    pub fn ssru(
+        &mut self,
+        gates: &Linear,
+        state: &Tensor,
+        gate_values: &Tensor,
+        tokens: usize,
+        s: &Scratch,
+        add: ResidualAdd,
+    ) -> Result<()> {
+        let input = add.from;
+        let fusion = Fusion {
+            norm: input.norm,
+            ssru: Some(state),
+            ..Fusion::default()
+        };
+        let x = input.x.matrix();
+        if tokens == 1
+            && add.to.buffer != input.x.buffer
+            && self.fused(gates, x, add.to.matrix(), Epilogue::default(), fusion)?
+        {
+            return Ok(());
+        }
+        let x = self.materialize(input, s)?;
+        self.linear(gates, x.matrix(), gate_values.matrix(), Epilogue::default())?;
+        if input.norm.is_some() || input.x.buffer != add.to.buffer {
+            self.place(input, add.to)?;
+        }
+        ops::ssru(self.rec, gate_values, state, add.to, tokens)
     }
 }

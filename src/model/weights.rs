@@ -8,17 +8,13 @@ use super::spec::{DecoderCell, ModelSpec, NormKind, Positions, StackSpec};
 use crate::error::{Error, Result};
 use crate::formats::TensorSource;
 use crate::gpu::{Element, Gpu, RowBlocks, Tensor, TensorWriter};
+pub use crate::ops::norm::Norm;
 
 pub struct Linear {
     /// [out_features, in_features], in row blocks where it exceeds the binding limit.
     pub weight: RowBlocks,
     /// [out_features], in blocks of the weight's rows.
     pub bias: Option<RowBlocks>,
-}
-
-pub struct Norm {
-    pub weight: Tensor,
-    pub bias: Option<Tensor>,
 }
 
 pub struct EncoderLayer {
@@ -265,13 +261,18 @@ impl<T: TensorSource> Loader<'_, T> {
 
     async fn norm(&self, name: &str) -> Result<Norm> {
         let d = [self.spec.d_model];
-        Ok(Norm {
-            weight: self.tensor(&format!("{name}.weight"), &d).await?,
-            bias: match self.spec.norm {
-                NormKind::LayerNorm => Some(self.tensor(&format!("{name}.bias"), &d).await?),
-                NormKind::RmsNorm => None,
-            },
-        })
+        let weight = self
+            .ckpt
+            .tensor_shaped(&format!("{name}.weight"), &d)
+            .await?;
+        let bias = match self.spec.norm {
+            NormKind::LayerNorm => {
+                Some(self.ckpt.tensor_shaped(&format!("{name}.bias"), &d).await?)
+            }
+            NormKind::RmsNorm => None,
+        };
+        let (kind, eps) = (self.spec.norm, self.spec.norm_eps);
+        Norm::upload(self.gpu, kind, &weight, bias.as_deref(), eps)
     }
 
     fn attention_part(names: &AttentionNames, i: usize, proj: &str) -> String {

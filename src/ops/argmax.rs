@@ -19,7 +19,11 @@ const ARGMAX: Kernel = Kernel {
     // logits, ids, the shortlist's vocabulary
     storage: &[Read, ReadWrite, Read],
 };
-pub(crate) const KERNELS: &[Kernel] = &[ARGMAX];
+const ARGMAX_PARTIALS: Kernel = Kernel {
+    entry: "argmax_partials_main",
+    ..ARGMAX
+};
+pub(crate) const KERNELS: &[Kernel] = &[ARGMAX, ARGMAX_PARTIALS];
 
 uniform! {
     struct ArgmaxParams {
@@ -56,6 +60,58 @@ pub fn argmax(
             vocabulary.map_or(&placeholder, |v| &v.buffer),
         ],
         [rows, 1, 1],
+    )
+}
+
+/// ids[r] = the best column of row r's argmax `partials` ([rows, partials, 2], the first
+/// stage the output layer's fused dispatch leaves: see `Fusion::argmax`), mapped through
+/// `vocabulary` as [`argmax`] does.
+pub fn argmax_partials(
+    rec: &mut Recorder,
+    partials: &Tensor,
+    ids: &Tensor,
+    vocabulary: Option<&Tensor>,
+) -> Result<()> {
+    let &[rows, count, 2] = &partials.shape[..] else {
+        return Err(Error::shape(
+            "argmax partials",
+            "[rows, partials, 2]",
+            format!("{:?}", partials.shape),
+        ));
+    };
+    if ids.len() != rows || count == 0 {
+        return Err(Error::shape(
+            "argmax partials",
+            format!("one id per row of partials {:?}", partials.shape),
+            format!("{} ids", ids.len()),
+        ));
+    }
+    // Each partial covers up to 4 columns: the vocabulary has one id per column.
+    if let Some(v) = vocabulary
+        && v.len().div_ceil(4) != count
+    {
+        return Err(Error::shape(
+            "argmax partials",
+            format!("a vocabulary of the columns of {count} partials"),
+            format!("{} ids", v.len()),
+        ));
+    }
+    let params = ArgmaxParams {
+        rows: rows as u32,
+        cols: count as u32,
+        mapped: u32::from(vocabulary.is_some()),
+        _pad: 0,
+    };
+    let placeholder = rec.gpu().placeholder.clone();
+    rec.dispatch(
+        &ARGMAX_PARTIALS,
+        &params,
+        &[
+            &partials.buffer,
+            &ids.buffer,
+            vocabulary.map_or(&placeholder, |v| &v.buffer),
+        ],
+        [rows as u32, 1, 1],
     )
 }
 

@@ -10,10 +10,10 @@ use crate::model::spec::Activation;
 
 const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
 
-/// x, weights, bias, out, the weights' row scales (int8), and the fused kernel's input norm
-/// weight and bias and self-attention cache (see `matvec_fused`); kernels bind placeholders
-/// for what they do not use.
-pub(super) const STORAGE: &[Access] = &[Read, Read, Read, ReadWrite, Read, Read, Read, ReadWrite];
+/// x, weights, bias, out, the weights' row scales (int8), and the fused kernel's norm and
+/// side buffer (the self-attention cache, a residual or an SSRU state; see `matvec_fused`);
+/// kernels bind placeholders for what they do not use.
+pub(super) const STORAGE: &[Access] = &[Read, Read, Read, ReadWrite, Read, Read, ReadWrite];
 
 /// A static's initializer (where the source list may borrow a temporary).
 macro_rules! weight_module {
@@ -336,14 +336,14 @@ pub(super) fn checked_params(
 }
 
 /// The reader of this weight's encoding, and the buffers of [`STORAGE`] with placeholders
-/// for the fused kernel's norm and cache.
+/// for the fused kernel's norm and side buffer.
 pub(super) fn bindings<'b>(
     gpu: &'b Gpu,
     x: View<'b>,
     weight: &'b Tensor,
     bias: Option<&'b Tensor>,
     out: View<'b>,
-) -> (WeightReader, [&'b wgpu::Buffer; 8]) {
+) -> (WeightReader, [&'b wgpu::Buffer; 7]) {
     let (reader, scales) = WeightReader::choose(&weight.encoding, gpu.native_f16());
     let read = &gpu.placeholder;
     let buffers = [
@@ -352,7 +352,6 @@ pub(super) fn bindings<'b>(
         bias.map_or(read, |b| &b.buffer),
         &out.tensor.buffer,
         scales.unwrap_or(read),
-        read,
         read,
         &gpu.write_placeholder,
     ];

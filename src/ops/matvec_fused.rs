@@ -1,9 +1,11 @@
 //! The skinny decode matmul with its neighbours folded in (`matvec_fused_main` in
 //! shaders/matmul.wgsl): a norm of its input rows, the self-attention cache append of its
-//! key and value columns, and a gated activation. Each would otherwise be a dispatch of its
-//! own and a trip of the rows through memory, and a decode step is made of few-row matmuls.
+//! key and value columns, a gated activation, a post-norm residual normalised as it is read,
+//! and an SSRU cell. Each would otherwise be a dispatch of its own and a trip of the rows
+//! through memory, and a decode step is made of few-row matmuls.
 
 use super::matmul::{Epilogue, MatmulParams, STORAGE, WEIGHT_MODULES, bindings, checked_params};
+use super::norm::Norm;
 use crate::error::{Error, Result};
 use crate::gpu::kernel::{Kernel, Module, Uniform};
 use crate::gpu::{Recorder, RowBlocks, Tensor, View};
@@ -29,20 +31,16 @@ pub(crate) const KERNELS: &[Kernel] = &[
 /// The most rows the kernel takes (shaders/matmul.wgsl's SKINNY_ROWS).
 const MAX_ROWS: usize = 8;
 
-const FLAG_RMS_INPUT: u32 = 4;
-const FLAG_LAYER_NORM_INPUT: u32 = 8;
+const FLAG_RMS: u32 = 4;
+const FLAG_LAYER_NORM: u32 = 8;
 const FLAG_APPEND: u32 = 16;
 const FLAG_GATED: u32 = 32;
+const FLAG_SIDE_RESIDUAL: u32 = 64;
+const FLAG_SSRU: u32 = 128;
+const FLAG_ARGMAX: u32 = 256;
 
-/// A norm of each input row, applied as the kernel reads it.
-#[derive(Clone, Copy, Debug)]
-pub struct InputNorm<'t> {
-    pub kind: NormKind,
-    pub weight: &'t Tensor,
-    /// LayerNorm's; RMSNorm has none.
-    pub bias: Option<&'t Tensor>,
-    pub eps: f32,
-}
+/// Output columns per workgroup of the unpaired kernel.
+const COLUMNS_PER_WORKGROUP: usize = 4;
 
 /// Output columns from `split` on are keys and values for the cache ([sequences * capacity,
 /// width]), at the rows after the `step.pos` tokens each sequence holds.
@@ -54,14 +52,41 @@ pub struct CacheAppend<'t> {
     pub capacity: usize,
 }
 
-/// What one fused dispatch does besides out = act(x · Wᵀ + b).
+/// The residual a post-norm sublayer's output projection adds: the stream `[rows, n]`
+/// before its last sublayer's norm, which the kernel applies as it reads it. `out` must be
+/// another buffer (every workgroup reads the stream's rows whole).
+#[derive(Clone, Copy, Debug)]
+pub struct Residual<'t> {
+    pub stream: &'t Tensor,
+    pub norm: Option<&'t Norm>,
+}
+
+/// What one fused dispatch does besides out = act(x · Wᵀ + b). The kernel has one norm
+/// binding (the input's or the residual's) and one side buffer (the cache, the residual or
+/// the SSRU state), so each fusion of a kind excludes the others of that kind.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Fusion<'t> {
-    pub norm: Option<InputNorm<'t>>,
+    /// A norm of the input rows.
+    pub norm: Option<&'t Norm>,
     pub append: Option<CacheAppend<'t>>,
     /// The weight is [2 * n, k], gate rows then linear rows, and out[:, c] = act(gate_c) *
     /// linear_c: the epilogue's activation applies to the gate.
     pub gated: bool,
+    /// out = value + the stream, normalised: a post-norm residual (instead of accumulating).
+    pub residual: Option<Residual<'t>>,
+    /// An SSRU cell with its state [rows, n] (one token per sequence): the weight is [2 * n,
+    /// n], candidate rows then forget-gate rows, and out = relu(c) + the (normalised) input.
+    pub ssru: Option<&'t Tensor>,
+    /// The first stage of an argmax over the outputs, instead of writing them: each
+    /// workgroup's best column per row into these partials ([`argmax_partials_shape`]),
+    /// which [`argmax_partials`](super::argmax_partials) finishes.
+    pub argmax: Option<&'t Tensor>,
+}
+
+/// The shape of the argmax partials of `rows` rows of `n` outputs: one (value, column)
+/// pair per row per workgroup.
+pub fn argmax_partials_shape(rows: usize, n: usize) -> [usize; 3] {
+    [rows, n.div_ceil(COLUMNS_PER_WORKGROUP), 2]
 }
 
 /// Whether the fused kernel takes `x` with this weight: at most 8 rows, loaded as vec4,
@@ -81,12 +106,13 @@ pub fn linear_fused(
     epilogue: Epilogue,
     fusion: Fusion,
 ) -> Result<()> {
+    let paired = fusion.gated || fusion.ssru.is_some();
     let rows = weight.shape.first().copied().unwrap_or(0);
-    let n = if fusion.gated { rows / 2 } else { rows };
-    if fusion.gated && !rows.is_multiple_of(2) {
+    let n = if paired { rows / 2 } else { rows };
+    if paired && !rows.is_multiple_of(2) {
         return Err(Error::shape(
-            "gated linear",
-            "a weight of gate and linear rows, 2 * n",
+            "paired linear",
+            "a weight of two halves, 2 * n rows",
             format!("{:?}", weight.shape),
         ));
     }
@@ -101,22 +127,23 @@ pub fn linear_fused(
             ),
         ));
     }
+    check_exclusive(&fusion, epilogue)?;
+    let gpu = rec.gpu();
+    let (reader, mut buffers) = bindings(gpu, x, weight, bias, out);
     if fusion.gated {
         params.flags |= FLAG_GATED;
     }
-    let gpu = rec.gpu();
-    let (reader, mut buffers) = bindings(gpu, x, weight, bias, out);
-    if let Some(norm) = fusion.norm {
-        check_norm(&norm, x.cols)?;
+    let norm = fusion.norm.or(fusion.residual.and_then(|r| r.norm));
+    if let Some(norm) = norm {
         params.eps = norm.eps;
         params.flags |= match norm.kind {
-            NormKind::RmsNorm => FLAG_RMS_INPUT,
-            NormKind::LayerNorm => FLAG_LAYER_NORM_INPUT,
+            NormKind::RmsNorm => FLAG_RMS,
+            NormKind::LayerNorm => FLAG_LAYER_NORM,
         };
-        buffers[5] = &norm.weight.buffer;
-        if let Some(bias) = norm.bias {
-            buffers[6] = &bias.buffer;
-        }
+        buffers[5] = &norm.values.buffer;
+    }
+    if let Some(norm) = fusion.norm {
+        norm.check_rows("fused linear input norm", x.cols)?;
     }
     if let Some(append) = fusion.append {
         check_append(&append, x.rows, n)?;
@@ -125,30 +152,88 @@ pub fn linear_fused(
         params.cache_stride = append.cache.shape[1] as u32;
         params.rows_per_sequence = append.rows_per_sequence as u32;
         params.capacity = append.capacity as u32;
-        buffers[7] = &append.cache.buffer;
+        buffers[6] = &append.cache.buffer;
     }
-    let columns_per_group = if fusion.gated { 2 } else { 4 };
+    if let Some(residual) = fusion.residual {
+        check_side("residual stream", residual.stream, out, x.rows, n)?;
+        if let Some(norm) = residual.norm {
+            norm.check_rows("fused linear residual norm", n)?;
+        }
+        params.flags |= FLAG_SIDE_RESIDUAL;
+        buffers[6] = &residual.stream.buffer;
+    }
+    if let Some(state) = fusion.ssru {
+        check_side("ssru state", state, out, x.rows, n)?;
+        if x.cols != n {
+            return Err(Error::shape(
+                "ssru",
+                format!("an input of the cell's {n} values"),
+                format!("{} values", x.cols),
+            ));
+        }
+        params.flags |= FLAG_SSRU;
+        buffers[6] = &state.buffer;
+    }
+    if let Some(partials) = fusion.argmax {
+        let shape = argmax_partials_shape(x.rows, n);
+        if partials.shape[..] != shape {
+            return Err(Error::shape(
+                "argmax partials",
+                format!("{shape:?}"),
+                format!("{:?}", partials.shape),
+            ));
+        }
+        params.flags |= FLAG_ARGMAX;
+        buffers[6] = &partials.buffer;
+    }
+    let columns_per_group = if paired { 2 } else { COLUMNS_PER_WORKGROUP };
     let groups = [n.div_ceil(columns_per_group) as u32, 1, 1];
     rec.dispatch(&KERNELS[reader.index()], &params, &buffers, groups)
 }
 
-fn check_norm(norm: &InputNorm, k: usize) -> Result<()> {
-    if norm.weight.len() != k {
+/// One norm binding and one side buffer: refuses fusions that would need two of either.
+fn check_exclusive(fusion: &Fusion, epilogue: Epilogue) -> Result<()> {
+    let sides = [
+        fusion.append.is_some(),
+        fusion.residual.is_some(),
+        fusion.ssru.is_some(),
+        fusion.argmax.is_some(),
+    ];
+    let residual_norm = fusion.residual.is_some_and(|r| r.norm.is_some());
+    let clash = if sides.iter().filter(|&&s| s).count() > 1 {
+        Some("more than one of a cache append, a residual, an SSRU state and an argmax")
+    } else if fusion.norm.is_some() && residual_norm {
+        Some("an input norm and a residual norm")
+    } else if fusion.gated && (fusion.ssru.is_some() || fusion.argmax.is_some()) {
+        Some("a gated activation and an SSRU cell or an argmax")
+    } else if epilogue.accumulate && (sides[1] || sides[2] || sides[3]) {
+        Some("accumulation and an output it does not write")
+    } else {
+        None
+    };
+    match clash {
+        Some(what) => Err(Error::invalid(format!(
+            "fused linear: {what} in one dispatch"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A side buffer of `rows` rows of the `n` output columns, in a buffer other than `out`'s.
+fn check_side(what: &'static str, side: &Tensor, out: View, rows: usize, n: usize) -> Result<()> {
+    if side.shape[..] != [rows, n] {
         return Err(Error::shape(
-            "input norm",
-            format!("a weight of the input's {k} values"),
-            format!("{:?}", norm.weight.shape),
+            what,
+            format!("[{rows}, {n}]"),
+            format!("{:?}", side.shape),
         ));
     }
-    match (norm.kind, norm.bias) {
-        (NormKind::LayerNorm, Some(b)) if b.len() == k => Ok(()),
-        (NormKind::LayerNorm, found) => Err(Error::shape(
-            "input layer norm",
-            format!("a bias of {k} values"),
-            found.map_or("none".into(), |b| format!("{:?}", b.shape)),
-        )),
-        (NormKind::RmsNorm, _) => Ok(()),
+    if side.buffer == out.tensor.buffer {
+        return Err(Error::invalid(format!(
+            "fused linear: the {what} must be another buffer than the output"
+        )));
     }
+    Ok(())
 }
 
 fn check_append(append: &CacheAppend, rows: usize, n: usize) -> Result<()> {

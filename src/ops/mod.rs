@@ -19,7 +19,7 @@ mod weight_reader;
 
 pub use crate::model::spec::{Activation, NormKind};
 pub use activation::{activation, add, gated};
-pub use argmax::argmax;
+pub use argmax::{argmax, argmax_partials};
 pub use attention::{
     Attention, AttentionForm, KeySplit, PositionBias, attention, attention_with, key_splits,
     split_records_len,
@@ -28,8 +28,10 @@ pub use beam::{BeamScoring, beam_candidates, beam_kernel_fits};
 pub use embedding::{Positions, embedding};
 pub use gather::gather_rows;
 pub use matmul::{Epilogue, MatmulForm, linear, linear_blocks, linear_with};
-pub use matvec_fused::{CacheAppend, Fusion, InputNorm, fusable, linear_fused};
-pub use norm::norm;
+pub use matvec_fused::{
+    CacheAppend, Fusion, Residual, argmax_partials_shape, fusable, linear_fused,
+};
+pub use norm::{Norm, norm};
 pub use sample::{Sampling, sample};
 pub use softmax::softmax;
 pub use ssru::ssru;

@@ -1,9 +1,10 @@
-//! LayerNorm and RMSNorm over the last dimension.
+//! LayerNorm and RMSNorm over the last dimension, and the norm a kernel applies to the rows
+//! it reads.
 
 use super::REDUCE_WGSL;
 use crate::error::{Error, Result};
 use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
-use crate::gpu::{Recorder, Tensor};
+use crate::gpu::{Gpu, Recorder, Tensor};
 use crate::model::spec::NormKind;
 
 static NORM_MODULE: Module = Module {
@@ -18,8 +19,8 @@ const fn norm_kernel(entry: &'static str) -> Kernel {
         module: &NORM_MODULE,
         entry,
         params: &NormParams::LAYOUT,
-        // x (a placeholder in place), y, weight, bias
-        storage: &[Read, ReadWrite, Read, Read],
+        // x (a placeholder in place), y, the norm's values
+        storage: &[Read, ReadWrite, Read],
     }
 }
 
@@ -36,25 +37,69 @@ uniform! {
     }
 }
 
+/// A norm with its learned values in one buffer, [1, d] (RMSNorm: the weight) or [2, d]
+/// (LayerNorm: the weight, then the bias), so that every kernel that applies it binds one
+/// buffer: the fused kernels have few bindings to spare.
+#[derive(Clone, Debug)]
+pub struct Norm {
+    pub kind: NormKind,
+    pub values: Tensor,
+    pub eps: f32,
+}
+
+impl Norm {
+    /// The norm of `kind` with `weight`, and `bias` for LayerNorm (RMSNorm takes none).
+    pub fn upload(
+        gpu: &Gpu,
+        kind: NormKind,
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        eps: f32,
+    ) -> Result<Norm> {
+        let d = weight.len();
+        let values = match (kind, bias) {
+            (NormKind::LayerNorm, Some(bias)) if bias.len() == d && d > 0 => {
+                Tensor::upload_f32(gpu, "layer norm", &[weight, bias].concat(), &[2, d])?
+            }
+            (NormKind::RmsNorm, None) if d > 0 => {
+                Tensor::upload_f32(gpu, "rms norm", weight, &[1, d])?
+            }
+            (kind, bias) => {
+                return Err(Error::shape(
+                    "norm",
+                    format!("a weight, and for LayerNorm a bias of the same length ({kind:?})"),
+                    format!("a weight of {d}, bias {:?}", bias.map(<[f32]>::len)),
+                ));
+            }
+        };
+        Ok(Norm { kind, values, eps })
+    }
+
+    /// The length of the rows it normalises.
+    pub fn dim(&self) -> usize {
+        self.values.shape[1]
+    }
+
+    /// A shape error unless the norm takes rows of `cols` values.
+    pub(crate) fn check_rows(&self, op: &'static str, cols: usize) -> Result<()> {
+        match self.dim() == cols {
+            true => Ok(()),
+            false => Err(Error::shape(
+                op,
+                format!("a norm of the rows' {cols} values"),
+                format!("a norm of {}", self.dim()),
+            )),
+        }
+    }
+}
+
 /// Normalises each row of `x` into `y` (which may be `x` itself: in place).
-pub fn norm(
-    rec: &mut Recorder,
-    kind: NormKind,
-    x: &Tensor,
-    y: &Tensor,
-    weight: &Tensor,
-    bias: Option<&Tensor>,
-    eps: f32,
-) -> Result<()> {
-    let cols = weight.len();
-    if cols == 0
-        || !x.len().is_multiple_of(cols)
-        || x.shape.last() != Some(&cols)
-        || y.len() != x.len()
-    {
+pub fn norm(rec: &mut Recorder, norm: &Norm, x: &Tensor, y: &Tensor) -> Result<()> {
+    let cols = norm.dim();
+    if !x.len().is_multiple_of(cols) || x.shape.last() != Some(&cols) || y.len() != x.len() {
         return Err(Error::shape(
             "norm",
-            format!("input and output of rows of the weight's {cols} values"),
+            format!("input and output of rows of the norm's {cols} values"),
             format!("input {:?}, output {:?}", x.shape, y.shape),
         ));
     }
@@ -62,23 +107,12 @@ pub fn norm(
     let params = NormParams {
         rows: rows as u32,
         cols: cols as u32,
-        eps,
+        eps: norm.eps,
         in_place: u32::from(x.buffer == y.buffer),
     };
-    let kernel = match kind {
+    let kernel = match norm.kind {
         NormKind::LayerNorm => &LAYER_NORM,
         NormKind::RmsNorm => &RMS_NORM,
-    };
-    let bias = match (kind, bias) {
-        (NormKind::LayerNorm, Some(b)) if b.len() == cols => b.buffer.clone(),
-        (NormKind::LayerNorm, found) => {
-            return Err(Error::shape(
-                "layer norm",
-                format!("a bias of {cols} elements"),
-                found.map_or("none".into(), |b| format!("{:?}", b.shape)),
-            ));
-        }
-        (NormKind::RmsNorm, _) => rec.gpu().placeholder.clone(),
     };
     // In place, the kernel reads y; WebGPU forbids binding it twice as writable.
     let input = if x.buffer == y.buffer {
@@ -89,7 +123,7 @@ pub fn norm(
     rec.dispatch(
         kernel,
         &params,
-        &[&input, &y.buffer, &weight.buffer, &bias],
+        &[&input, &y.buffer, &norm.values.buffer],
         [rows as u32, 1, 1],
     )
 }

@@ -7,7 +7,7 @@ use crate::common::reference as cpu;
 use crate::common::*;
 use crate::{ACTIVATIONS, upload, zeros};
 use seq2seq_gpu::gpu::{Gpu, GpuOptions, RowBlocks, Tensor};
-use seq2seq_gpu::ops::{self, CacheAppend, Epilogue, Fusion, InputNorm, NormKind};
+use seq2seq_gpu::ops::{self, CacheAppend, Epilogue, Fusion, Norm, NormKind, Residual};
 
 /// A weight [n, k] in one encoding, and the f32 values the kernel computes with.
 fn weight(gpu: &Gpu, encoding: &str, w: &[f32], n: usize, k: usize) -> (Tensor, Vec<f32>) {
@@ -26,6 +26,12 @@ fn weight(gpu: &Gpu, encoding: &str, w: &[f32], n: usize, k: usize) -> (Tensor, 
             (t, values.collect())
         }
     }
+}
+
+/// A norm of `kind` (`beta` is LayerNorm's bias; RMSNorm takes none).
+fn norm(gpu: &Gpu, kind: NormKind, gamma: &[f32], beta: &[f32], eps: f32) -> Norm {
+    let bias = (kind == NormKind::LayerNorm).then_some(beta);
+    Norm::upload(gpu, kind, gamma, bias, eps).unwrap()
 }
 
 fn packed_f16() -> Arc<Gpu> {
@@ -64,26 +70,16 @@ fn fused_linear_normalises_its_input_rows() {
                         let prior = random_vec(&mut rng, m * n, 1.0);
                         let w = random_vec(&mut rng, n * k, 1.0);
                         let (wt, values) = weight(gpu, encoding, &w, n, k);
-                        let (xt, gt, bt, lt) = (
-                            upload(gpu, &x, &[m, wide]),
-                            upload(gpu, &gamma, &[k]),
-                            upload(gpu, &beta, &[k]),
-                            upload(gpu, &b, &[n]),
-                        );
+                        let (xt, lt) = (upload(gpu, &x, &[m, wide]), upload(gpu, &b, &[n]));
                         let out = upload(gpu, &prior, &[m, n]);
-                        let norm = InputNorm {
-                            kind,
-                            weight: &gt,
-                            bias: Some(&bt),
-                            eps: 1e-5,
-                        };
+                        let norm = norm(gpu, kind, &gamma, &beta, 1e-5);
                         let epilogue = Epilogue {
                             activation: act,
                             alpha: 0.37,
                             accumulate: true,
                         };
                         let fusion = Fusion {
-                            norm: Some(norm),
+                            norm: Some(&norm),
                             ..Fusion::default()
                         };
                         let x_view = xt.matrix().columns(8, k);
@@ -135,19 +131,11 @@ fn fused_linear_applies_a_gated_activation() {
                 let w = random_vec(&mut rng, 2 * n * k, 1.0);
                 let b = random_vec(&mut rng, 2 * n, 1.0);
                 let (wt, values) = weight(&gpu, encoding, &w, 2 * n, k);
-                let (xt, gt, bt) = (
-                    upload(&gpu, &x, &[m, k]),
-                    upload(&gpu, &gamma, &[k]),
-                    upload(&gpu, &b, &[2 * n]),
-                );
+                let (xt, bt) = (upload(&gpu, &x, &[m, k]), upload(&gpu, &b, &[2 * n]));
                 let out = zeros(&gpu, &[m, n]);
+                let rms = norm(&gpu, NormKind::RmsNorm, &gamma, &[], 1e-6);
                 let fusion = Fusion {
-                    norm: Some(InputNorm {
-                        kind: NormKind::RmsNorm,
-                        weight: &gt,
-                        bias: None,
-                        eps: 1e-6,
-                    }),
+                    norm: Some(&rms),
                     gated: true,
                     ..Fusion::default()
                 };
@@ -269,17 +257,59 @@ fn fused_linear_refuses_what_it_cannot_fuse() {
     };
     // Gated, a weight of 6 rows makes 3 columns, not 6.
     assert!(refuse(&mut rec, x, two.matrix(), gated));
-    let short = zeros(&gpu, &[15]);
-    let norm = Fusion {
-        norm: Some(InputNorm {
-            kind: NormKind::LayerNorm,
-            weight: &short,
-            bias: None,
-            eps: 1e-5,
-        }),
+    let short = norm(&gpu, NormKind::RmsNorm, &[1.0; 15], &[], 1e-5);
+    let fits = norm(&gpu, NormKind::RmsNorm, &[1.0; 16], &[], 1e-5);
+    let input_norm = |norm| Fusion {
+        norm: Some(norm),
         ..Fusion::default()
     };
-    assert!(refuse(&mut rec, x, two.matrix(), norm));
+    assert!(refuse(&mut rec, x, two.matrix(), input_norm(&short)));
+    assert!(!refuse(&mut rec, x, two.matrix(), input_norm(&fits)));
+    // The residual is [rows, n] in another buffer, normalised over n (6 values here).
+    let stream = zeros(&gpu, &[2, 6]);
+    let residual = |stream, norm| Fusion {
+        residual: Some(Residual { stream, norm }),
+        ..Fusion::default()
+    };
+    let over_n = norm(&gpu, NormKind::RmsNorm, &[1.0; 6], &[], 1e-5);
+    assert!(!refuse(
+        &mut rec,
+        x,
+        two.matrix(),
+        residual(&stream, Some(&over_n))
+    ));
+    assert!(refuse(
+        &mut rec,
+        x,
+        two.matrix(),
+        residual(&stream, Some(&fits))
+    ));
+    assert!(refuse(&mut rec, x, two.matrix(), residual(&two, None)));
+    assert!(refuse(&mut rec, x, two.matrix(), residual(&nine, None)));
+    let both_norms = Fusion {
+        norm: Some(&fits),
+        ..residual(&stream, Some(&over_n))
+    };
+    assert!(refuse(&mut rec, x, two.matrix(), both_norms));
+    let accumulating = Epilogue {
+        accumulate: true,
+        ..Epilogue::default()
+    };
+    let fusion = residual(&stream, None);
+    assert!(ops::linear_fused(&mut rec, x, &w, None, two.matrix(), accumulating, fusion).is_err());
+    // An SSRU cell pairs a square weight's halves: 6 rows of 16 inputs is no cell.
+    let state = zeros(&gpu, &[2, 3]);
+    let ssru = Fusion {
+        ssru: Some(&state),
+        ..Fusion::default()
+    };
+    let three = zeros(&gpu, &[2, 3]);
+    assert!(refuse(&mut rec, x, three.matrix(), ssru));
+    let gated_ssru = Fusion {
+        gated: true,
+        ..ssru
+    };
+    assert!(refuse(&mut rec, x, three.matrix(), gated_ssru));
     let cache = zeros(&gpu, &[5, 4]);
     let append = Fusion {
         append: Some(CacheAppend {
@@ -292,4 +322,158 @@ fn fused_linear_refuses_what_it_cannot_fuse() {
     };
     // 2 sequences of 3 cache rows are 6 rows, not 5.
     assert!(refuse(&mut rec, x, two.matrix(), append));
+    let cache = zeros(&gpu, &[6, 4]);
+    let append = CacheAppend {
+        cache: &cache,
+        split: 2,
+        rows_per_sequence: 1,
+        capacity: 3,
+    };
+    let append_and_residual = Fusion {
+        append: Some(append),
+        ..residual(&stream, None)
+    };
+    assert!(!refuse(
+        &mut rec,
+        x,
+        two.matrix(),
+        Fusion {
+            append: Some(append),
+            ..Fusion::default()
+        }
+    ));
+    assert!(refuse(&mut rec, x, two.matrix(), append_and_residual));
+}
+
+/// A post-norm residual: out = alpha * act(x · Wᵀ + b) + norm(stream), the stream's norm
+/// (RMSNorm, LayerNorm or none) applied as the kernel reads it, into another buffer.
+#[test]
+fn fused_linear_adds_a_normalised_residual() {
+    let gpu = gpu();
+    let mut rng = rng(34);
+    for encoding in ["f32", "f16", "int8"] {
+        for kind in [None, Some(NormKind::RmsNorm), Some(NormKind::LayerNorm)] {
+            for (m, n, k) in [(1, 65, 64), (3, 6, 132), (8, 130, 8)] {
+                let x = random_vec(&mut rng, m * k, 1.0);
+                // A large mean, which a one-pass variance would lose.
+                let stream: Vec<f32> = random_vec(&mut rng, m * n, 2.0)
+                    .iter()
+                    .map(|v| v + 20.0)
+                    .collect();
+                let gamma = random_vec(&mut rng, n, 1.0);
+                let beta = random_vec(&mut rng, n, 1.0);
+                let b = random_vec(&mut rng, n, 1.0);
+                let w = random_vec(&mut rng, n * k, 1.0);
+                let (wt, values) = weight(&gpu, encoding, &w, n, k);
+                let (xt, bt) = (upload(&gpu, &x, &[m, k]), upload(&gpu, &b, &[n]));
+                let st = upload(&gpu, &stream, &[m, n]);
+                let out = upload(&gpu, &vec![7.0; m * n], &[m, n]);
+                let norm = kind.map(|kind| norm(&gpu, kind, &gamma, &beta, 1e-5));
+                let fusion = Fusion {
+                    residual: Some(Residual {
+                        stream: &st,
+                        norm: norm.as_ref(),
+                    }),
+                    ..Fusion::default()
+                };
+                let epilogue = Epilogue {
+                    activation: ops::Activation::Relu,
+                    alpha: 0.5,
+                    accumulate: false,
+                };
+                run(&gpu, |rec| {
+                    ops::linear_fused(
+                        rec,
+                        xt.matrix(),
+                        &wt,
+                        Some(&bt),
+                        out.matrix(),
+                        epilogue,
+                        fusion,
+                    )
+                });
+                let residual = match kind {
+                    None => stream.clone(),
+                    Some(NormKind::RmsNorm) => cpu::rms_norm(&stream, &gamma, 1e-5),
+                    Some(NormKind::LayerNorm) => cpu::layer_norm(&stream, &gamma, &beta, 1e-5),
+                };
+                let expected: Vec<f32> = cpu::linear(&x, &values, Some(&b), m, n, k)
+                    .iter()
+                    .zip(&residual)
+                    .map(|(v, r)| 0.5 * cpu::relu(*v) + r)
+                    .collect();
+                let what = format!("residual {encoding} {kind:?} {m}x{n}x{k}");
+                assert_close(&read(&gpu, &out), &expected, 2e-5, &what);
+                // The stream is only read.
+                assert_eq!(read(&gpu, &st), stream, "{what}: stream");
+            }
+        }
+    }
+}
+
+/// An SSRU cell on the paired projection of its (normalised) input: the state carries c
+/// from step to step and restarts at position 0; out = relu(c) + norm(x).
+#[test]
+fn fused_linear_runs_an_ssru_cell() {
+    let gpu = gpu();
+    let mut rng = rng(35);
+    for encoding in ["f32", "int8"] {
+        for kind in [None, Some(NormKind::RmsNorm), Some(NormKind::LayerNorm)] {
+            for (m, d) in [(1, 8), (3, 68), (8, 132)] {
+                let gamma = random_vec(&mut rng, d, 1.0);
+                let beta = random_vec(&mut rng, d, 1.0);
+                let norm = kind.map(|kind| norm(&gpu, kind, &gamma, &beta, 1e-5));
+                let w = random_vec(&mut rng, 2 * d * d, 0.5);
+                let (wt, values) = weight(&gpu, encoding, &w, 2 * d, d);
+                let mut b = vec![0.0; d];
+                b.extend(random_vec(&mut rng, d, 1.0));
+                let bt = upload(&gpu, &b, &[2 * d]);
+                let prior = random_vec(&mut rng, m * d, 1.0);
+                let state = upload(&gpu, &prior, &[m, d]);
+                let mut c = prior.clone();
+                for pos in [0u32, 1, 5] {
+                    let x: Vec<f32> = random_vec(&mut rng, m * d, 1.0)
+                        .iter()
+                        .map(|v| v + 3.0)
+                        .collect();
+                    let xt = upload(&gpu, &x, &[m, d]);
+                    let out = zeros(&gpu, &[m, d]);
+                    let fusion = Fusion {
+                        norm: norm.as_ref(),
+                        ssru: Some(&state),
+                        ..Fusion::default()
+                    };
+                    run_at_step(&gpu, pos, |rec| {
+                        ops::linear_fused(
+                            rec,
+                            xt.matrix(),
+                            &wt,
+                            Some(&bt),
+                            out.matrix(),
+                            Epilogue::default(),
+                            fusion,
+                        )
+                    });
+                    let normed = match kind {
+                        None => x.clone(),
+                        Some(NormKind::RmsNorm) => cpu::rms_norm(&x, &gamma, 1e-5),
+                        Some(NormKind::LayerNorm) => cpu::layer_norm(&x, &gamma, &beta, 1e-5),
+                    };
+                    let gates = cpu::linear(&normed, &values, Some(&b), m, 2 * d, d);
+                    if pos == 0 {
+                        c.fill(0.0);
+                    }
+                    let mut expected = Vec::new();
+                    for r in 0..m {
+                        let row = &mut c[r * d..(r + 1) * d];
+                        let rows = &gates[r * 2 * d..(r + 1) * 2 * d];
+                        expected.extend(cpu::ssru(rows, &normed[r * d..(r + 1) * d], row, 1));
+                    }
+                    let what = format!("ssru {encoding} {kind:?} {m}x{d} at {pos}");
+                    assert_close(&read(&gpu, &out), &expected, 2e-5, &what);
+                    assert_close(&read(&gpu, &state), &c, 2e-5, &format!("{what}: state"));
+                }
+            }
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use crate::common::reference as cpu;
 use crate::common::*;
 use crate::{upload, zeros};
-use seq2seq_gpu::ops::{self, NormKind};
+use seq2seq_gpu::ops::{self, Norm, NormKind};
 
 #[test]
 fn layer_norm_and_rms_norm_match_reference() {
@@ -18,24 +18,18 @@ fn layer_norm_and_rms_norm_match_reference() {
             .collect();
         let w = random_vec(&mut rng, cols, 1.5);
         let b = random_vec(&mut rng, cols, 0.5);
-        let (xt, wt, bt) = (
-            upload(&gpu, &x, &[rows, cols]),
-            upload(&gpu, &w, &[cols]),
-            upload(&gpu, &b, &[cols]),
-        );
+        let xt = upload(&gpu, &x, &[rows, cols]);
+        let layer_norm = Norm::upload(&gpu, NormKind::LayerNorm, &w, Some(&b), 1e-5).unwrap();
+        let rms_norm = Norm::upload(&gpu, NormKind::RmsNorm, &w, None, 1e-6).unwrap();
         let y = zeros(&gpu, &[rows, cols]);
-        run(&gpu, |rec| {
-            ops::norm(rec, NormKind::LayerNorm, &xt, &y, &wt, Some(&bt), 1e-5)
-        });
+        run(&gpu, |rec| ops::norm(rec, &layer_norm, &xt, &y));
         assert_close(
             &read(&gpu, &y),
             &cpu::layer_norm(&x, &w, &b, 1e-5),
             1e-4,
             &format!("layer norm {cols}"),
         );
-        run(&gpu, |rec| {
-            ops::norm(rec, NormKind::RmsNorm, &xt, &y, &wt, None, 1e-6)
-        });
+        run(&gpu, |rec| ops::norm(rec, &rms_norm, &xt, &y));
         assert_close(
             &read(&gpu, &y),
             &cpu::rms_norm(&x, &w, 1e-6),
@@ -43,9 +37,7 @@ fn layer_norm_and_rms_norm_match_reference() {
             &format!("rms norm {cols}"),
         );
         // In place, as post-norm models use it.
-        run(&gpu, |rec| {
-            ops::norm(rec, NormKind::LayerNorm, &xt, &xt, &wt, Some(&bt), 1e-5)
-        });
+        run(&gpu, |rec| ops::norm(rec, &layer_norm, &xt, &xt));
         assert_close(
             &read(&gpu, &xt),
             &cpu::layer_norm(&x, &w, &b, 1e-5),
@@ -53,4 +45,20 @@ fn layer_norm_and_rms_norm_match_reference() {
             &format!("in-place {cols}"),
         );
     }
+}
+
+/// A norm's values must fit its kind: LayerNorm has a bias of the weight's length, RMSNorm
+/// none; and a norm refuses rows of another width.
+#[test]
+fn norms_refuse_mismatched_values_and_rows() {
+    let gpu = gpu();
+    let w = [1.0; 8];
+    assert!(Norm::upload(&gpu, NormKind::LayerNorm, &w, None, 1e-5).is_err());
+    assert!(Norm::upload(&gpu, NormKind::LayerNorm, &w, Some(&[0.0; 7]), 1e-5).is_err());
+    assert!(Norm::upload(&gpu, NormKind::RmsNorm, &w, Some(&[0.0; 8]), 1e-5).is_err());
+    assert!(Norm::upload(&gpu, NormKind::RmsNorm, &[], None, 1e-5).is_err());
+    let norm = Norm::upload(&gpu, NormKind::RmsNorm, &w, None, 1e-5).unwrap();
+    let x = zeros(&gpu, &[2, 12]);
+    let mut rec = seq2seq_gpu::gpu::Recorder::new(&gpu);
+    assert!(ops::norm(&mut rec, &norm, &x, &x).is_err());
 }

@@ -12,7 +12,7 @@ use seq2seq_gpu::formats::config_json::spec_from_config_json;
 use seq2seq_gpu::gpu::{Gpu, GpuOptions, Recorder, Tensor};
 use seq2seq_gpu::model::random::RandomWeights;
 use seq2seq_gpu::model::{Choice, DecoderShape, Model, WeightFormat};
-use seq2seq_gpu::ops::{self, Epilogue, Fusion, InputNorm, NormKind};
+use seq2seq_gpu::ops::{self, Epilogue, Fusion, Norm, NormKind};
 use seq2seq_gpu::{Engine, LoadOptions, Result};
 use serde_json::{Value, json};
 
@@ -27,10 +27,16 @@ fn options(fused: Option<bool>) -> GpuOptions {
     }
 }
 
-fn count(gpu: &std::sync::Arc<Gpu>, model: &Model) -> Result<usize> {
+/// The dispatches of one recorded greedy step, and how many of them run each kernel.
+fn count(gpu: &std::sync::Arc<Gpu>, model: &Model) -> Result<(usize, String)> {
     let encoded = model.encode(gpu, &[3, 4, 5, 6])?;
     let decoder = model.decoder(gpu, &encoded, DecoderShape::single(1, 8), Choice::Argmax)?;
-    Ok(decoder.dispatches_per_step())
+    let mut by_kernel: BTreeMap<String, usize> = BTreeMap::new();
+    for kernel in decoder.step_kernels() {
+        *by_kernel.entry(kernel.entry.to_string()).or_default() += 1;
+    }
+    let kinds: Vec<String> = by_kernel.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+    Ok((decoder.dispatches_per_step(), kinds.join(", ")))
 }
 
 /// GPU microseconds per kernel of one decode step at position 64 after 64 input tokens,
@@ -69,10 +75,10 @@ fn kernel_times(gpu: &std::sync::Arc<Gpu>, model: &Model) -> Result<Option<Value
 /// One JSON object per model: its dispatches per step unfused and fused.
 pub fn run(quick: bool) -> Result<Vec<Value>> {
     let mut lines = Vec::new();
-    let mut report = |name: &str, counts: [usize; 2], times: Option<Value>| {
+    let mut report = |name: &str, counts: [(usize, String); 2], times: Option<Value>| {
         println!(
-            "{name:<22} {:>4} dispatches/step unfused, {:>4} fused",
-            counts[0], counts[1]
+            "{name:<22} {:>4} dispatches/step unfused, {:>4} fused: {}",
+            counts[0].0, counts[1].0, counts[1].1
         );
         if let Some(Value::Object(times)) = &times {
             let line: Vec<String> = times["kernels"]
@@ -96,12 +102,13 @@ pub fn run(quick: bool) -> Result<Vec<Value>> {
             );
         }
         lines.push(
-            json!({ "model": name, "unfused": counts[0], "fused": counts[1], "gpu_time": times }),
+            json!({ "model": name, "unfused": counts[0].0, "fused": counts[1].0,
+                "fused_kernels": counts[1].1, "gpu_time": times }),
         );
     };
     for shape in shapes(quick) {
         let spec = spec_from_config_json(&shape.config.to_string())?;
-        let mut counts = [0; 2];
+        let mut counts: [(usize, String); 2] = Default::default();
         for (slot, fused) in [false, true].into_iter().enumerate() {
             let gpu = pollster::block_on(Gpu::with_options(options(Some(fused))))?;
             let weights = RandomWeights::new(&spec, 7);
@@ -126,7 +133,7 @@ pub fn run(quick: bool) -> Result<Vec<Value>> {
         report(shape.name, counts, times);
     }
     for direction in ["enpt", "pten"] {
-        let mut counts = [0; 2];
+        let mut counts: [(usize, String); 2] = Default::default();
         for (slot, fused) in [false, true].into_iter().enumerate() {
             let source = DirSource::new(project_file(&format!("models/{direction}")))?;
             let load = LoadOptions {
@@ -166,20 +173,12 @@ fn fusion_cost(quick: bool) -> Result<Value> {
     for &[n, k] in shapes {
         let x = Tensor::upload_f32(&gpu, "x", &values(k), &[1, k])?;
         let normed = Tensor::upload_f32(&gpu, "normed", &values(k), &[1, k])?;
-        let gamma = Tensor::upload_f32(&gpu, "gamma", &values(k), &[k])?;
+        let norm = Norm::upload(&gpu, NormKind::RmsNorm, &values(k), None, 1e-6)?;
         let w = Tensor::upload_f32(&gpu, "w", &values(n * k), &[n, k])?;
         let out = Tensor::upload_f32(&gpu, "out", &vec![0.0; n], &[1, n])?;
         let flops = 2.0 * (n * k) as f64;
         let mut separate = Recorder::new(&gpu);
-        ops::norm(
-            &mut separate,
-            NormKind::RmsNorm,
-            &x,
-            &normed,
-            &gamma,
-            None,
-            1e-6,
-        )?;
+        ops::norm(&mut separate, &norm, &x, &normed)?;
         ops::linear(
             &mut separate,
             normed.matrix(),
@@ -190,14 +189,8 @@ fn fusion_cost(quick: bool) -> Result<Value> {
         )?;
         let separate = plan_gflops(&gpu, &separate.finish()?, &out, flops)?;
         let mut fused = Recorder::new(&gpu);
-        let norm = InputNorm {
-            kind: NormKind::RmsNorm,
-            weight: &gamma,
-            bias: None,
-            eps: 1e-6,
-        };
         let fusion = Fusion {
-            norm: Some(norm),
+            norm: Some(&norm),
             ..Fusion::default()
         };
         ops::linear_fused(
