@@ -20,18 +20,16 @@
 // be column slices of a fused QKV projection, of the cross-attention K/V of every layer, or
 // of the preallocated self-attention cache.
 //
+// Where the operands come from is the module's other piece: attention_io.wgsl binds Q, K and
+// V as given; attention_projected.wgsl computes each workgroup's query from the input row
+// (the decoder's cross-attention folds its query projection in). Each defines load_query,
+// load_k, load_v, position_bias, table_entry and the key mask.
+//
 // Options (flags): causal mask; T5's relative position bias, looked up per relative distance
 // in a bucket table computed on the CPU exactly as transformers does; a key-padding mask;
 // and positions taken from the decode step (the cache holds step.pos earlier tokens).
 
-@group(0) @binding(2) var<storage, read> q: array<f32>;
-@group(0) @binding(3) var<storage, read> k: array<f32>;
-@group(0) @binding(4) var<storage, read> v: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
-@group(0) @binding(6) var<storage, read> bias_buckets: array<u32>;
-@group(0) @binding(7) var<storage, read> bias_table: array<f32>;
-@group(0) @binding(8) var<storage, read> key_mask: array<u32>;
-@group(0) @binding(9) var<storage, read> table: array<u32>;
 
 const FLAG_CAUSAL: u32 = 1u;
 const FLAG_BIAS: u32 = 2u;
@@ -45,13 +43,14 @@ const KEYS_AT_ONCE: u32 = LANES / DOT_LANES;
 const DOT_STRIDE: u32 = DOT_LANES + 1u;
 const DIMS_PER_LANE: u32 = 4u; // MAX_HEAD_DIM / LANES
 
+// The workgroup's query, which load_query writes.
 var<workgroup> q_row: array<f32, 256>;
 var<workgroup> partial_dots: array<f32, TILE * DOT_STRIDE>;
 var<workgroup> probs: array<f32, 64>;
 
 // Element offset of key row `key` of batch item `b` (before the column offset).
 fn key_row(b: u32, key: u32, use_table: bool, stride: u32, batch_stride: u32) -> u32 {
-    if use_table { return table[b * params.table_stride + key] * stride; }
+    if use_table { return table_entry(b * params.table_stride + key) * stride; }
     return b * batch_stride + key * stride;
 }
 
@@ -79,8 +78,7 @@ fn attention_main(@builtin(workgroup_id) wg: vec3<u32>, ids: Lane) {
     let key_begin = min(split * share, n_keys);
     let key_end = min(key_begin + share, n_keys);
 
-    let q_base = params.q_offset + batch * params.q_batch_stride + row * params.q_stride + head * dh;
-    for (var d = lane; d < dh; d += LANES) { q_row[d] = q[q_base + d]; }
+    load_query(row, head, batch, ids);
     workgroupBarrier();
 
     let kv_batch = batch / params.kv_group;
@@ -101,7 +99,7 @@ fn attention_main(@builtin(workgroup_id) wg: vec3<u32>, ids: Lane) {
             var dot = 0.0;
             if j < in_tile {
                 let kr = params.k_offset + key_row(kv_batch, tile + j, use_table, params.k_stride, params.k_batch_stride) + head * dh;
-                for (var d = dot_lane; d < dh; d += DOT_LANES) { dot = fma(q_row[d], k[kr + d], dot); }
+                for (var d = dot_lane; d < dh; d += DOT_LANES) { dot = fma(q_row[d], load_k(kr + d), dot); }
             }
             partial_dots[j * DOT_STRIDE + dot_lane] = dot;
         }
@@ -117,10 +115,7 @@ fn attention_main(@builtin(workgroup_id) wg: vec3<u32>, ids: Lane) {
             var dot = 0.0;
             for (var t = 0u; t < DOT_LANES; t++) { dot += partial_dots[lane * DOT_STRIDE + t]; }
             score = dot * params.scale;
-            if (params.flags & FLAG_BIAS) != 0u {
-                let bucket = bias_buckets[i32(params.bias_center) + i32(key) - i32(q_pos)];
-                score += bias_table[bucket * params.heads + head];
-            }
+            if (params.flags & FLAG_BIAS) != 0u { score += position_bias(key, q_pos, head); }
         }
         let new_max = max(running_max, lanes_max(score, ids));
         var p = 0.0;
@@ -137,7 +132,7 @@ fn attention_main(@builtin(workgroup_id) wg: vec3<u32>, ids: Lane) {
                 var sum = acc[i] * correction;
                 for (var j = 0u; j < in_tile; j++) {
                     let vr = key_row(kv_batch, tile + j, use_table, params.v_stride, params.v_batch_stride);
-                    sum = fma(probs[j], v[params.v_offset + vr + head * dh + d], sum);
+                    sum = fma(probs[j], load_v(params.v_offset + vr + head * dh + d), sum);
                 }
                 acc[i] = sum;
             }

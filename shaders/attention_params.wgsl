@@ -28,8 +28,11 @@ struct AttentionParams {
     table_stride: u32,
     // Workgroups sharing one query row's keys (1: no split).
     splits: u32,
-    _pad0: u32,
-    _pad1: u32,
+    // With the query projected in the kernel (attention_projected.wgsl): the input rows'
+    // width, which q_offset, q_stride and q_batch_stride then address, and their norm's
+    // epsilon.
+    model_dim: u32,
+    eps: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: AttentionParams;

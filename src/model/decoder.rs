@@ -263,7 +263,7 @@ impl Model {
                         g.project_qkv(qkv, x, &scratch, Some(append))?;
                         let qkv = scratch.qkv.matrix();
                         let attention = AttentionSpec {
-                            q: qkv.columns(0, inner),
+                            q: qkv.columns(0, inner).into(),
                             k: memory.matrix().columns(0, inner),
                             v: memory.matrix().columns(inner, inner),
                             heads: stack.heads,
@@ -281,15 +281,9 @@ impl Model {
                 },
             )?;
             stream = g.sublayer(&layer.cross_norm, stream, &scratch, |g, x, add| {
-                g.project(
-                    &layer.cross_q,
-                    x,
-                    &scratch,
-                    scratch.query.matrix(),
-                    Epilogue::default(),
-                )?;
+                let q = g.cross_query(&layer.cross_q, x, &scratch, encoded_rows)?;
                 let attention = AttentionSpec {
-                    q: scratch.query.matrix(),
+                    q,
                     k: cross.columns(2 * l * inner, inner),
                     v: cross.columns((2 * l + 1) * inner, inner),
                     heads: stack.heads,

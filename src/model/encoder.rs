@@ -106,7 +106,7 @@ impl Model {
                 g.project_qkv(&layer.qkv, x, &scratch, None)?;
                 let qkv = scratch.qkv.matrix();
                 let attention = AttentionSpec {
-                    q: qkv.columns(0, inner),
+                    q: qkv.columns(0, inner).into(),
                     k: qkv.columns(inner, inner),
                     v: qkv.columns(2 * inner, inner),
                     heads: stack.heads,

@@ -7,7 +7,8 @@ use super::weights::{Linear, Norm, StackEnds};
 use crate::error::Result;
 use crate::gpu::{Recorder, Tensor, View, Workspace};
 use crate::ops::{
-    self, Attention, CacheAppend, Epilogue, Fusion, KeySplit, PositionBias, Positions,
+    self, Attention, CacheAppend, Epilogue, Fusion, KeySplit, PositionBias, Positions, Query,
+    QueryProjection,
 };
 
 pub struct Graph<'a, 'g> {
@@ -81,7 +82,7 @@ impl Scratch {
 
 /// What attends to what in one attention call.
 pub struct AttentionSpec<'t> {
-    pub q: View<'t>,
+    pub q: Query<'t>,
     pub k: View<'t>,
     pub v: View<'t>,
     pub heads: usize,
@@ -406,12 +407,45 @@ impl Graph<'_, '_> {
     /// The key split of `a`: the adapter's choice for its shape, within what `s` holds.
     fn key_split<'t>(&self, a: &AttentionSpec, s: &'t Scratch) -> Option<KeySplit<'t>> {
         let key_rows = a.k.rows / (a.batch / a.kv_group.max(1)).max(1);
-        let splits =
-            ops::key_splits(self.rec.gpu(), a.q.rows * a.heads, key_rows).min(s.key_splits);
+        let splits = self.splits(a.q.rows() * a.heads, key_rows, s);
         (splits > 1).then_some(KeySplit {
             splits,
             records: &s.split_records,
         })
+    }
+
+    /// Workgroups per query row for `queries` (rows x heads) over `key_rows` keys.
+    fn splits(&self, queries: usize, key_rows: usize, s: &Scratch) -> usize {
+        ops::key_splits(self.rec.gpu(), queries, key_rows).min(s.key_splits)
+    }
+
+    /// The queries of a cross-attention over `key_rows` keys per item: where the fused
+    /// kernels run and the keys stay in one workgroup per query, projected from `input` by
+    /// the attention kernel itself (one dispatch fewer); otherwise `layer` on `input` into
+    /// `s.query`.
+    pub fn cross_query<'t>(
+        &mut self,
+        layer: &'t Linear,
+        input: Rows<'t>,
+        s: &'t Scratch,
+        key_rows: usize,
+    ) -> Result<Query<'t>> {
+        let x = input.x.matrix();
+        let queries = x.rows * self.spec.decoder.heads;
+        if self.rec.gpu().fused_kernels()
+            && ops::fusable(x, &layer.weight)
+            && self.splits(queries, key_rows, s) == 1
+        {
+            return Ok(Query::Projected(QueryProjection {
+                x,
+                weight: &layer.weight.parts[0],
+                bias: layer.bias.as_ref().map(|b| &b.parts[0]),
+                norm: input.norm,
+            }));
+        }
+        let out = s.query.matrix();
+        self.project(layer, input, s, out, Epilogue::default())?;
+        Ok(Query::Given(out))
     }
 
     /// The fused Q, K, V projection of `input` into `s.qkv`, and with `append` its keys and

@@ -1,16 +1,14 @@
 //! Fused multi-head attention (see shaders/attention.wgsl), with its keys split across
 //! workgroups where one query row's keys are many and the grid is small (decoding on a GPU).
 
+use super::attention_modules::{
+    ATTENTION_MODULES, AttentionParams, COMBINE, PROJECTED_MODULES, attention_kernel,
+    projected_kernel,
+};
+pub use super::attention_query::{Query, QueryProjection};
+use super::weight_reader::WeightReader;
 use crate::error::{Error, Result};
-use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
 use crate::gpu::{Gpu, MAX_KEY_SPLITS, Recorder, Tensor, View};
-
-const PARAMS_WGSL: &str = include_str!("../../shaders/attention_params.wgsl");
-const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
-const SHARED_WGSL: &str = include_str!("../../shaders/lanes_shared.wgsl");
-const SUBGROUPS_WGSL: &str = include_str!("../../shaders/lanes_subgroups.wgsl");
-const ALONG_HEAD_DIM: &str = "const DOT_LANES: u32 = 16u;";
-const KEY_PER_LANE: &str = "const DOT_LANES: u32 = 1u;";
 
 /// How the lanes of a workgroup share the dot products of a tile of keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,71 +34,6 @@ impl AttentionForm {
         }
     }
 }
-
-/// A static's initializer: the attention module of one form with one kind of reduction.
-macro_rules! attention_module {
-    ($name:literal, $form:expr, $lanes:expr, $subgroups:expr) => {
-        Module {
-            name: $name,
-            sources: &[PARAMS_WGSL, $lanes, $form, ATTENTION_WGSL],
-            needs_shader_f16: false,
-            needs_subgroups: $subgroups,
-        }
-    };
-}
-
-/// By form (`AttentionForm` order), then without and with subgroup reductions.
-static ATTENTION_MODULES: [[Module; 2]; 2] = [
-    [
-        attention_module!("attention", ALONG_HEAD_DIM, SHARED_WGSL, false),
-        attention_module!("attention_subgroups", ALONG_HEAD_DIM, SUBGROUPS_WGSL, true),
-    ],
-    [
-        attention_module!("attention_key_per_lane", KEY_PER_LANE, SHARED_WGSL, false),
-        attention_module!(
-            "attention_key_per_lane_subgroups",
-            KEY_PER_LANE,
-            SUBGROUPS_WGSL,
-            true
-        ),
-    ],
-];
-
-static COMBINE_MODULE: Module = Module {
-    name: "attention_combine",
-    sources: &[
-        PARAMS_WGSL,
-        include_str!("../../shaders/attention_combine.wgsl"),
-    ],
-    needs_shader_f16: false,
-    needs_subgroups: false,
-};
-
-const fn attention_kernel(module: &'static Module) -> Kernel {
-    Kernel {
-        module,
-        entry: "attention_main",
-        params: &AttentionParams::LAYOUT,
-        // q, k, v, out (or split records), bias buckets, bias table, key mask, row table
-        storage: &[Read, Read, Read, ReadWrite, Read, Read, Read, Read],
-    }
-}
-
-const COMBINE: Kernel = Kernel {
-    module: &COMBINE_MODULE,
-    entry: "attention_combine_main",
-    params: &AttentionParams::LAYOUT,
-    // split records, out
-    storage: &[Read, ReadWrite],
-};
-
-pub(crate) const KERNELS: &[Kernel] = &[
-    attention_kernel(&ATTENTION_MODULES[0][0]),
-    attention_kernel(&ATTENTION_MODULES[0][1]),
-    attention_kernel(&ATTENTION_MODULES[1][0]),
-    attention_kernel(&ATTENTION_MODULES[1][1]),
-    COMBINE,
-];
 
 const MAX_HEAD_DIM: usize = 256;
 
@@ -156,8 +89,7 @@ pub struct PositionBias<'a> {
 
 #[derive(Clone, Copy, Debug)]
 pub struct Attention<'a> {
-    /// [batch * q_rows, heads * head_dim]
-    pub q: View<'a>,
+    pub q: Query<'a>,
     /// [batch * kv_rows, heads * head_dim]; with `from_step`, kv_rows is the cache capacity.
     pub k: View<'a>,
     pub v: View<'a>,
@@ -185,35 +117,6 @@ pub struct Attention<'a> {
     pub split: Option<KeySplit<'a>>,
 }
 
-uniform! {
-    struct AttentionParams {
-        q_rows: u32,
-        kv_len: u32,
-        heads: u32,
-        head_dim: u32,
-        q_offset: u32,
-        q_stride: u32,
-        q_batch_stride: u32,
-        k_offset: u32,
-        k_stride: u32,
-        k_batch_stride: u32,
-        v_offset: u32,
-        v_stride: u32,
-        v_batch_stride: u32,
-        out_stride: u32,
-        out_batch_stride: u32,
-        flags: u32,
-        scale: f32,
-        bias_center: u32,
-        mask_stride: u32,
-        kv_group: u32,
-        table_stride: u32,
-        splits: u32,
-        _pad0: u32,
-        _pad1: u32,
-    }
-}
-
 pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
     attention_with(rec, None, a)
 }
@@ -231,7 +134,26 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
             ),
         ));
     }
-    for (name, view) in [("q", a.q), ("k", a.k), ("v", a.v), ("out", a.out)] {
+    let mut operands = vec![("k", a.k), ("v", a.v), ("out", a.out)];
+    let query_rows = match a.q {
+        Query::Given(q) => {
+            operands.push(("q", q));
+            q.rows
+        }
+        Query::Projected(p) => {
+            p.check(width, a.batch)?;
+            if a.k.tensor.buffer != a.v.tensor.buffer
+                || a.position_bias.is_some()
+                || a.row_table.is_some()
+            {
+                return Err(Error::invalid(
+                    "attention with a projected query takes keys and values from one buffer, and no position bias or row table",
+                ));
+            }
+            p.x.rows
+        }
+    };
+    for (name, view) in operands {
         let items = if name == "k" || name == "v" {
             a.batch / a.kv_group.max(1)
         } else {
@@ -257,14 +179,14 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
         ));
     }
     let kv_batch = a.batch / a.kv_group;
-    let q_rows = a.q.rows / a.batch;
+    let q_rows = query_rows / a.batch;
     let kv_rows = a.k.rows / kv_batch;
-    if a.v.rows != a.k.rows || a.out.rows != a.q.rows {
+    if a.v.rows != a.k.rows || a.out.rows != query_rows {
         return Err(Error::shape(
             "attention",
             format!(
-                "v with the {} rows of k, out with the {} of q",
-                a.k.rows, a.q.rows
+                "v with the {} rows of k, out with the {query_rows} of q",
+                a.k.rows
             ),
             format!("v of {} rows, out of {}", a.v.rows, a.out.rows),
         ));
@@ -301,7 +223,7 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
     }
     let splits = a.split.map_or(1, |s| s.splits);
     if let Some(split) = a.split {
-        let needed = split_records_len(a.q.rows * a.heads, a.head_dim, splits);
+        let needed = split_records_len(query_rows * a.heads, a.head_dim, splits);
         if !(2..=MAX_KEY_SPLITS).contains(&splits) || split.records.len() < needed {
             return Err(Error::shape(
                 "attention",
@@ -313,19 +235,24 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
             ));
         }
     }
+    let (q_view, projection) = match a.q {
+        Query::Given(q) => (q, None),
+        Query::Projected(p) => (p.x, Some(p)),
+    };
     let flags = u32::from(a.causal)
         | (u32::from(a.position_bias.is_some()) << 1)
         | (u32::from(a.key_mask.is_some()) << 2)
         | (u32::from(a.from_step) << 3)
-        | (u32::from(a.row_table.is_some()) << 4);
+        | (u32::from(a.row_table.is_some()) << 4)
+        | projection.map_or(0, |p| p.flags());
     let params = AttentionParams {
         q_rows: q_rows as u32,
         kv_len: kv_rows as u32,
         heads: a.heads as u32,
         head_dim: a.head_dim as u32,
-        q_offset: a.q.offset as u32,
-        q_stride: a.q.stride as u32,
-        q_batch_stride: (q_rows * a.q.stride) as u32,
+        q_offset: q_view.offset as u32,
+        q_stride: q_view.stride as u32,
+        q_batch_stride: (q_rows * q_view.stride) as u32,
         k_offset: a.k.offset as u32,
         k_stride: a.k.stride as u32,
         k_batch_stride: (kv_rows * a.k.stride) as u32,
@@ -341,8 +268,8 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
         kv_group: a.kv_group as u32,
         table_stride: kv_rows as u32,
         splits: splits as u32,
-        _pad0: 0,
-        _pad1: 0,
+        model_dim: q_view.cols as u32,
+        eps: projection.and_then(|p| p.norm).map_or(0.0, |n| n.eps),
     };
     let placeholder = rec.gpu().placeholder.clone();
     let buckets = a.position_bias.map_or(&placeholder, |b| &b.buckets.buffer);
@@ -356,24 +283,47 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
             format!("offset {}", a.out.offset),
         ));
     }
-    let form = form.unwrap_or_else(|| AttentionForm::for_adapter(rec.gpu()));
-    let module = &ATTENTION_MODULES[form as usize][usize::from(rec.gpu().subgroups())];
+    let gpu = rec.gpu();
+    let form = form.unwrap_or_else(|| AttentionForm::for_adapter(gpu)) as usize;
+    let subgroups = usize::from(gpu.subgroups());
     let target = a.split.map_or(&a.out.tensor.buffer, |s| &s.records.buffer);
-    rec.dispatch(
-        &attention_kernel(module),
-        &params,
-        &[
-            &a.q.tensor.buffer,
-            &a.k.tensor.buffer,
-            &a.v.tensor.buffer,
-            target,
-            buckets,
-            bias_table,
-            mask,
-            table,
-        ],
-        [(q_rows * splits) as u32, a.heads as u32, a.batch as u32],
-    )?;
+    let grid = [(q_rows * splits) as u32, a.heads as u32, a.batch as u32];
+    match projection {
+        None => rec.dispatch(
+            &attention_kernel(&ATTENTION_MODULES[form][subgroups]),
+            &params,
+            &[
+                &q_view.tensor.buffer,
+                &a.k.tensor.buffer,
+                &a.v.tensor.buffer,
+                target,
+                buckets,
+                bias_table,
+                mask,
+                table,
+            ],
+            grid,
+        )?,
+        Some(p) => {
+            let (reader, scales) = WeightReader::choose(&p.weight.encoding, gpu.native_f16());
+            let module = &PROJECTED_MODULES[reader.index()][form][subgroups];
+            rec.dispatch(
+                &projected_kernel(module),
+                &params,
+                &[
+                    &q_view.tensor.buffer,
+                    &p.weight.buffer,
+                    p.bias.map_or(&placeholder, |b| &b.buffer),
+                    target,
+                    scales.unwrap_or(&placeholder),
+                    p.norm.map_or(&placeholder, |n| &n.values.buffer),
+                    &a.k.tensor.buffer,
+                    mask,
+                ],
+                grid,
+            )?
+        }
+    }
     match a.split {
         Some(split) => rec.dispatch(
             &COMBINE,

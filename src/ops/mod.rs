@@ -5,6 +5,8 @@
 pub mod activation;
 pub mod argmax;
 pub mod attention;
+mod attention_modules;
+mod attention_query;
 pub mod beam;
 pub mod embedding;
 pub mod gather;
@@ -21,8 +23,8 @@ pub use crate::model::spec::{Activation, NormKind};
 pub use activation::{activation, add, gated};
 pub use argmax::{argmax, argmax_partials};
 pub use attention::{
-    Attention, AttentionForm, KeySplit, PositionBias, attention, attention_with, key_splits,
-    split_records_len,
+    Attention, AttentionForm, KeySplit, PositionBias, Query, QueryProjection, attention,
+    attention_with, key_splits, split_records_len,
 };
 pub use beam::{BeamScoring, beam_candidates, beam_kernel_fits};
 pub use embedding::{Positions, embedding};
@@ -50,7 +52,7 @@ const RADIX_CUTOFF_WGSL: &str = include_str!("../../shaders/radix_cutoff.wgsl");
 const EVERY_OP: [&[Kernel]; 13] = [
     activation::KERNELS,
     argmax::KERNELS,
-    attention::KERNELS,
+    attention_modules::KERNELS,
     beam::KERNELS,
     embedding::KERNELS,
     gather::KERNELS,

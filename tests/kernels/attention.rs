@@ -23,7 +23,7 @@ fn shared_memory_gpu() -> Arc<Gpu> {
 
 /// (device, form, key splits) every case runs with: both forms with both reductions, and
 /// splits.
-fn variants() -> Vec<(Arc<Gpu>, AttentionForm, usize)> {
+pub(crate) fn variants() -> Vec<(Arc<Gpu>, AttentionForm, usize)> {
     let mut variants = Vec::new();
     for gpu in [gpu(), shared_memory_gpu()] {
         for form in AttentionForm::ALL {
@@ -89,7 +89,7 @@ impl Case {
                 rec,
                 Some(form),
                 Attention {
-                    q: qt.matrix(),
+                    q: qt.matrix().into(),
                     k: kt.matrix(),
                     v: vt.matrix(),
                     out: out.matrix(),
@@ -438,7 +438,7 @@ fn attention_refuses_bad_key_splits() {
         let result = ops::attention(
             &mut rec,
             Attention {
-                q: x.matrix(),
+                q: x.matrix().into(),
                 k: x.matrix(),
                 v: x.matrix(),
                 out: x.matrix(),

@@ -7,6 +7,7 @@ mod common;
 mod activation;
 mod argmax;
 mod attention;
+mod attention_query;
 mod beam;
 mod embedding;
 mod gather;
@@ -19,8 +20,8 @@ mod softmax;
 mod ssru;
 
 use common::reference as cpu;
-use seq2seq_gpu::gpu::{RowBlocks, Tensor};
-use seq2seq_gpu::ops::Activation;
+use seq2seq_gpu::gpu::{Gpu, RowBlocks, Tensor};
+use seq2seq_gpu::ops::{Activation, Norm, NormKind};
 
 type CpuActivation = fn(f32) -> f32;
 
@@ -56,4 +57,35 @@ fn row_blocks(
         shape: shape.to_vec(),
         parts: starts.windows(2).map(|w| part(w[0]..w[1])).collect(),
     }
+}
+
+/// A weight [n, k] in one encoding, and the f32 values the kernel computes with.
+pub(crate) fn weight(
+    gpu: &Gpu,
+    encoding: &str,
+    w: &[f32],
+    n: usize,
+    k: usize,
+) -> (Tensor, Vec<f32>) {
+    match encoding {
+        "f32" => (upload(gpu, w, &[n, k]), w.to_vec()),
+        "f16" => {
+            let t = Tensor::upload_f16(gpu, "w", w, &[n, k]).unwrap();
+            let rounded = w.iter().map(|v| half::f16::from_f32(*v).to_f32());
+            (t, rounded.collect())
+        }
+        _ => {
+            let q: Vec<i8> = w.iter().map(|v| (v * 127.0).round() as i8).collect();
+            let scales: Vec<f32> = (0..n).map(|r| 0.01 + r as f32 * 1e-3).collect();
+            let t = Tensor::upload_int8(gpu, "w", &q, &scales, &[n, k]).unwrap();
+            let values = q.iter().enumerate().map(|(i, &v)| v as f32 * scales[i / k]);
+            (t, values.collect())
+        }
+    }
+}
+
+/// A norm of `kind` (`beta` is LayerNorm's bias; RMSNorm takes none).
+pub(crate) fn norm(gpu: &Gpu, kind: NormKind, gamma: &[f32], beta: &[f32], eps: f32) -> Norm {
+    let bias = (kind == NormKind::LayerNorm).then_some(beta);
+    Norm::upload(gpu, kind, gamma, bias, eps).unwrap()
 }

@@ -5,34 +5,9 @@ use std::sync::Arc;
 
 use crate::common::reference as cpu;
 use crate::common::*;
-use crate::{ACTIVATIONS, upload, zeros};
-use seq2seq_gpu::gpu::{Gpu, GpuOptions, RowBlocks, Tensor};
-use seq2seq_gpu::ops::{self, CacheAppend, Epilogue, Fusion, Norm, NormKind, Residual};
-
-/// A weight [n, k] in one encoding, and the f32 values the kernel computes with.
-fn weight(gpu: &Gpu, encoding: &str, w: &[f32], n: usize, k: usize) -> (Tensor, Vec<f32>) {
-    match encoding {
-        "f32" => (upload(gpu, w, &[n, k]), w.to_vec()),
-        "f16" => {
-            let t = Tensor::upload_f16(gpu, "w", w, &[n, k]).unwrap();
-            let rounded = w.iter().map(|v| half::f16::from_f32(*v).to_f32());
-            (t, rounded.collect())
-        }
-        _ => {
-            let q: Vec<i8> = w.iter().map(|v| (v * 127.0).round() as i8).collect();
-            let scales: Vec<f32> = (0..n).map(|r| 0.01 + r as f32 * 1e-3).collect();
-            let t = Tensor::upload_int8(gpu, "w", &q, &scales, &[n, k]).unwrap();
-            let values = q.iter().enumerate().map(|(i, &v)| v as f32 * scales[i / k]);
-            (t, values.collect())
-        }
-    }
-}
-
-/// A norm of `kind` (`beta` is LayerNorm's bias; RMSNorm takes none).
-fn norm(gpu: &Gpu, kind: NormKind, gamma: &[f32], beta: &[f32], eps: f32) -> Norm {
-    let bias = (kind == NormKind::LayerNorm).then_some(beta);
-    Norm::upload(gpu, kind, gamma, bias, eps).unwrap()
-}
+use crate::{ACTIVATIONS, norm, upload, weight, zeros};
+use seq2seq_gpu::gpu::{Gpu, GpuOptions, RowBlocks};
+use seq2seq_gpu::ops::{self, CacheAppend, Epilogue, Fusion, NormKind, Residual};
 
 fn packed_f16() -> Arc<Gpu> {
     let options = GpuOptions {

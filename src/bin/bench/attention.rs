@@ -31,7 +31,7 @@ fn attention_rate(gpu: &Gpu, form: AttentionForm, keys: usize, splits: usize) ->
         &mut rec,
         Some(form),
         Attention {
-            q: q.matrix(),
+            q: q.matrix().into(),
             k: kv.matrix(),
             v: kv.matrix(),
             out: out.matrix(),
