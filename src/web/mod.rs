@@ -173,6 +173,12 @@ impl JsEngine {
         })
     }
 
+    /// The ids the model's tokenizer gives `text`, as the encoder receives them (special
+    /// tokens included).
+    pub fn tokenize(&self, text: String) -> Result<Vec<u32>, JsError> {
+        self.engine()?.tokenizer().encode(&text).map_err(js_error)
+    }
+
     /// Bytes of GPU work buffers the engine's pool has created: it stops growing once every
     /// shape in use has been seen (generations reuse its buffers).
     #[wasm_bindgen(getter, js_name = poolBytes)]

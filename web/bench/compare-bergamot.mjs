@@ -11,7 +11,9 @@
 // config.intgemm8bitalpha.yml, by serving a copy of its worker with that one value changed), and
 // seq2seq-gpu through its npm package API (pkg/). Each translates one warm-up sentence (the
 // first), then every sentence of tests/fixtures/bergamot/sentences.json one at a time. Timings
-// are taken in the page (performance.now()). Writes bench/results.json and prints a table.
+// are taken in the page (performance.now()). Tokens are counted by our engine's tokenizer on
+// each engine's outputs (EOS included: one decode step per token), so tokens/s compares the
+// same unit. Writes bench/results.json and prints a table.
 import { createServer } from "node:http";
 import { createReadStream, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -98,7 +100,7 @@ function agreement(a, b) {
 }
 
 /** One engine on one direction in a fresh page; returns its record. */
-async function runEngine(context, { key, name, page: pageFile, query, dir, texts }) {
+async function runEngine(context, { key, name, page: pageFile, query, dir, texts, count = [] }) {
   const page = await context.newPage();
   const problems = [];
   // Our loader probes <model>/config.json before the bergamot files; that 404 is expected.
@@ -120,6 +122,8 @@ async function runEngine(context, { key, name, page: pageFile, query, dir, texts
     }
     if (process.stderr.isTTY) process.stderr.write("\n");
     const info = await page.evaluate(() => window.bench.info());
+    // The page that has a tokenizer counts the tokens of its outputs and of `count`'s.
+    const tokens = await page.evaluate((lists) => window.bench.tokens && lists.map((l) => window.bench.tokens(l)), [...count, outputs]);
     await page.evaluate(() => window.bench.close());
     const { load_ms, ...loadRest } = load;
     return {
@@ -133,6 +137,7 @@ async function runEngine(context, { key, name, page: pageFile, query, dir, texts
       ...loadRest,
       ...(loadRest.breakdown_ms && { breakdown_ms: Object.fromEntries(Object.entries(loadRest.breakdown_ms).map(([k, v]) => [k, r1(v)])) }),
       page: info,
+      ...(tokens && { token_counts: tokens }),
       ...(problems.length && { page_errors: problems }),
     };
   } catch (e) {
@@ -177,7 +182,8 @@ try {
     ];
     const record = { sentences: texts.length, engines: {} };
     for (const e of engines) {
-      const r = await runEngine(context, { ...e, dir, texts });
+      const count = Object.values(record.engines).map((r) => r.outputs);
+      const r = await runEngine(context, { ...e, dir, texts, count });
       if (e.max_length_factor !== undefined) r.max_length_factor = e.max_length_factor;
       r.reference = agreement(r.outputs, refOut);
       r.reference.diffs = texts.flatMap((src, i) => (r.outputs[i] === refOut[i] ? [] : [{ i, src, out: r.outputs[i], reference: refOut[i] }]));
@@ -185,6 +191,14 @@ try {
       console.error(`${dir} ${e.key}: ${r.reference.exact_match}/${texts.length} = reference, median ${r.ms_per_sentence_median} ms, load ${r.load_ms} ms`);
     }
     const ours = record.engines.ours;
+    // Our page counted every engine's tokens, in the order they ran.
+    const counts = ours.token_counts;
+    delete ours.token_counts;
+    Object.values(record.engines).forEach((r, i) => {
+      r.tokens_per_sentence = counts[i];
+      r.tokens = sum(counts[i]);
+      r.tokens_per_s = r1((1000 * r.tokens) / r.ms_total);
+    });
     for (const e of engines.filter((e) => e.key !== "ours")) {
       const other = record.engines[e.key];
       const a = agreement(ours.outputs, other.outputs);
@@ -205,11 +219,11 @@ writeFileSync(outPath, JSON.stringify(results, null, 2) + "\n");
 // --- table ----------------------------------------------------------------------------------------
 console.log(`${results.browser}; bergamot-translator ${bergamotVersion}; our adapter: ${results.adapter}`);
 console.log(`host: ${results.host.cpu} x${results.host.cores}, load average ${results.host.loadavg_at_start.join(" ")} -> ${results.host.loadavg_at_end.join(" ")}`);
-const rows = [["dir", "engine", "=ref", "=ours", "median ms", "total ms", "load ms", "warm-up ms"]];
+const rows = [["dir", "engine", "=ref", "=ours", "median ms", "total ms", "tokens", "tokens/s", "load ms", "warm-up ms"]];
 for (const [dir, { sentences: n, engines }] of Object.entries(results.directions)) {
   for (const [key, r] of Object.entries(engines)) {
     const vsOurs = key === "ours" ? "-" : `${engines.ours[`vs_${key}`].exact_match}/${n}`;
-    rows.push([dir, key, `${r.reference.exact_match}/${n}`, vsOurs, r.ms_per_sentence_median.toFixed(1), r.ms_total.toFixed(0), r.load_ms.toFixed(0), r.warmup_ms.toFixed(0)]);
+    rows.push([dir, key, `${r.reference.exact_match}/${n}`, vsOurs, r.ms_per_sentence_median.toFixed(1), r.ms_total.toFixed(0), String(r.tokens), r.tokens_per_s.toFixed(1), r.load_ms.toFixed(0), r.warmup_ms.toFixed(0)]);
   }
 }
 const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));

@@ -24,10 +24,15 @@ export async function translate(text) {
   return { out, ms: performance.now() - t };
 }
 
+/** Each output's length in the model's tokens (EOS included): decode steps, for tokens/s. */
+export function tokens(outputs) {
+  return outputs.map((text) => engine.tokenize(text).length);
+}
+
 export function close() {
   engine?.dispose();
   engine = null;
 }
 
-window.bench = { load, translate, close, info: () => ({ userAgent: navigator.userAgent, hardwareConcurrency: navigator.hardwareConcurrency, webgpu: "gpu" in navigator }) };
+window.bench = { load, translate, tokens, close, info: () => ({ userAgent: navigator.userAgent, hardwareConcurrency: navigator.hardwareConcurrency, webgpu: "gpu" in navigator }) };
 document.body.dataset.state = "ready";

@@ -31,6 +31,7 @@ test("concurrent and repeated generations, then calls after dispose", async () =
       for await (const _ of stream);
       return Array.from(stream.ids);
     };
+    const tokenized = texts.map((t) => Array.from(engine.tokenize(t)));
     const together = await Promise.all(texts.map((t) => run(t, 8)));
     const alone = [];
     for (const t of texts) alone.push(await run(t, 8));
@@ -44,7 +45,7 @@ test("concurrent and repeated generations, then calls after dispose", async () =
     const final = engine.poolBytes;
     engine.dispose();
     const errors = [];
-    for (const call of [() => engine.generate("hi"), () => engine.adapter, () => engine.poolBytes]) {
+    for (const call of [() => engine.generate("hi"), () => engine.adapter, () => engine.poolBytes, () => engine.tokenize("hi")]) {
       try {
         call();
         errors.push(null);
@@ -52,9 +53,10 @@ test("concurrent and repeated generations, then calls after dispose", async () =
         errors.push({ isError: e instanceof Error, message: e.message });
       }
     }
-    return { together, alone, settled, final, errors };
+    return { tokenized, together, alone, settled, final, errors };
   }, cases.slice(0, 3).map((c) => c.text));
   cases.slice(0, 3).forEach((c, i) => {
+    assert.deepEqual(outcome.tokenized[i], c.input_ids, `tokenize ${i}`);
     assert.deepEqual(outcome.together[i], c.greedy_ids.slice(0, 9), `concurrent ${i}`);
     assert.deepEqual(outcome.alone[i], outcome.together[i], `alone ${i}`);
   });

@@ -11,7 +11,7 @@ use seq2seq_gpu::formats::DirSource;
 use seq2seq_gpu::formats::config_json::spec_from_config_json;
 use seq2seq_gpu::gpu::{Gpu, GpuOptions, Recorder, Tensor};
 use seq2seq_gpu::model::random::RandomWeights;
-use seq2seq_gpu::model::{Choice, DecoderShape, Model, WeightFormat};
+use seq2seq_gpu::model::{Choice, DecoderShape, Model, ModelSpec, WeightFormat};
 use seq2seq_gpu::ops::{self, Epilogue, Fusion, Norm, NormKind};
 use seq2seq_gpu::{Engine, LoadOptions, Result};
 use serde_json::{Value, json};
@@ -25,6 +25,15 @@ fn options(fused: Option<bool>) -> GpuOptions {
         timestamps: true,
         ..GpuOptions::default()
     }
+}
+
+/// The dispatches of one recorded greedy step of the model `spec` describes (random
+/// weights, f32) as a GPU records it, with the fused kernels, whatever this adapter is.
+pub fn fused_count(spec: &ModelSpec) -> Result<(usize, String)> {
+    let gpu = pollster::block_on(Gpu::with_options(options(Some(true))))?;
+    let weights = RandomWeights::new(spec, 7);
+    let model = pollster::block_on(Model::load(&gpu, spec.clone(), &weights, WeightFormat::F32))?;
+    count(&gpu, &model)
 }
 
 /// The dispatches of one recorded greedy step, and how many of them run each kernel.
@@ -108,14 +117,14 @@ pub fn run(quick: bool) -> Result<Vec<Value>> {
     };
     for shape in shapes(quick) {
         let spec = spec_from_config_json(&shape.config.to_string())?;
-        let mut counts: [(usize, String); 2] = Default::default();
-        for (slot, fused) in [false, true].into_iter().enumerate() {
-            let gpu = pollster::block_on(Gpu::with_options(options(Some(fused))))?;
+        let unfused = {
+            let gpu = pollster::block_on(Gpu::with_options(options(Some(false))))?;
             let weights = RandomWeights::new(&spec, 7);
             let model =
                 pollster::block_on(Model::load(&gpu, spec.clone(), &weights, WeightFormat::F32))?;
-            counts[slot] = count(&gpu, &model)?;
-        }
+            count(&gpu, &model)?
+        };
+        let counts = [unfused, fused_count(&spec)?];
         let gpu = pollster::block_on(Gpu::with_options(options(None)))?;
         let times = match gpu.timestamps() {
             true => {

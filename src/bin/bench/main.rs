@@ -347,11 +347,17 @@ fn run(quick: bool, as_json: bool, run_ahead_steps: Option<usize>) -> Result<()>
             "",
             line.join(", ")
         );
+        // What a GPU records: this adapter may not fuse (CPU adapters do not).
+        let (fused, fused_kernels) = dispatches::fused_count(&spec)?;
+        println!(
+            "{:<22} {fused} dispatches/step as a GPU records it (fused kernels): {fused_kernels}",
+            ""
+        );
         models.push(
             json!({ "model": shape.name, "runs": runs, "per_position": by_position,
             "tokens_per_s": runs[0]["tokens_per_s"], "ms_per_token": runs[0]["ms_per_token"],
             "encoder_ms": runs[0]["encoder_ms"], "dispatches_per_step": runs[0]["dispatches_per_step"],
-            "readbacks_per_token": runs[0]["readbacks_per_token"] }),
+            "fused_dispatches_per_step": fused, "readbacks_per_token": runs[0]["readbacks_per_token"] }),
         );
     }
     let (matmul, kernels) = kernel_comparison(&gpu, quick)?;
