@@ -9,7 +9,7 @@ struct ArgmaxParams {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: ArgmaxParams;
+@group(0) @binding(0) var<storage, read> params: ArgmaxParams;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> ids: array<u32>;
 @group(0) @binding(4) var<storage, read> vocabulary: array<u32>;

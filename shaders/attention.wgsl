@@ -20,16 +20,17 @@
 // be column slices of a fused QKV projection, of the cross-attention K/V of every layer, or
 // of the preallocated self-attention cache.
 //
-// Where the operands come from is the module's other piece: attention_io.wgsl binds Q, K and
-// V as given; attention_projected.wgsl computes each workgroup's query from the input row
-// (the decoder's cross-attention folds its query projection in). Each defines load_query,
-// load_k, load_v, position_bias, table_entry and the key mask.
+// Where the operands come from is the module's other piece: attention_io.wgsl binds Q as
+// given; attention_projected.wgsl computes each workgroup's query from the input row (the
+// decoder's cross-attention folds its query projection in). Keys and values are column
+// slices of one buffer (a fused QKV projection, the cross-attention K/V, the cache). Each
+// piece binds the parameters, `out` and the key mask, and defines load_query, load_kv,
+// position_bias and table_entry.
 //
 // Options (flags): causal mask; T5's relative position bias, looked up per relative distance
 // in a bucket table computed on the CPU exactly as transformers does; a key-padding mask;
 // and positions taken from the decode step (the cache holds step.pos earlier tokens).
 
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 const FLAG_CAUSAL: u32 = 1u;
 const FLAG_BIAS: u32 = 2u;
@@ -99,7 +100,7 @@ fn attention_main(@builtin(workgroup_id) wg: vec3<u32>, ids: Lane) {
             var dot = 0.0;
             if j < in_tile {
                 let kr = params.k_offset + key_row(kv_batch, tile + j, use_table, params.k_stride, params.k_batch_stride) + head * dh;
-                for (var d = dot_lane; d < dh; d += DOT_LANES) { dot = fma(q_row[d], load_k(kr + d), dot); }
+                for (var d = dot_lane; d < dh; d += DOT_LANES) { dot = fma(q_row[d], load_kv(kr + d), dot); }
             }
             partial_dots[j * DOT_STRIDE + dot_lane] = dot;
         }
@@ -132,7 +133,7 @@ fn attention_main(@builtin(workgroup_id) wg: vec3<u32>, ids: Lane) {
                 var sum = acc[i] * correction;
                 for (var j = 0u; j < in_tile; j++) {
                     let vr = key_row(kv_batch, tile + j, use_table, params.v_stride, params.v_batch_stride);
-                    sum = fma(probs[j], load_v(params.v_offset + vr + head * dh + d), sum);
+                    sum = fma(probs[j], load_kv(params.v_offset + vr + head * dh + d), sum);
                 }
                 acc[i] = sum;
             }

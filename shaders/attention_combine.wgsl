@@ -3,6 +3,7 @@
 //   out = Σ_s acc_s · exp(m_s − m) / Σ_s l_s · exp(m_s − m),   m = max_s m_s.
 // A split without keys has m_s = NEG_INF and l_s = 0, and adds nothing.
 
+@group(0) @binding(0) var<storage, read> params: AttentionParams;
 @group(0) @binding(2) var<storage, read> partials: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 

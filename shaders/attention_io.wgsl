@@ -1,13 +1,14 @@
-// The operands of attention.wgsl as given: Q, K and V (column slices of wider buffers), T5's
-// relative position bias and the beam search's row table.
+// The operands of attention.wgsl as given: Q, keys and values (column slices of wider
+// buffers), T5's relative position bias and the beam search's row table.
 
+@group(0) @binding(0) var<storage, read> params: AttentionParams;
 @group(0) @binding(2) var<storage, read> q: array<f32>;
-@group(0) @binding(3) var<storage, read> k: array<f32>;
-@group(0) @binding(4) var<storage, read> v: array<f32>;
-@group(0) @binding(6) var<storage, read> bias_buckets: array<u32>;
-@group(0) @binding(7) var<storage, read> bias_table: array<f32>;
-@group(0) @binding(8) var<storage, read> key_mask: array<u32>;
-@group(0) @binding(9) var<storage, read> table: array<u32>;
+@group(0) @binding(3) var<storage, read> kv: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read> bias_buckets: array<u32>;
+@group(0) @binding(6) var<storage, read> bias_table: array<f32>;
+@group(0) @binding(7) var<storage, read> key_mask: array<u32>;
+@group(0) @binding(8) var<storage, read> table: array<u32>;
 
 fn load_query(row: u32, head: u32, batch: u32, ids: Lane) {
     let dh = params.head_dim;
@@ -15,12 +16,8 @@ fn load_query(row: u32, head: u32, batch: u32, ids: Lane) {
     for (var d = ids.index; d < dh; d += LANES) { q_row[d] = q[base + d]; }
 }
 
-fn load_k(i: u32) -> f32 {
-    return k[i];
-}
-
-fn load_v(i: u32) -> f32 {
-    return v[i];
+fn load_kv(i: u32) -> f32 {
+    return kv[i];
 }
 
 fn position_bias(key: u32, q_pos: u32, head: u32) -> f32 {

@@ -1,4 +1,5 @@
-// The parameters of the attention kernel and of the merge of its key splits.
+// The parameters of the attention kernel and of the merge of its key splits, which each
+// piece binds at 0 (a storage buffer where its storage bindings leave room, see ParamsBinding).
 
 struct AttentionParams {
     q_rows: u32,
@@ -35,7 +36,6 @@ struct AttentionParams {
     eps: f32,
 }
 
-@group(0) @binding(0) var<uniform> params: AttentionParams;
 
 const MAX_HEAD_DIM: u32 = 256u;
 // The most negative useful score (WGSL has no infinity literal; Tint rejects f32::MIN's

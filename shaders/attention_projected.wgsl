@@ -5,9 +5,12 @@
 // folds it (sum_k norm(x)_k w_k = scale * sum_k (x_k - mean) g_k w_k + sum_k beta_k w_k)
 // and the bias added; keys and values are column slices of one buffer (the cross-attention
 // keys and values of every layer). No position bias or row table: cross-attention has none.
+// Its 8 storage bindings are WebGPU's default limit, so its parameters are a uniform buffer.
 
+@group(0) @binding(0) var<uniform> params: AttentionParams;
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> q_bias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
 // The norm's weight, then LayerNorm's bias.
 @group(0) @binding(7) var<storage, read> norm: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read> kv: array<f32>;
@@ -61,11 +64,7 @@ fn load_query(row: u32, head: u32, batch: u32, ids: Lane) {
     }
 }
 
-fn load_k(i: u32) -> f32 {
-    return kv[i];
-}
-
-fn load_v(i: u32) -> f32 {
+fn load_kv(i: u32) -> f32 {
     return kv[i];
 }
 

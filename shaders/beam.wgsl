@@ -19,7 +19,7 @@ struct BeamParams {
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: BeamParams;
+@group(0) @binding(0) var<storage, read> params: BeamParams;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> beam_scores: array<f32>;
 @group(0) @binding(4) var<storage, read_write> candidates: array<u32>;

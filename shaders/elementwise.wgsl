@@ -9,7 +9,7 @@ struct ElementwiseParams {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: ElementwiseParams;
+@group(0) @binding(0) var<storage, read> params: ElementwiseParams;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 

@@ -31,7 +31,7 @@ struct EmbeddingParams {
     position_block_rows: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: EmbeddingParams;
+@group(0) @binding(0) var<storage, read> params: EmbeddingParams;
 @group(0) @binding(2) var<storage, read> ids: array<u32>;
 @group(0) @binding(4) var<storage, read> positions: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;

@@ -10,7 +10,7 @@ struct GatherParams {
     block_rows: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: GatherParams;
+@group(0) @binding(0) var<storage, read> params: GatherParams;
 @group(0) @binding(2) var<storage, read> ids: array<u32>;
 @group(0) @binding(3) var<storage, read> src: array<u32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<u32>;

@@ -14,7 +14,7 @@ struct AppendParams {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: AppendParams;
+@group(0) @binding(0) var<storage, read> params: AppendParams;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(3) var<storage, read_write> cache: array<f32>;
 

@@ -32,7 +32,7 @@ struct MatmulParams {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: MatmulParams;
+@group(0) @binding(0) var<storage, read> params: MatmulParams;
 @group(0) @binding(2) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;

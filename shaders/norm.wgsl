@@ -11,7 +11,7 @@ struct NormParams {
     in_place: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: NormParams;
+@group(0) @binding(0) var<storage, read> params: NormParams;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<storage, read> norm: array<f32>;

@@ -7,7 +7,7 @@ struct SoftmaxParams {
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: SoftmaxParams;
+@group(0) @binding(0) var<storage, read> params: SoftmaxParams;
 @group(0) @binding(2) var<storage, read_write> x: array<f32>;
 
 @compute @workgroup_size(256)

@@ -11,7 +11,7 @@ struct SsruParams {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: SsruParams;
+@group(0) @binding(0) var<storage, read> params: SsruParams;
 @group(0) @binding(2) var<storage, read> gates: array<f32>;
 @group(0) @binding(3) var<storage, read_write> state: array<f32>;
 @group(0) @binding(4) var<storage, read_write> hidden: array<f32>;

@@ -11,6 +11,17 @@ fn engine(name: &str) -> Engine {
     common::load(&fixture::dir(name))
 }
 
+/// The engines of `name` on the adapter's own kernels and on the fused decode kernels GPUs
+/// record (beams share encoder rows through the projected cross-attention query; a padded
+/// batch masks keys; post-norm families fold their norms with several rows).
+fn engines(name: &str) -> [(Engine, &'static str); 2] {
+    let fused = common::load_on(common::fused_gpu(), &fixture::dir(name), None).unwrap();
+    [
+        (engine(name), "adapter's kernels"),
+        (fused, "fused kernels"),
+    ]
+}
+
 fn options(map: &Map<String, Value>) -> GenerationOptions {
     GenerationOptions::from_json(map, "test").unwrap()
 }
@@ -26,8 +37,7 @@ fn sequences(engine: &Engine, input: &[u32], options: &GenerationOptions) -> Vec
 
 #[test]
 fn beam_search_reproduces_beam4_ids() {
-    for name in FAMILIES {
-        let engine = engine(name);
+    for (name, (engine, kernels)) in FAMILIES.iter().flat_map(|n| engines(n).map(|e| (n, e))) {
         let expected = fixture::expected_json(name);
         let beam = &expected["beam_search"];
         let mut map = beam.as_object().unwrap().clone();
@@ -38,7 +48,7 @@ fn beam_search_reproduces_beam4_ids() {
             assert_eq!(
                 got,
                 vec![fixture::ids(&case["beam4_ids"])],
-                "{name} case {i}"
+                "{name} case {i} ({kernels})"
             );
         }
     }
@@ -72,8 +82,7 @@ fn every_processor_entry_is_reproduced() {
 
 #[test]
 fn padded_batches_reproduce_batched_greedy_ids() {
-    for name in FAMILIES {
-        let engine = engine(name);
+    for (name, (engine, kernels)) in FAMILIES.iter().flat_map(|n| engines(n).map(|e| (n, e))) {
         let expected = fixture::expected_json(name);
         let batch = &expected["batch"];
         // The unpadded inputs: each row up to its attention mask.
@@ -108,7 +117,7 @@ fn padded_batches_reproduce_batched_greedy_ids() {
             .iter()
             .map(fixture::ids)
             .collect();
-        assert_eq!(got, want, "{name}");
+        assert_eq!(got, want, "{name} ({kernels})");
     }
 }
 

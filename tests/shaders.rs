@@ -9,7 +9,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use seq2seq_gpu::gpu::kernel::STEP_LAYOUT;
-use seq2seq_gpu::gpu::{Access, Kernel, Module, UniformLayout};
+use seq2seq_gpu::gpu::{Access, Kernel, Module, ParamsBinding, UniformLayout};
 use seq2seq_gpu::ops::all_kernels;
 
 /// The distinct modules of the kernel table, by name (one module per name).
@@ -55,10 +55,21 @@ fn global(module: &naga::Module, binding: u32) -> Option<&naga::GlobalVariable> 
     })
 }
 
-/// The WGSL struct at `binding` as a layout: its name, size and (field, offset) list.
-fn wgsl_uniform(module: &naga::Module, binding: u32) -> (String, usize, Vec<(String, usize)>) {
-    let var = global(module, binding).expect("a uniform at this binding");
-    assert_eq!(var.space, naga::AddressSpace::Uniform, "binding {binding}");
+/// The WGSL struct at `binding` as a layout (its name, size and (field, offset) list), which
+/// must be bound as `binding` says.
+fn wgsl_struct(
+    module: &naga::Module,
+    binding: u32,
+    bound: ParamsBinding,
+) -> (String, usize, Vec<(String, usize)>) {
+    let var = global(module, binding).expect("a struct at this binding");
+    let space = match bound {
+        ParamsBinding::Uniform => naga::AddressSpace::Uniform,
+        ParamsBinding::Storage => naga::AddressSpace::Storage {
+            access: naga::StorageAccess::LOAD,
+        },
+    };
+    assert_eq!(var.space, space, "binding {binding}");
     let ty = &module.types[var.ty];
     let naga::TypeInner::Struct { members, span } = &ty.inner else {
         panic!("the uniform at binding {binding} is not a struct");
@@ -111,7 +122,7 @@ fn every_kernel_matches_its_wgsl() {
     for (name, module) in modules() {
         let (parsed, _) = parse(module);
         assert_eq!(
-            wgsl_uniform(&parsed, 1),
+            wgsl_struct(&parsed, 1, ParamsBinding::Uniform),
             rust_uniform(STEP_LAYOUT),
             "{name}: the step uniform"
         );
@@ -144,8 +155,16 @@ fn every_kernel_matches_its_wgsl() {
             );
             assert_eq!(
                 rust_uniform(kernel.params),
-                wgsl_uniform(&parsed, 0),
-                "{name}::{}: the Rust uniform struct and the WGSL one",
+                wgsl_struct(&parsed, 0, kernel.params_binding),
+                "{name}::{}: the Rust parameter struct and the WGSL one",
+                kernel.entry
+            );
+            // WebGPU's default maxStorageBuffersPerShaderStage, which browsers grant.
+            let storage_buffers =
+                kernel.storage.len() + usize::from(kernel.params_binding == ParamsBinding::Storage);
+            assert!(
+                storage_buffers <= 8,
+                "{name}::{}: {storage_buffers} storage buffers",
                 kernel.entry
             );
         }

@@ -1,7 +1,7 @@
 //! How a kernel is described to the device: a WGSL module composed from `shaders/` files, an
-//! entry point, its uniform parameters and its storage bindings. Each op declares its own
-//! kernels with these (see `ops`); binding 0 is always the kernel's parameters, binding 1
-//! the decode step, and storage buffers follow from binding 2 in the order listed.
+//! entry point, its parameters and its storage bindings. Each op declares its own kernels
+//! with these (see `ops`); binding 0 is always the kernel's parameters, binding 1 the decode
+//! step, and storage buffers follow from binding 2 in the order listed.
 
 /// The step uniform every module declares at binding 1 (see [`Step`]).
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -105,11 +105,27 @@ impl Step {
 /// The layout of the step uniform at binding 1 of every module.
 pub const STEP_LAYOUT: &UniformLayout = &Step::LAYOUT;
 
+/// How binding 0 holds a kernel's parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamsBinding {
+    /// A read-only storage buffer, which no driver specialises a shader on. Lavapipe (Mesa
+    /// 22.3, Debian 12's) inlines the values of uniform buffers that decide branches and
+    /// loops into the shader and, once it has found that worth it at a pipeline's first
+    /// dispatch, compiles a new variant at every later dispatch, keeping each: batched and
+    /// beam decoding ran 10-20x slower there and grew by about 15 MB per step
+    /// (BENCHMARKS.md, 2026-12-07).
+    Storage,
+    /// A uniform buffer: for kernels whose storage bindings already reach WebGPU's default
+    /// limit of 8 per stage.
+    Uniform,
+}
+
 /// One compute entry point with its parameters and storage bindings.
 #[derive(Clone, Copy, Debug)]
 pub struct Kernel {
     pub module: &'static Module,
     pub entry: &'static str,
     pub params: &'static UniformLayout,
+    pub params_binding: ParamsBinding,
     pub storage: &'static [Access],
 }

@@ -14,7 +14,7 @@ pub mod writer;
 pub use context::{
     Gpu, GpuOptions, MAX_KEY_SPLITS, MAX_STEPS_PER_SUBMIT, MIN_BUFFER_BYTES, Traffic,
 };
-pub use kernel::{Access, Kernel, Module, Uniform, UniformLayout};
+pub use kernel::{Access, Kernel, Module, ParamsBinding, Uniform, UniformLayout};
 pub use plan::{KernelName, Plan, Recorder};
 pub use profile::DispatchTime;
 pub use tensor::{Encoding, RowBlocks, Tensor, View, Workspace};

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::kernel::{Access, Kernel, Module};
+use super::kernel::{Access, Kernel, Module, ParamsBinding};
 use super::sync::lock;
 use crate::error::{Error, Result};
 use crate::platform::{scope_error, validation_scope};
@@ -72,30 +72,24 @@ impl PipelineCache {
 }
 
 fn layout_entries(kernel: &Kernel) -> Vec<wgpu::BindGroupLayoutEntry> {
-    let uniform = |binding| wgpu::BindGroupLayoutEntry {
+    let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::COMPUTE,
         ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
+            ty,
             has_dynamic_offset: false,
             min_binding_size: None,
         },
         count: None,
     };
-    let mut entries = vec![uniform(0), uniform(1)];
+    let storage = |read_only| wgpu::BufferBindingType::Storage { read_only };
+    let params = match kernel.params_binding {
+        ParamsBinding::Storage => storage(true),
+        ParamsBinding::Uniform => wgpu::BufferBindingType::Uniform,
+    };
+    let mut entries = vec![entry(0, params), entry(1, wgpu::BufferBindingType::Uniform)];
     for (i, access) in kernel.storage.iter().enumerate() {
-        entries.push(wgpu::BindGroupLayoutEntry {
-            binding: 2 + i as u32,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage {
-                    read_only: *access == Access::Read,
-                },
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        });
+        entries.push(entry(2 + i as u32, storage(*access == Access::Read)));
     }
     entries
 }

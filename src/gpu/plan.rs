@@ -91,7 +91,11 @@ impl<'g> Recorder<'g> {
             return Ok(());
         }
         let pipeline = self.gpu.pipelines.get(&self.gpu.device, kernel)?;
-        let align = self.gpu.limits.min_uniform_buffer_offset_alignment as usize;
+        // Parameters are bound as uniform or storage buffers (see `ParamsBinding`).
+        let limits = &self.gpu.limits;
+        let align = limits
+            .min_uniform_buffer_offset_alignment
+            .max(limits.min_storage_buffer_offset_alignment) as usize;
         let offset = self.params.len().next_multiple_of(align);
         let size = params.len().next_multiple_of(16);
         self.params.resize(offset, 0);
@@ -120,7 +124,9 @@ impl<'g> Recorder<'g> {
         let params = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("plan params"),
             size,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::UNIFORM
+                | wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         gpu.queue.write_buffer(&params, 0, &self.params);

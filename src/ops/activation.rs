@@ -2,7 +2,7 @@
 //! residual add: the element-wise kernels of shaders/elementwise.wgsl.
 
 use crate::error::{Error, Result};
-use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
+use crate::gpu::kernel::{Access::*, Kernel, Module, ParamsBinding, Uniform, uniform};
 use crate::gpu::plan::grid_1d;
 use crate::gpu::{Recorder, Tensor};
 use crate::model::spec::Activation;
@@ -25,6 +25,7 @@ const fn elementwise(entry: &'static str) -> Kernel {
         module: &ELEMENTWISE,
         entry,
         params: &ElementwiseParams::LAYOUT,
+        params_binding: ParamsBinding::Storage,
         storage: &[Read, ReadWrite],
     }
 }

@@ -2,7 +2,7 @@
 
 use super::REDUCE_WGSL;
 use crate::error::{Error, Result};
-use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
+use crate::gpu::kernel::{Access::*, Kernel, Module, ParamsBinding, Uniform, uniform};
 use crate::gpu::{Recorder, Tensor};
 
 static ARGMAX_MODULE: Module = Module {
@@ -16,6 +16,7 @@ const ARGMAX: Kernel = Kernel {
     module: &ARGMAX_MODULE,
     entry: "argmax_main",
     params: &ArgmaxParams::LAYOUT,
+    params_binding: ParamsBinding::Storage,
     // logits, ids, the shortlist's vocabulary
     storage: &[Read, ReadWrite, Read],
 };

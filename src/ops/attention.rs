@@ -91,6 +91,8 @@ pub struct PositionBias<'a> {
 pub struct Attention<'a> {
     pub q: Query<'a>,
     /// [batch * kv_rows, heads * head_dim]; with `from_step`, kv_rows is the cache capacity.
+    /// Keys and values are column slices of one buffer (as a fused projection writes them),
+    /// which the kernel binds once.
     pub k: View<'a>,
     pub v: View<'a>,
     /// [batch * q_rows, heads * head_dim]
@@ -142,17 +144,19 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
         }
         Query::Projected(p) => {
             p.check(width, a.batch)?;
-            if a.k.tensor.buffer != a.v.tensor.buffer
-                || a.position_bias.is_some()
-                || a.row_table.is_some()
-            {
+            if a.position_bias.is_some() || a.row_table.is_some() {
                 return Err(Error::invalid(
-                    "attention with a projected query takes keys and values from one buffer, and no position bias or row table",
+                    "attention with a projected query takes no position bias or row table",
                 ));
             }
             p.x.rows
         }
     };
+    if a.k.tensor.buffer != a.v.tensor.buffer {
+        return Err(Error::invalid(
+            "attention takes keys and values as column slices of one buffer",
+        ));
+    }
     for (name, view) in operands {
         let items = if name == "k" || name == "v" {
             a.batch / a.kv_group.max(1)
@@ -295,7 +299,6 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
             &[
                 &q_view.tensor.buffer,
                 &a.k.tensor.buffer,
-                &a.v.tensor.buffer,
                 target,
                 buckets,
                 bias_table,

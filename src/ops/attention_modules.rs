@@ -2,7 +2,7 @@
 //! source of queries (given, or projected over each weight reader), and their parameters.
 
 use super::weight_reader::WeightReader;
-use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
+use crate::gpu::kernel::{Access::*, Kernel, Module, ParamsBinding, Uniform, uniform};
 
 const PARAMS_WGSL: &str = include_str!("../../shaders/attention_params.wgsl");
 const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
@@ -59,8 +59,10 @@ pub(super) const fn attention_kernel(module: &'static Module) -> Kernel {
         module,
         entry: "attention_main",
         params: &AttentionParams::LAYOUT,
-        // q, k, v, out (or split records), bias buckets, bias table, key mask, row table
-        storage: &[Read, Read, Read, ReadWrite, Read, Read, Read, Read],
+        params_binding: ParamsBinding::Storage,
+        // q, keys and values, out (or split records), bias buckets, bias table, key mask,
+        // row table
+        storage: &[Read, Read, ReadWrite, Read, Read, Read, Read],
     }
 }
 
@@ -68,6 +70,7 @@ pub(super) const COMBINE: Kernel = Kernel {
     module: &COMBINE_MODULE,
     entry: "attention_combine_main",
     params: &AttentionParams::LAYOUT,
+    params_binding: ParamsBinding::Storage,
     // split records, out
     storage: &[Read, ReadWrite],
 };
@@ -160,6 +163,7 @@ pub(super) const fn projected_kernel(module: &'static Module) -> Kernel {
         module,
         entry: "attention_main",
         params: &AttentionParams::LAYOUT,
+        params_binding: ParamsBinding::Uniform,
         // input rows, query weight, query bias, out (or split records), weight scales,
         // norm, keys and values, key mask
         storage: &[Read, Read, Read, ReadWrite, Read, Read, Read, Read],

@@ -4,7 +4,7 @@
 
 use super::{RADIX_CUTOFF_WGSL, REDUCE_WGSL};
 use crate::error::{Error, Result};
-use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
+use crate::gpu::kernel::{Access::*, Kernel, Module, ParamsBinding, Uniform, uniform};
 use crate::gpu::{Recorder, Tensor};
 
 static BEAM_MODULE: Module = Module {
@@ -22,6 +22,7 @@ const BEAM: Kernel = Kernel {
     module: &BEAM_MODULE,
     entry: "beam_main",
     params: &BeamParams::LAYOUT,
+    params_binding: ParamsBinding::Storage,
     // logits, beam scores, candidates, the shortlist's vocabulary
     storage: &[Read, Read, ReadWrite, Read],
 };

@@ -2,7 +2,7 @@
 
 use super::weight_reader::WeightReader;
 use crate::error::{Error, Result};
-use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
+use crate::gpu::kernel::{Access::*, Kernel, Module, ParamsBinding, Uniform, uniform};
 use crate::gpu::{Recorder, RowBlocks, Tensor};
 
 /// A static's initializer (where the source list may borrow a temporary).
@@ -33,6 +33,7 @@ const fn kernel(reader: WeightReader) -> Kernel {
         module: &TABLE_MODULES[reader.index()],
         entry: "embedding_main",
         params: &EmbeddingParams::LAYOUT,
+        params_binding: ParamsBinding::Storage,
         // ids, table, positions, out, the table's row scales (int8)
         storage: &[Read, Read, Read, ReadWrite, Read],
     }

@@ -1,7 +1,7 @@
 //! Selecting rows of a weight matrix on the GPU (a shortlist's rows of the output layer).
 
 use crate::error::{Error, Result};
-use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
+use crate::gpu::kernel::{Access::*, Kernel, Module, ParamsBinding, Uniform, uniform};
 use crate::gpu::{Encoding, Recorder, RowBlocks, Tensor, Workspace};
 
 static GATHER_MODULE: Module = Module {
@@ -15,6 +15,7 @@ const GATHER: Kernel = Kernel {
     module: &GATHER_MODULE,
     entry: "gather_main",
     params: &GatherParams::LAYOUT,
+    params_binding: ParamsBinding::Storage,
     // ids, source rows, gathered rows
     storage: &[Read, Read, ReadWrite],
 };

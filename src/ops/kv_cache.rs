@@ -1,7 +1,7 @@
 //! In-place append to the preallocated self-attention cache.
 
 use crate::error::{Error, Result};
-use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
+use crate::gpu::kernel::{Access::*, Kernel, Module, ParamsBinding, Uniform, uniform};
 use crate::gpu::{Recorder, Tensor, View};
 
 static KV_APPEND_MODULE: Module = Module {
@@ -15,6 +15,7 @@ const KV_APPEND: Kernel = Kernel {
     module: &KV_APPEND_MODULE,
     entry: "append_main",
     params: &AppendParams::LAYOUT,
+    params_binding: ParamsBinding::Storage,
     // new rows, cache
     storage: &[Read, ReadWrite],
 };

@@ -4,7 +4,7 @@
 use super::activation::{ACTIVATION_WGSL, shader_id};
 use super::weight_reader::WeightReader;
 use crate::error::{Error, Result};
-use crate::gpu::kernel::{Access, Access::*, Kernel, Module, Uniform, uniform};
+use crate::gpu::kernel::{Access, Access::*, Kernel, Module, ParamsBinding, Uniform, uniform};
 use crate::gpu::{Gpu, Recorder, RowBlocks, Tensor, View};
 use crate::model::spec::Activation;
 
@@ -107,6 +107,7 @@ const fn kernel(module: &'static Module, form: MatmulForm) -> Kernel {
         module,
         entry: form.entry(),
         params: &MatmulParams::LAYOUT,
+        params_binding: ParamsBinding::Storage,
         storage: STORAGE,
     }
 }

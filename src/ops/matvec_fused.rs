@@ -7,7 +7,7 @@
 use super::matmul::{Epilogue, MatmulParams, STORAGE, WEIGHT_MODULES, bindings, checked_params};
 use super::norm::Norm;
 use crate::error::{Error, Result};
-use crate::gpu::kernel::{Kernel, Module, Uniform};
+use crate::gpu::kernel::{Kernel, Module, ParamsBinding, Uniform};
 use crate::gpu::{Recorder, RowBlocks, Tensor, View};
 use crate::model::spec::NormKind;
 
@@ -16,6 +16,7 @@ const fn kernel(module: &'static Module) -> Kernel {
         module,
         entry: "matvec_fused_main",
         params: &MatmulParams::LAYOUT,
+        params_binding: ParamsBinding::Storage,
         storage: STORAGE,
     }
 }

@@ -3,7 +3,7 @@
 
 use super::REDUCE_WGSL;
 use crate::error::{Error, Result};
-use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
+use crate::gpu::kernel::{Access::*, Kernel, Module, ParamsBinding, Uniform, uniform};
 use crate::gpu::{Gpu, Recorder, Tensor};
 use crate::model::spec::NormKind;
 
@@ -19,6 +19,7 @@ const fn norm_kernel(entry: &'static str) -> Kernel {
         module: &NORM_MODULE,
         entry,
         params: &NormParams::LAYOUT,
+        params_binding: ParamsBinding::Storage,
         // x (a placeholder in place), y, the norm's values
         storage: &[Read, ReadWrite, Read],
     }

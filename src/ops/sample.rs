@@ -6,7 +6,7 @@
 use super::argmax::check_choice;
 use super::{RADIX_CUTOFF_WGSL, REDUCE_WGSL};
 use crate::error::{Error, Result};
-use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
+use crate::gpu::kernel::{Access::*, Kernel, Module, ParamsBinding, Uniform, uniform};
 use crate::gpu::{Recorder, Tensor};
 
 static SAMPLE_MODULE: Module = Module {
@@ -24,6 +24,7 @@ const SAMPLE: Kernel = Kernel {
     module: &SAMPLE_MODULE,
     entry: "sample_main",
     params: &SampleParams::LAYOUT,
+    params_binding: ParamsBinding::Storage,
     // logits, ids, the shortlist's vocabulary
     storage: &[Read, ReadWrite, Read],
 };

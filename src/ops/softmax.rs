@@ -2,7 +2,7 @@
 
 use super::REDUCE_WGSL;
 use crate::error::{Error, Result};
-use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
+use crate::gpu::kernel::{Access::*, Kernel, Module, ParamsBinding, Uniform, uniform};
 use crate::gpu::{Recorder, Tensor};
 
 static SOFTMAX_MODULE: Module = Module {
@@ -16,6 +16,7 @@ const SOFTMAX: Kernel = Kernel {
     module: &SOFTMAX_MODULE,
     entry: "softmax_main",
     params: &SoftmaxParams::LAYOUT,
+    params_binding: ParamsBinding::Storage,
     // rows, in place
     storage: &[ReadWrite],
 };

@@ -1,7 +1,7 @@
 //! One step of an SSRU decoder cell (Marian's "tiny" models), after its fused projection.
 
 use crate::error::{Error, Result};
-use crate::gpu::kernel::{Access::*, Kernel, Module, Uniform, uniform};
+use crate::gpu::kernel::{Access::*, Kernel, Module, ParamsBinding, Uniform, uniform};
 use crate::gpu::{Recorder, Tensor};
 
 static SSRU_MODULE: Module = Module {
@@ -15,6 +15,7 @@ const SSRU: Kernel = Kernel {
     module: &SSRU_MODULE,
     entry: "ssru_main",
     params: &SsruParams::LAYOUT,
+    params_binding: ParamsBinding::Storage,
     // gates, state, hidden
     storage: &[Read, ReadWrite, ReadWrite],
 };

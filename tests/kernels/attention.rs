@@ -63,11 +63,12 @@ impl Case {
     fn run_on(&self, gpu: &Gpu, form: AttentionForm, splits: usize) -> Vec<f32> {
         let w = self.width();
         let kv_items_rows = self.k.len() / w;
-        let (qt, kt, vt) = (
-            upload(gpu, &self.q, &[self.q.len() / w, w]),
-            upload(gpu, &self.k, &[kv_items_rows, w]),
-            upload(gpu, &self.v, &[kv_items_rows, w]),
-        );
+        let qt = upload(gpu, &self.q, &[self.q.len() / w, w]);
+        // Keys and values side by side in one buffer, as a fused projection writes them.
+        let kv: Vec<f32> = (self.k.chunks(w).zip(self.v.chunks(w)))
+            .flat_map(|(k, v)| [k, v].concat())
+            .collect();
+        let kvt = upload(gpu, &kv, &[kv_items_rows, 2 * w]);
         let u32s = |data: &[u32]| Tensor::upload_u32(gpu, "u32", data, &[data.len()]).unwrap();
         let bias = self.bias.as_ref().map(|(lut, table, center)| {
             (
@@ -90,8 +91,8 @@ impl Case {
                 Some(form),
                 Attention {
                     q: qt.matrix().into(),
-                    k: kt.matrix(),
-                    v: vt.matrix(),
+                    k: kvt.matrix().columns(0, w),
+                    v: kvt.matrix().columns(w, w),
                     out: out.matrix(),
                     batch: self.batch,
                     heads: self.heads,
@@ -458,4 +459,28 @@ fn attention_refuses_bad_key_splits() {
         let message = result.expect_err("a bad split").to_string();
         assert!(message.contains("key splits"), "{message}");
     }
+    // Keys and values are bound as one buffer.
+    let values = zeros(&gpu, &[3, heads * dh]);
+    let mut rec = seq2seq_gpu::gpu::Recorder::new(&gpu);
+    let apart = Attention {
+        q: x.matrix().into(),
+        k: x.matrix(),
+        v: values.matrix(),
+        out: x.matrix(),
+        batch: 1,
+        heads,
+        head_dim: dh,
+        scale: 1.0,
+        causal: false,
+        position_bias: None,
+        key_mask: None,
+        from_step: false,
+        kv_group: 1,
+        row_table: None,
+        split: None,
+    };
+    let message = ops::attention(&mut rec, apart)
+        .expect_err("apart")
+        .to_string();
+    assert!(message.contains("one buffer"), "{message}");
 }
