@@ -434,38 +434,11 @@ fn attention_refuses_bad_key_splits() {
     let x = zeros(&gpu, &[3, heads * dh]);
     let small = zeros(&gpu, &[ops::split_records_len(3 * heads, dh, 4) - 1]);
     let enough = zeros(&gpu, &[ops::split_records_len(3 * heads, dh, 65)]);
-    for (splits, records) in [(1, &enough), (65, &enough), (4, &small)] {
-        let mut rec = seq2seq_gpu::gpu::Recorder::new(&gpu);
-        let result = ops::attention(
-            &mut rec,
-            Attention {
-                q: x.matrix().into(),
-                k: x.matrix(),
-                v: x.matrix(),
-                out: x.matrix(),
-                batch: 1,
-                heads,
-                head_dim: dh,
-                scale: 1.0,
-                causal: false,
-                position_bias: None,
-                key_mask: None,
-                from_step: false,
-                kv_group: 1,
-                row_table: None,
-                split: Some(KeySplit { splits, records }),
-            },
-        );
-        let message = result.expect_err("a bad split").to_string();
-        assert!(message.contains("key splits"), "{message}");
-    }
-    // Keys and values are bound as one buffer.
     let values = zeros(&gpu, &[3, heads * dh]);
-    let mut rec = seq2seq_gpu::gpu::Recorder::new(&gpu);
-    let apart = Attention {
+    let attention = |v, split| Attention {
         q: x.matrix().into(),
         k: x.matrix(),
-        v: values.matrix(),
+        v,
         out: x.matrix(),
         batch: 1,
         heads,
@@ -477,8 +450,17 @@ fn attention_refuses_bad_key_splits() {
         from_step: false,
         kv_group: 1,
         row_table: None,
-        split: None,
+        split,
     };
+    let mut rec = seq2seq_gpu::gpu::Recorder::new(&gpu);
+    for (splits, records) in [(1, &enough), (65, &enough), (4, &small)] {
+        let split = Some(KeySplit { splits, records });
+        let result = ops::attention(&mut rec, attention(x.matrix(), split));
+        let message = result.expect_err("a bad split").to_string();
+        assert!(message.contains("key splits"), "{message}");
+    }
+    // Keys and values are bound as one buffer.
+    let apart = attention(values.matrix(), None);
     let message = ops::attention(&mut rec, apart)
         .expect_err("apart")
         .to_string();
