@@ -30,6 +30,11 @@
 // Options (flags): causal mask; T5's relative position bias, looked up per relative distance
 // in a bucket table computed on the CPU exactly as transformers does; a key-padding mask;
 // and positions taken from the decode step (the cache holds step.pos earlier tokens).
+// Parameters: grouped-query attention (head_group query heads read one key/value head), a
+// sliding window (below), soft-capped scores (cap * tanh(score / cap), before masks, as Gemma), and a cache
+// kept as a ring of `cache_rows` rows per sequence (key position p at row p % cache_rows).
+// A row table gives, for each (sequence, position), the sequence whose cache rows hold it
+// (beam search shares histories instead of copying them).
 
 
 const FLAG_CAUSAL: u32 = 1u;
@@ -49,10 +54,13 @@ var<workgroup> q_row: array<f32, 256>;
 var<workgroup> partial_dots: array<f32, TILE * DOT_STRIDE>;
 var<workgroup> probs: array<f32, 64>;
 
-// Element offset of key row `key` of batch item `b` (before the column offset).
+// Element offset of key position `key` of batch item `b` (before the column offset).
 fn key_row(b: u32, key: u32, use_table: bool, stride: u32, batch_stride: u32) -> u32 {
-    if use_table { return table_entry(b * params.table_stride + key) * stride; }
-    return b * batch_stride + key * stride;
+    var source = b;
+    if use_table { source = table_entry(b * params.table_stride + key); }
+    var slot = key;
+    if params.cache_rows != 0u { slot = key % params.cache_rows; }
+    return source * batch_stride + slot * stride;
 }
 
 @compute @workgroup_size(64)
@@ -72,12 +80,24 @@ fn attention_main(@builtin(workgroup_id) wg: vec3<u32>, ids: Lane) {
         kv_len = step.pos + params.q_rows;
     }
     let q_pos = first_pos + row;
-    var n_keys = kv_len;
-    if (params.flags & FLAG_CAUSAL) != 0u { n_keys = min(kv_len, q_pos + 1u); }
+    // The keys this query sees: [first_key, last_key).
+    var last_key = kv_len;
+    if (params.flags & FLAG_CAUSAL) != 0u { last_key = min(kv_len, q_pos + 1u); }
+    // A sliding window of W: a causal query sees its W latest keys (itself included), a
+    // bidirectional one the keys at most W positions away on either side (T5Gemma's masks).
+    var first_key = 0u;
+    if params.window != 0u && (params.flags & FLAG_CAUSAL) != 0u {
+        first_key = max(q_pos + 1u, params.window) - params.window;
+    } else if params.window != 0u {
+        first_key = max(q_pos, params.window) - params.window;
+        last_key = min(last_key, q_pos + params.window + 1u);
+    }
+    let n_keys = max(last_key, first_key) - first_key;
     // Shares of the keys actually present, so every split has work at every step.
     let share = (n_keys + splits - 1u) / splits;
-    let key_begin = min(split * share, n_keys);
-    let key_end = min(key_begin + share, n_keys);
+    let key_begin = first_key + min(split * share, n_keys);
+    let key_end = min(key_begin + share, first_key + n_keys);
+    let kv_head = head / params.head_group;
 
     load_query(row, head, batch, ids);
     workgroupBarrier();
@@ -99,7 +119,7 @@ fn attention_main(@builtin(workgroup_id) wg: vec3<u32>, ids: Lane) {
             let j = group + key_slot;
             var dot = 0.0;
             if j < in_tile {
-                let kr = params.k_offset + key_row(kv_batch, tile + j, use_table, params.k_stride, params.k_batch_stride) + head * dh;
+                let kr = params.k_offset + key_row(kv_batch, tile + j, use_table, params.k_stride, params.k_batch_stride) + kv_head * dh;
                 for (var d = dot_lane; d < dh; d += DOT_LANES) { dot = fma(q_row[d], load_kv(kr + d), dot); }
             }
             partial_dots[j * DOT_STRIDE + dot_lane] = dot;
@@ -116,6 +136,7 @@ fn attention_main(@builtin(workgroup_id) wg: vec3<u32>, ids: Lane) {
             var dot = 0.0;
             for (var t = 0u; t < DOT_LANES; t++) { dot += partial_dots[lane * DOT_STRIDE + t]; }
             score = dot * params.scale;
+            if params.softcap != 0.0 { score = tanh(score / params.softcap) * params.softcap; }
             if (params.flags & FLAG_BIAS) != 0u { score += position_bias(key, q_pos, head); }
         }
         let new_max = max(running_max, lanes_max(score, ids));
@@ -133,7 +154,7 @@ fn attention_main(@builtin(workgroup_id) wg: vec3<u32>, ids: Lane) {
                 var sum = acc[i] * correction;
                 for (var j = 0u; j < in_tile; j++) {
                     let vr = key_row(kv_batch, tile + j, use_table, params.v_stride, params.v_batch_stride);
-                    sum = fma(probs[j], load_kv(params.v_offset + vr + head * dh + d), sum);
+                    sum = fma(probs[j], load_kv(params.v_offset + vr + kv_head * dh + d), sum);
                 }
                 acc[i] = sum;
             }

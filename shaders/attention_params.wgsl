@@ -34,6 +34,13 @@ struct AttentionParams {
     // epsilon.
     model_dim: u32,
     eps: f32,
+    // Query heads per key/value head (grouped-query attention; 1 for multi-head).
+    head_group: u32,
+    // A sliding window (0: none), soft-capped scores (0: none), and the rows per sequence of
+    // a ring cache (0: keys are rows as they are).
+    window: u32,
+    softcap: f32,
+    cache_rows: u32,
 }
 
 

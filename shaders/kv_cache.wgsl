@@ -1,7 +1,8 @@
 // Appends the keys and values of this step's decoder tokens to the self-attention cache,
 // at the rows that follow the `step.pos` tokens already cached, for each sequence of a
-// batch (sequence s owns rows s * capacity ..). The cache is preallocated to the maximum
-// length, so appending is an in-place write.
+// batch (sequence s owns rows s * capacity ..). The cache is preallocated, so appending is
+// an in-place write; a cache of fewer rows than positions (a sliding window's) is a ring:
+// position p goes to row p % capacity.
 
 struct AppendParams {
     rows: u32,
@@ -22,7 +23,8 @@ struct AppendParams {
 fn append_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row = wg.x;
     let sequence = row / params.rows_per_sequence;
-    let dst_row = sequence * params.capacity + step.pos + row % params.rows_per_sequence;
+    let position = step.pos + row % params.rows_per_sequence;
+    let dst_row = sequence * params.capacity + position % params.capacity;
     for (var c = lid.x; c < params.width; c += 256u) {
         cache[dst_row * params.dst_stride + c] = src[params.src_offset + row * params.src_stride + c];
     }

@@ -1,4 +1,5 @@
-// out[m, n] (+)= alpha * act(sum_k a[m, k] * w[n, k] + bias[n])
+// out[m, n] (+)= cap(alpha * act(sum_k a[m, k] * w[n, k] + bias[n]))
+// where cap(v) = softcap * tanh(v / softcap) when softcap is set (Gemma's logits), else v.
 // The x · Wᵀ form of a Linear layer whose weight is stored [out_features, in_features].
 //
 // Operands are bound as arrays of vec4 so that the `_vec4` kernels move 16 bytes per load;
@@ -27,7 +28,7 @@ struct MatmulParams {
     cache_stride: u32,
     rows_per_sequence: u32,
     capacity: u32,
-    _pad0: u32,
+    softcap: f32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -49,11 +50,18 @@ fn load_a(i: u32) -> f32 {
     return a[i >> 2u][i & 3u];
 }
 
+// The epilogue's scale, activation and soft cap of a finished sum.
+fn finish(v: f32) -> f32 {
+    let scaled = params.alpha * activate(v, params.activation);
+    if params.softcap != 0.0 { return tanh(scaled / params.softcap) * params.softcap; }
+    return scaled;
+}
+
 fn store_output(row: u32, col: u32, value: f32) {
     if row >= params.m || col >= params.n { return; }
     var v = value * weight_scale(col);
     if (params.flags & FLAG_BIAS) != 0u { v = v + bias[col]; }
-    v = params.alpha * activate(v, params.activation);
+    v = finish(v);
     let idx = params.out_offset + row * params.out_stride + col;
     if (params.flags & FLAG_ACCUMULATE) != 0u { v = v + out[idx]; }
     out[idx] = v;
@@ -278,7 +286,7 @@ fn matvec_narrow_vec4_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_
 //   sum_k norm(x)_k w_k = scale * sum_k (x_k - mean) g_k w_k + sum_k beta_k w_k. LayerNorm's
 //   mean takes one workgroup reduction first (two passes, as torch and norm.wgsl do).
 // - the KV append: output columns from `split` on go to the self-attention cache (`side`),
-//   at the rows after the `step.pos` tokens each sequence holds;
+//   at the rows after the `step.pos` tokens each sequence holds (a ring of `capacity` rows);
 // - a gated activation: output column c is alpha * act(x . w_c) * (x . w_{n + c}), the
 //   weight holding the gate rows then the linear rows;
 // - a normalised residual (post-norm models, whose norm follows the residual add): out =
@@ -421,7 +429,8 @@ fn input_deviation(r: u32) -> f32 {
 fn store_fused(row: u32, col: u32, value: f32) {
     if (params.flags & FLAG_APPEND) != 0u && col >= params.split {
         let sequence = row / params.rows_per_sequence;
-        let cache_row = sequence * params.capacity + step.pos + row % params.rows_per_sequence;
+        let position = step.pos + row % params.rows_per_sequence;
+        let cache_row = sequence * params.capacity + position % params.capacity;
         side[cache_row * params.cache_stride + col - params.split] = value;
         return;
     }
@@ -497,7 +506,7 @@ fn matvec_fused_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoca
             let linear = fused_value(r, lid.x + 128u, w_row + params.n, normed);
             store_fused(r, col, params.alpha * activate(v, params.activation) * linear);
         } else {
-            var value = params.alpha * activate(v, params.activation);
+            var value = finish(v);
             if side_residual {
                 var residual = side[r * params.n + col];
                 if has_norm { residual = normalised(residual, col, params.n, side_stats[r], layer_norm); }
@@ -516,7 +525,7 @@ fn argmax_stage(wg: u32, lid: u32, rows: u32, col: u32, w_row: u32, normed: bool
         for (var r = 0u; r < rows; r++) {
             var value = 0.0;
             if col < params.n {
-                value = params.alpha * activate(fused_value(r, lid, w_row, normed), params.activation);
+                value = finish(fused_value(r, lid, w_row, normed));
             }
             group_values[group * SKINNY_ROWS + r] = value;
             group_valid[group * SKINNY_ROWS + r] = u32(col < params.n && value == value);

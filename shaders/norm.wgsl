@@ -1,6 +1,7 @@
 // Row normalisation: LayerNorm (mean and variance, weight and bias) and T5's RMSNorm
-// (no mean subtraction, no bias), from x into y, or in place in y. `norm` holds the weight,
-// then LayerNorm's bias. WebGPU forbids binding
+// (no mean subtraction, no bias), from x into y, or in place in y, or added to y (a
+// normalised sublayer output joining the residual stream, as Gemma's post-sublayer norms).
+// `norm` holds the weight, then LayerNorm's bias. WebGPU forbids binding
 // one buffer to two writable bindings, so in place the input is read from y itself (x is
 // then a placeholder); each invocation reads only the elements it later writes.
 
@@ -9,6 +10,10 @@ struct NormParams {
     cols: u32,
     eps: f32,
     in_place: u32,
+    accumulate: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> params: NormParams;
@@ -19,6 +24,14 @@ struct NormParams {
 fn load(i: u32) -> f32 {
     if params.in_place != 0u { return y[i]; }
     return x[i];
+}
+
+fn store(i: u32, value: f32) {
+    if params.accumulate != 0u {
+        y[i] = y[i] + value;
+    } else {
+        y[i] = value;
+    }
 }
 
 @compute @workgroup_size(256)
@@ -37,7 +50,7 @@ fn layer_norm_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
     }
     let inv_std = inverseSqrt(reduce_sum(local_sq, lane) / n + params.eps);
     for (var c = lane; c < params.cols; c += RED_WG) {
-        y[base + c] = (load(base + c) - mean) * inv_std * norm[c] + norm[params.cols + c];
+        store(base + c, (load(base + c) - mean) * inv_std * norm[c] + norm[params.cols + c]);
     }
 }
 
@@ -52,6 +65,6 @@ fn rms_norm_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     }
     let inv_rms = inverseSqrt(reduce_sum(local_sq, lane) / f32(params.cols) + params.eps);
     for (var c = lane; c < params.cols; c += RED_WG) {
-        y[base + c] = norm[c] * (load(base + c) * inv_rms);
+        store(base + c, norm[c] * (load(base + c) * inv_rms));
     }
 }

@@ -98,7 +98,13 @@ fn json_ids_equal_transformers_greedy_ids() {
 /// `--src-lang`/`--tgt-lang`, the folder's defaults, and greedy decoding.
 #[test]
 fn hub_folders_generate_as_transformers_with_their_languages() {
-    for name in ["mbart50", "opus-mt-spm", "bart-legacy", "m2m100-spm"] {
+    for name in [
+        "mbart50",
+        "opus-mt-spm",
+        "bart-legacy",
+        "m2m100-spm",
+        "t5gemma",
+    ] {
         let dir = fixture::dir("hub").join(name);
         let expected: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap())

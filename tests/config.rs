@@ -59,7 +59,7 @@ fn each_family_is_described_by_data() {
         }
     );
     assert_eq!(
-        (bart.activation, bart.embed_scale, bart.norm),
+        (bart.activation, bart.encoder.embed_scale, bart.norm),
         (Activation::Gelu, 1.0, NormKind::LayerNorm)
     );
 
@@ -77,7 +77,7 @@ fn each_family_is_described_by_data() {
         }
     );
     assert_eq!(
-        (marian.embed_scale, marian.decoder_start_token_id),
+        (marian.decoder.embed_scale, marian.decoder_start_token_id),
         (8.0, 2)
     );
 

@@ -163,7 +163,7 @@ fn a_tensor_larger_than_a_block_loads_in_blocks() {
         .replace("\"num_layers\": 2", "\"num_layers\": 1")
         .replace("\"num_decoder_layers\": 2", "\"num_decoder_layers\": 1");
     let spec = spec_from_config_json(&config).unwrap();
-    assert_eq!((spec.vocab_size, spec.d_model), (70000, 64));
+    assert_eq!((spec.vocab_size, spec.decoder.width), (70000, 64));
     let weights = RandomWeights::new(&spec, 3);
     let model =
         pollster::block_on(Model::load(&gpu, spec.clone(), &weights, WeightFormat::F32)).unwrap();

@@ -37,10 +37,10 @@ fn language(case: &Value, key: &str) -> Option<String> {
 /// only weights are split into row blocks, not the hidden states (see the last test here).
 fn activations_fit(spec: &ModelSpec, rows: usize, limit: usize) -> bool {
     let widths = [
-        spec.d_model,
-        3 * spec.encoder.inner_dim(),
+        spec.encoder.width,
+        spec.encoder.inner_dim() + 2 * spec.encoder.kv_dim(),
         spec.encoder.ffn_dim * if spec.gated_ffn { 2 } else { 1 },
-        2 * spec.decoder.layers * spec.decoder.inner_dim(),
+        2 * spec.decoder.layers * spec.decoder.kv_dim(),
     ];
     // The buffer pool rounds sizes up by at most a quarter.
     widths.iter().all(|w| rows * w * 4 * 5 / 4 <= limit)

@@ -66,6 +66,17 @@ impl ConfigJson<'_> {
         }
     }
 
+    /// A nested configuration (T5Gemma's `encoder` and `decoder`).
+    fn object(&self, key: &str) -> Result<ConfigJson<'_>> {
+        match self.map.get(key) {
+            Some(Value::Object(map)) => Ok(ConfigJson { map }),
+            Some(v) => Err(config_error(format!(
+                "\"{key}\" must be an object, found {v}"
+            ))),
+            None => Err(config_error(format!("missing field \"{key}\""))),
+        }
+    }
+
     fn is_set(&self, key: &str) -> bool {
         !matches!(self.map.get(key), None | Some(Value::Null))
     }
@@ -100,13 +111,14 @@ pub fn spec_from_config_json(text: &str) -> Result<ModelSpec> {
     }
     let spec = match family(model_type)? {
         Family::T5 => t5_spec(&cfg)?,
+        Family::T5Gemma => t5gemma_spec(&cfg)?,
         family => bart_like_spec(&cfg, family)?,
     };
     spec.validate(FILE)?;
     Ok(spec)
 }
 
-const SUPPORTED: &str = "t5, mt5, bart, mbart, marian, m2m_100 (also NLLB), pegasus";
+const SUPPORTED: &str = "t5, mt5, bart, mbart, marian, m2m_100 (also NLLB), pegasus, t5gemma";
 
 fn family(model_type: &str) -> Result<Family> {
     Ok(match model_type {
@@ -116,6 +128,7 @@ fn family(model_type: &str) -> Result<Family> {
         "marian" => Family::Marian,
         "m2m_100" => Family::M2M100,
         "pegasus" => Family::Pegasus,
+        "t5gemma" => Family::T5Gemma,
         other => {
             return Err(config_error(format!(
                 "unsupported model_type \"{other}\" (supported: {})",
@@ -158,10 +171,14 @@ fn t5_spec(cfg: &ConfigJson) -> Result<ModelSpec> {
     let ffn_dim = cfg.usize("d_ff")?;
     let encoder_layers = cfg.usize("num_layers")?;
     let stack = |layers| StackSpec {
+        width: d_model,
         layers,
         heads,
+        kv_heads: heads,
         head_dim,
         ffn_dim,
+        windows: Vec::new(),
+        embed_scale: 1.0,
     };
     // "gated-gelu" (T5 v1.1, Flan-T5) or "relu" (original T5). transformers derives the
     // activation from this field alone, and maps the legacy "gated-gelu" to the tanh form.
@@ -179,24 +196,27 @@ fn t5_spec(cfg: &ConfigJson) -> Result<ModelSpec> {
     let pad = cfg.usize_or("pad_token_id", 0)? as u32;
     Ok(ModelSpec {
         family: Family::T5,
-        d_model,
         vocab_size: cfg.usize("vocab_size")?,
         encoder: stack(encoder_layers),
         decoder: stack(cfg.usize_or("num_decoder_layers", encoder_layers)?),
         norm: NormKind::RmsNorm,
         norm_eps: cfg.f32_or("layer_norm_epsilon", 1e-6)?,
+        norm_weight_offset: 0.0,
         pre_norm: true,
         final_norm: true,
+        post_sublayer_norm: false,
         embedding_norm: false,
         positions: Positions::RelativeBuckets {
             num_buckets: cfg.usize_or("relative_attention_num_buckets", 32)?,
             max_distance: cfg.usize_or("relative_attention_max_distance", 128)?,
         },
-        embed_scale: 1.0,
         activation,
         gated_ffn,
         biases: false,
         scaled_attention: false,
+        query_scalar: None,
+        attention_softcap: None,
+        logits_softcap: None,
         tied_lm_head: tied,
         lm_head_scale: if scaled {
             (d_model as f32).powf(-0.5)
@@ -217,6 +237,11 @@ fn t5_spec(cfg: &ConfigJson) -> Result<ModelSpec> {
 /// norm placement, embedding norm, final norms, positions and the logits bias.
 fn bart_like_spec(cfg: &ConfigJson, family: Family) -> Result<ModelSpec> {
     let d_model = cfg.usize("d_model")?;
+    let embed_scale = if cfg.bool_or("scale_embedding", false)? {
+        (d_model as f32).sqrt()
+    } else {
+        1.0
+    };
     let stack = |prefix: &str| -> Result<StackSpec> {
         let heads_key = format!("{prefix}_attention_heads");
         let heads = cfg.usize(&heads_key)?;
@@ -226,10 +251,14 @@ fn bart_like_spec(cfg: &ConfigJson, family: Family) -> Result<ModelSpec> {
             )));
         }
         Ok(StackSpec {
+            width: d_model,
             layers: cfg.usize(&format!("{prefix}_layers"))?,
             heads,
+            kv_heads: heads,
             head_dim: d_model / heads,
             ffn_dim: cfg.usize(&format!("{prefix}_ffn_dim"))?,
+            windows: Vec::new(),
+            embed_scale,
         })
     };
     let encoder = stack("encoder")?;
@@ -305,25 +334,24 @@ fn bart_like_spec(cfg: &ConfigJson, family: Family) -> Result<ModelSpec> {
     let pad = cfg.usize_or("pad_token_id", 1)? as u32;
     Ok(ModelSpec {
         family,
-        d_model,
         vocab_size: decoder_vocab,
         encoder,
         decoder,
         norm: NormKind::LayerNorm,
         norm_eps: 1e-5,
+        norm_weight_offset: 0.0,
         pre_norm,
         final_norm,
+        post_sublayer_norm: false,
         embedding_norm,
         positions,
-        embed_scale: if cfg.bool_or("scale_embedding", false)? {
-            (d_model as f32).sqrt()
-        } else {
-            1.0
-        },
         activation: activation(cfg.str_or("activation_function", "gelu")?)?,
         gated_ffn: false,
         biases: true,
         scaled_attention: true,
+        query_scalar: None,
+        attention_softcap: None,
+        logits_softcap: None,
         tied_lm_head: cfg.bool_or("tie_word_embeddings", true)?,
         lm_head_scale: 1.0,
         logits_bias,
@@ -333,5 +361,160 @@ fn bart_like_spec(cfg: &ConfigJson, family: Family) -> Result<ModelSpec> {
         decoder_start_token_id: cfg.usize_or("decoder_start_token_id", 2)? as u32,
         eos_token_ids: eos_ids(cfg, 2)?,
         pad_token_id: pad,
+    })
+}
+
+/// One stack of a T5Gemma config (its `encoder` or `decoder` object).
+fn t5gemma_stack(stack: &ConfigJson) -> Result<StackSpec> {
+    let width = stack.usize("hidden_size")?;
+    let heads = stack.usize("num_attention_heads")?;
+    let layers = stack.usize("num_hidden_layers")?;
+    let window = stack.usize_or("sliding_window", 4096)?;
+    let windows = match stack.map.get("layer_types") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(types)) => (types.iter())
+            .map(|kind| match kind.as_str() {
+                Some("sliding_attention") => Ok(Some(window)),
+                Some("full_attention") => Ok(None),
+                _ => Err(config_error(format!(
+                    "\"layer_types\" holds \"sliding_attention\" or \"full_attention\", found {kind}"
+                ))),
+            })
+            .collect::<Result<_>>()?,
+        Some(v) => return Err(config_error(format!("\"layer_types\" must be a list, found {v}"))),
+    };
+    Ok(StackSpec {
+        width,
+        layers,
+        heads,
+        kv_heads: stack.usize_or("num_key_value_heads", heads)?,
+        head_dim: stack.usize_or("head_dim", width / heads.max(1))?,
+        ffn_dim: stack.usize("intermediate_size")?,
+        windows,
+        // transformers multiplies by torch.tensor(hidden_size ** 0.5): a double, then f32.
+        embed_scale: (width as f64).sqrt() as f32,
+    })
+}
+
+/// A setting both stacks of a T5Gemma config must agree on, as this engine keeps one.
+fn shared<T: PartialEq + std::fmt::Debug>(key: &str, encoder: T, decoder: T) -> Result<T> {
+    match encoder == decoder {
+        true => Ok(decoder),
+        false => Err(config_error(format!(
+            "the encoder's \"{key}\" ({encoder:?}) differs from the decoder's ({decoder:?})"
+        ))),
+    }
+}
+
+/// The rotary base: transformers 5's `rope_parameters` (default type only), or the older
+/// `rope_theta`.
+fn rope_theta(stack: &ConfigJson) -> Result<f32> {
+    if stack.is_set("rope_parameters") {
+        let rope = stack.object("rope_parameters")?;
+        let kind = rope.str_or("rope_type", "default")?;
+        if kind != "default" {
+            return Err(config_error(format!(
+                "rope_type \"{kind}\" is not supported (default)"
+            )));
+        }
+        return rope.f32_or("rope_theta", 10000.0);
+    }
+    stack.f32_or("rope_theta", 10000.0)
+}
+
+/// T5Gemma: nested `encoder` and `decoder` Gemma configs. Every sublayer is wrapped in two
+/// RMSNorms (1 + weight), attention is grouped-query with rotary positions, scaled by
+/// `query_pre_attn_scalar`, soft-capped, and slides over a window in the layers
+/// `layer_types` says; logits are soft-capped too.
+fn t5gemma_spec(cfg: &ConfigJson) -> Result<ModelSpec> {
+    let (enc, dec) = (cfg.object("encoder")?, cfg.object("decoder")?);
+    let encoder = t5gemma_stack(&enc)?;
+    let decoder = t5gemma_stack(&dec)?;
+    let cross = dec.usize_or("cross_attention_hidden_size", encoder.width)?;
+    if cross != encoder.width {
+        return Err(config_error(format!(
+            "the decoder's \"cross_attention_hidden_size\" {cross} is not the encoder's \"hidden_size\" {}",
+            encoder.width
+        )));
+    }
+    let softcap = |stack: &ConfigJson, key: &str| -> Result<Option<f32>> {
+        Ok(match stack.is_set(key) {
+            true => Some(stack.f32_or(key, 0.0)?).filter(|cap| *cap > 0.0),
+            false => None,
+        })
+    };
+    let str_field = |stack: &ConfigJson, key: &str, default: &str| -> Result<String> {
+        Ok(stack.str_or(key, default)?.to_string())
+    };
+    let act = shared(
+        "hidden_activation",
+        str_field(&enc, "hidden_activation", "gelu_pytorch_tanh")?,
+        str_field(&dec, "hidden_activation", "gelu_pytorch_tanh")?,
+    )?;
+    let pad = cfg.usize_or("pad_token_id", dec.usize_or("pad_token_id", 0)?)? as u32;
+    let eos = match cfg.token_ids("eos_token_id")? {
+        ids if ids.is_empty() => eos_ids(&dec, 1)?,
+        ids => ids,
+    };
+    // T5Gemma shifts labels right behind the decoder's bos token.
+    let start = cfg.usize_or("decoder_start_token_id", dec.usize_or("bos_token_id", 2)?)?;
+    Ok(ModelSpec {
+        family: Family::T5Gemma,
+        vocab_size: dec.usize("vocab_size")?,
+        norm: NormKind::RmsNorm,
+        norm_eps: shared(
+            "rms_norm_eps",
+            enc.f32_or("rms_norm_eps", 1e-6)?,
+            dec.f32_or("rms_norm_eps", 1e-6)?,
+        )?,
+        norm_weight_offset: 1.0,
+        pre_norm: true,
+        final_norm: true,
+        post_sublayer_norm: true,
+        embedding_norm: false,
+        positions: Positions::Rotary {
+            theta: shared("rope_theta", rope_theta(&enc)?, rope_theta(&dec)?)?,
+            limit: shared(
+                "max_position_embeddings",
+                enc.usize_or("max_position_embeddings", 8192)?,
+                dec.usize_or("max_position_embeddings", 8192)?,
+            )?,
+        },
+        activation: activation(&act)?,
+        gated_ffn: true,
+        biases: shared(
+            "attention_bias",
+            enc.bool_or("attention_bias", false)?,
+            dec.bool_or("attention_bias", false)?,
+        )?,
+        scaled_attention: true,
+        query_scalar: match (
+            enc.is_set("query_pre_attn_scalar"),
+            dec.is_set("query_pre_attn_scalar"),
+        ) {
+            (false, false) => None,
+            _ => Some(shared(
+                "query_pre_attn_scalar",
+                enc.f32_or("query_pre_attn_scalar", 0.0)?,
+                dec.f32_or("query_pre_attn_scalar", 0.0)?,
+            )?),
+        },
+        attention_softcap: shared(
+            "attn_logit_softcapping",
+            softcap(&enc, "attn_logit_softcapping")?,
+            softcap(&dec, "attn_logit_softcapping")?,
+        )?,
+        logits_softcap: softcap(&dec, "final_logit_softcapping")?,
+        tied_lm_head: cfg.bool_or("tie_word_embeddings", true)?,
+        lm_head_scale: 1.0,
+        logits_bias: false,
+        separate_decoder_embedding: true,
+        decoder_cell: DecoderCell::SelfAttention,
+        start_from_zero_embedding: false,
+        decoder_start_token_id: start as u32,
+        eos_token_ids: eos,
+        pad_token_id: pad,
+        encoder,
+        decoder,
     })
 }

@@ -69,7 +69,7 @@ pub fn run_ahead_steps(gpu: &Gpu, model: &Model) -> usize {
     match gpu.run_ahead_steps() {
         Some(steps) => steps,
         None if gpu.is_software() => 1,
-        None if model.spec.d_model >= 1024 => 8,
+        None if model.spec.decoder.width >= 1024 => 8,
         None => MAX_STEPS_PER_SUBMIT,
     }
 }

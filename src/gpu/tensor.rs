@@ -227,6 +227,16 @@ impl Workspace {
             .write_buffer(&t.buffer, 0, bytemuck::cast_slice(data));
         Ok(t)
     }
+
+    /// An f32 tensor of `shape` holding `data` (tables computed on the CPU).
+    pub fn upload_f32(&mut self, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        check_len("work tensor", data.len(), shape)?;
+        let t = self.tensor(shape)?;
+        self.gpu
+            .queue
+            .write_buffer(&t.buffer, 0, bytemuck::cast_slice(data));
+        Ok(t)
+    }
 }
 
 impl Drop for Workspace {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::cache_layout::{cache_rows, continue_histories, initial_table};
 use super::encoder::Encoded;
 use super::graph::{AttentionSpec, Graph, Scratch};
 use super::loaded::Model;
@@ -99,6 +100,7 @@ pub struct Decoder {
     vocab: usize,
     /// Rows of the embedding table: ids fed to the decoder stay below this.
     embedding_rows: usize,
+    cache_rows: Vec<usize>,
     _workspace: Workspace,
 }
 
@@ -163,8 +165,9 @@ impl Model {
             )));
         }
         let rows = shape.rows();
-        let stack = spec.decoder;
-        let inner = stack.inner_dim();
+        let stack = &spec.decoder;
+        let (inner, kv) = (stack.inner_dim(), stack.kv_dim());
+        let width = stack.width;
         let mut ws = Workspace::new(gpu.clone());
         let ids = ws.tensor(&[rows])?;
         let history = match choice.feeds_itself() {
@@ -190,29 +193,28 @@ impl Model {
             Choice::Argmax => Some(ws.tensor(&ops::argmax_partials_shape(rows, columns))?),
             _ => None,
         };
-        let hidden = ws.tensor(&[rows, spec.d_model])?;
+        let hidden = ws.tensor(&[rows, width])?;
         let encoded_rows = encoded.cross_kv.shape[0] / encoded.batch.max(1);
-        let scratch = Scratch::new(&mut ws, spec, &stack, hidden, capacity.max(encoded_rows))?;
-        // Per layer: the key/value cache of self-attention, or the state of an SSRU.
-        let memories = self
-            .weights
-            .decoder
-            .iter()
-            .map(|layer| match layer.mixer {
-                DecoderMixer::SelfAttention { .. } => ws.tensor(&[sequences * capacity, 2 * inner]),
-                DecoderMixer::Ssru { .. } => ws.tensor(&[sequences, spec.d_model]),
+        let scratch = Scratch::new(&mut ws, spec, stack, hidden, capacity.max(encoded_rows))?;
+        let cache_rows = cache_rows(stack, capacity, tokens);
+        // Per layer: the key/value cache of self-attention (a ring of the last positions
+        // where the layer slides), or the state of an SSRU.
+        let memories = (self.weights.decoder.iter().zip(&cache_rows))
+            .map(|(layer, &rows)| match layer.mixer {
+                DecoderMixer::SelfAttention { .. } => ws.tensor(&[sequences * rows, 2 * kv]),
+                DecoderMixer::Ssru { .. } => ws.tensor(&[sequences, width]),
             })
             .collect::<Result<Vec<_>>>()?;
         let gates = match spec.decoder_cell {
-            DecoderCell::Ssru => Some(ws.tensor(&[rows, 2 * spec.d_model])?),
+            DecoderCell::Ssru => Some(ws.tensor(&[rows, 2 * width])?),
             DecoderCell::SelfAttention => None,
         };
         let row_table = if beams > 1 {
-            let identity: Vec<u32> = (0..(sequences * capacity) as u32).collect();
-            Some(ws.upload_u32(&identity)?)
+            Some(ws.upload_u32(&initial_table(sequences, capacity))?)
         } else {
             None
         };
+        let rotary = self.rotary_table(&mut ws, stack, capacity)?;
         let ends = &self.weights.decoder_ends;
         let buckets = match spec.positions {
             Positions::RelativeBuckets {
@@ -236,7 +238,7 @@ impl Model {
             rec: &mut rec,
             spec,
         };
-        let mut stream = g.embed(ends, &ids, tokens, true, &scratch)?;
+        let mut stream = g.embed(stack, ends, &ids, tokens, true, &scratch)?;
         let cross = encoded.cross_kv.matrix();
         for (l, layer) in self.weights.decoder.iter().enumerate() {
             let memory = &memories[l];
@@ -258,17 +260,26 @@ impl Model {
                             cache: memory,
                             split: inner,
                             rows_per_sequence: tokens,
-                            capacity,
+                            capacity: cache_rows[l],
                         };
-                        g.project_qkv(qkv, x, &scratch, Some(append))?;
+                        // A rotary model appends its keys once they are rotated.
+                        match &rotary {
+                            None => g.project_qkv(qkv, x, &scratch, Some(append))?,
+                            Some(table) => {
+                                g.project_qkv(qkv, x, &scratch, None)?;
+                                g.rotate(stack, table, tokens, true, &scratch, Some(append))?;
+                            }
+                        }
                         let qkv = scratch.qkv.matrix();
                         let attention = AttentionSpec {
                             q: qkv.columns(0, inner).into(),
-                            k: memory.matrix().columns(0, inner),
-                            v: memory.matrix().columns(inner, inner),
+                            k: memory.matrix().columns(0, kv),
+                            v: memory.matrix().columns(kv, kv),
                             heads: stack.heads,
+                            kv_heads: stack.kv_heads,
                             head_dim: stack.head_dim,
                             causal: true,
+                            window: stack.window(l),
                             position_bias,
                             from_step: true,
                             batch: sequences,
@@ -284,11 +295,13 @@ impl Model {
                 let q = g.cross_query(&layer.cross_q, x, &scratch, encoded_rows)?;
                 let attention = AttentionSpec {
                     q,
-                    k: cross.columns(2 * l * inner, inner),
-                    v: cross.columns((2 * l + 1) * inner, inner),
+                    k: cross.columns(2 * l * kv, kv),
+                    v: cross.columns((2 * l + 1) * kv, kv),
                     heads: stack.heads,
+                    kv_heads: stack.kv_heads,
                     head_dim: stack.head_dim,
                     causal: false,
+                    window: None,
                     position_bias: None,
                     from_step: false,
                     batch: sequences,
@@ -304,6 +317,7 @@ impl Model {
         }
         let head = Epilogue {
             alpha: spec.lm_head_scale,
+            softcap: spec.logits_softcap,
             ..Epilogue::default()
         };
         // The last norm goes into the head's own dispatch where the kernel allows, and so
@@ -354,6 +368,12 @@ impl Model {
             row_table,
             vocab: spec.vocab_size,
             embedding_rows: self.weights.decoder_ends.embedding.shape[0],
+            cache_rows: (self.weights.decoder.iter().zip(cache_rows))
+                .map(|(layer, rows)| match layer.mixer {
+                    DecoderMixer::SelfAttention { .. } => rows,
+                    DecoderMixer::Ssru { .. } => 0,
+                })
+                .collect(),
             _workspace: ws,
         })
     }
@@ -382,7 +402,8 @@ impl Decoder {
     }
 
     /// Beam search: after `pos` tokens, sequence s continues the history of sequence
-    /// `sources[s]`. Only the small row table changes; no cached key or value moves.
+    /// `sources[s]`. Only the small row table (which sequence's cache rows hold each
+    /// position) changes; no cached key or value moves.
     pub fn reorder(&self, table: &mut [u32], sources: &[usize], pos: usize) -> Result<()> {
         let (sequences, capacity) = (self.shape.sequences, self.shape.capacity);
         let Some(row_table) = &self.row_table else {
@@ -396,25 +417,27 @@ impl Decoder {
                 "beam reorder: sources do not match the decoder",
             ));
         }
-        let old = table.to_vec();
-        for (s, &src) in sources.iter().enumerate() {
-            table[s * capacity..s * capacity + pos]
-                .copy_from_slice(&old[src * capacity..src * capacity + pos]);
-        }
+        continue_histories(table, sources, pos, capacity);
         self.gpu
             .queue
             .write_buffer(&row_table.buffer, 0, bytemuck::cast_slice(table));
         Ok(())
     }
 
-    /// The identity row table of a fresh beam decoder (each sequence owns its rows).
+    /// The row table of a fresh beam decoder: each sequence's positions are in its own rows.
     pub fn initial_table(&self) -> Vec<u32> {
-        (0..(self.shape.sequences * self.shape.capacity) as u32).collect()
+        initial_table(self.shape.sequences, self.shape.capacity)
     }
 
     /// Kernel dispatches of one step.
     pub fn dispatches_per_step(&self) -> usize {
         self.plan.dispatches()
+    }
+
+    /// Each layer's cache rows per sequence: every position, or for a sliding layer the
+    /// ring of its window's positions (0 for an SSRU layer, which keeps a state instead).
+    pub fn cache_rows(&self) -> &[usize] {
+        &self.cache_rows
     }
 
     /// The kernel of each dispatch of one step, in order.

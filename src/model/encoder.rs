@@ -14,9 +14,9 @@ use crate::ops::{Epilogue, PositionBias};
 
 /// The encoder's results for a batch of inputs, kept on the GPU.
 pub struct Encoded {
-    /// Final encoder states [batch * source_len, d_model].
+    /// Final encoder states [batch * source_len, encoder width].
     pub hidden: Tensor,
-    /// [batch * source_len, decoder_layers * 2 * inner]: per layer, K then V.
+    /// [batch * source_len, decoder_layers * 2 * kv_dim]: per layer, K then V.
     pub cross_kv: Tensor,
     /// u32 [batch, source_len]: 0 marks padding. None when no input is padded.
     pub mask: Option<Tensor>,
@@ -64,7 +64,7 @@ impl Model {
         let padded = mask.contains(&0);
 
         let mut kept = Workspace::new(gpu.clone());
-        let hidden = kept.tensor(&[batch * s, spec.d_model])?;
+        let hidden = kept.tensor(&[batch * s, spec.encoder.width])?;
         let cross_kv = kept.tensor(&[batch * s, self.weights.cross_kv.weight.shape[0]])?;
         let mask = if padded {
             Some(kept.upload_u32(&mask)?)
@@ -93,25 +93,32 @@ impl Model {
                     center: s - 1,
                 });
 
+        let rotary = self.rotary_table(&mut ws, &spec.encoder, s)?;
+
         let mut rec = Recorder::new(gpu);
         let mut g = Graph {
             rec: &mut rec,
             spec,
         };
-        let mut stream = g.embed(ends, &ids, s, false, &scratch)?;
-        let stack = spec.encoder;
-        let inner = stack.inner_dim();
-        for layer in &self.weights.encoder {
+        let stack = &spec.encoder;
+        let mut stream = g.embed(stack, ends, &ids, s, false, &scratch)?;
+        let (inner, kv) = (stack.inner_dim(), stack.kv_dim());
+        for (l, layer) in self.weights.encoder.iter().enumerate() {
             stream = g.sublayer(&layer.self_norm, stream, &scratch, |g, x, add| {
                 g.project_qkv(&layer.qkv, x, &scratch, None)?;
+                if let Some(table) = &rotary {
+                    g.rotate(stack, table, s, false, &scratch, None)?;
+                }
                 let qkv = scratch.qkv.matrix();
                 let attention = AttentionSpec {
                     q: qkv.columns(0, inner).into(),
-                    k: qkv.columns(inner, inner),
-                    v: qkv.columns(2 * inner, inner),
+                    k: qkv.columns(inner, kv),
+                    v: qkv.columns(inner + kv, kv),
                     heads: stack.heads,
+                    kv_heads: stack.kv_heads,
                     head_dim: stack.head_dim,
                     causal: false,
+                    window: stack.window(l),
                     position_bias,
                     from_step: false,
                     batch,

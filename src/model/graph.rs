@@ -2,82 +2,20 @@
 //! description. One code path serves every family; the description decides norm placement,
 //! positions, scaling and biases.
 
+pub use super::scratch::Scratch;
 use super::spec::{ModelSpec, StackSpec};
-use super::weights::{Linear, Norm, StackEnds};
+use super::weights::{Linear, Norm, StackEnds, SublayerNorms};
+use crate::error::Error;
 use crate::error::Result;
-use crate::gpu::{Recorder, Tensor, View, Workspace};
+use crate::gpu::{Recorder, Tensor, View};
 use crate::ops::{
     self, Attention, CacheAppend, Epilogue, Fusion, KeySplit, PositionBias, Positions, Query,
-    QueryProjection,
+    QueryProjection, Rotary, RotaryAppend,
 };
 
 pub struct Graph<'a, 'g> {
     pub rec: &'a mut Recorder<'g>,
     pub spec: &'a ModelSpec,
-}
-
-/// Work tensors for the rows one stack processes at once.
-pub struct Scratch {
-    /// The residual stream [rows, d_model].
-    pub hidden: Tensor,
-    /// A second stream buffer of hidden's shape, where a post-norm model folds each
-    /// sublayer's norm into the kernels that read its result (the fused decode kernel): a
-    /// sublayer then writes its sum to the other buffer while its kernels read the stream.
-    pub spare: Option<Tensor>,
-    /// Normalised input of a pre-norm sublayer [rows, d_model].
-    pub normed: Tensor,
-    /// Fused Q, K, V [rows, 3 * inner].
-    pub qkv: Tensor,
-    /// Attention output [rows, inner].
-    pub attended: Tensor,
-    /// Cross-attention queries [rows, inner] (decoder).
-    pub query: Tensor,
-    /// Feed-forward input projection [rows, ffn (x2 when gated)].
-    pub ffn: Tensor,
-    /// Gated product [rows, ffn] (gated models).
-    pub ffn_gated: Tensor,
-    /// Workgroups sharing one query row's keys in attention, and their records.
-    pub key_splits: usize,
-    pub split_records: Tensor,
-}
-
-impl Scratch {
-    /// Work tensors around `hidden` ([rows, d_model]), which the caller may keep beyond them,
-    /// for attention over at most `key_rows` keys.
-    pub fn new(
-        ws: &mut Workspace,
-        spec: &ModelSpec,
-        stack: &StackSpec,
-        hidden: Tensor,
-        key_rows: usize,
-    ) -> Result<Scratch> {
-        let (d, inner, ff) = (spec.d_model, stack.inner_dim(), stack.ffn_dim);
-        let rows = hidden.shape[0];
-        let ffn_width = if spec.gated_ffn { 2 * ff } else { ff };
-        let queries = rows * stack.heads;
-        let key_splits = ops::key_splits(ws.gpu(), queries, key_rows);
-        let records = match key_splits {
-            1 => 1,
-            splits => ops::split_records_len(queries, stack.head_dim, splits),
-        };
-        // Fused kernels fold norms into their reads of at most 8 rows (see `ops::fusable`).
-        let spare = match !spec.pre_norm && ws.gpu().fused_kernels() && rows <= 8 {
-            true => Some(ws.tensor(&[rows, d])?),
-            false => None,
-        };
-        Ok(Scratch {
-            spare,
-            key_splits,
-            split_records: ws.tensor(&[records])?,
-            hidden,
-            normed: ws.tensor(&[rows, d])?,
-            qkv: ws.tensor(&[rows, 3 * inner])?,
-            attended: ws.tensor(&[rows, inner])?,
-            query: ws.tensor(&[rows, inner])?,
-            ffn: ws.tensor(&[rows, ffn_width])?,
-            ffn_gated: ws.tensor(&[rows, if spec.gated_ffn { ff } else { 1 }])?,
-        })
-    }
 }
 
 /// What attends to what in one attention call.
@@ -86,8 +24,11 @@ pub struct AttentionSpec<'t> {
     pub k: View<'t>,
     pub v: View<'t>,
     pub heads: usize,
+    pub kv_heads: usize,
     pub head_dim: usize,
     pub causal: bool,
+    /// The layer's sliding window, if it slides.
+    pub window: Option<usize>,
     pub position_bias: Option<PositionBias<'t>>,
     pub from_step: bool,
     /// Sequences attending at once, and how many of them share one key/value item.
@@ -120,11 +61,14 @@ impl<'t> Rows<'t> {
 pub struct ResidualAdd<'t> {
     pub from: Rows<'t>,
     pub to: &'t Tensor,
+    /// The sublayer's output is normalised before it joins the stream (Gemma).
+    pub output_norm: Option<&'t Norm>,
 }
 
 const RESIDUAL: Epilogue = Epilogue {
     activation: ops::Activation::Identity,
     alpha: 1.0,
+    softcap: None,
     accumulate: true,
 };
 
@@ -149,6 +93,7 @@ impl Graph<'_, '_> {
     /// still to apply where the stream's readers fold it in (see [`Scratch::spare`]).
     pub fn embed<'t>(
         &mut self,
+        stack: &StackSpec,
         ends: &'t StackEnds,
         ids: &Tensor,
         rows_per_sequence: usize,
@@ -165,7 +110,7 @@ impl Graph<'_, '_> {
             self.rec,
             ids,
             &ends.embedding,
-            self.spec.embed_scale,
+            stack.embed_scale,
             positions,
             &s.hidden,
         )?;
@@ -231,11 +176,12 @@ impl Graph<'_, '_> {
     /// fold in, and the sum goes to the other buffer; elsewhere it runs in place.
     pub fn sublayer<'t>(
         &mut self,
-        norm: &'t Norm,
+        norms: &'t SublayerNorms,
         stream: Rows<'t>,
         s: &'t Scratch,
         body: impl FnOnce(&mut Self, Rows<'t>, ResidualAdd<'t>) -> Result<()>,
     ) -> Result<Rows<'t>> {
+        let norm = &norms.norm;
         let folding = match &s.spare {
             Some(spare) if !self.spec.pre_norm => Some(spare),
             _ => None,
@@ -245,6 +191,7 @@ impl Graph<'_, '_> {
             let add = ResidualAdd {
                 from: stream,
                 to: stream.x,
+                output_norm: norms.output.as_ref(),
             };
             if self.spec.pre_norm {
                 body(
@@ -266,7 +213,12 @@ impl Graph<'_, '_> {
         } else {
             &s.hidden
         };
-        body(self, stream, ResidualAdd { from: stream, to })?;
+        let add = ResidualAdd {
+            from: stream,
+            to,
+            output_norm: norms.output.as_ref(),
+        };
+        body(self, stream, add)?;
         Ok(Rows {
             x: to,
             norm: Some(norm),
@@ -274,8 +226,26 @@ impl Graph<'_, '_> {
     }
 
     /// `layer` on `x`, added to the stream as `add` says.
-    fn add_residual(&mut self, layer: &Linear, x: View, add: ResidualAdd) -> Result<()> {
-        if add.from.norm.is_none() && add.from.x.buffer == add.to.buffer {
+    fn add_residual(
+        &mut self,
+        layer: &Linear,
+        x: View,
+        s: &Scratch,
+        add: ResidualAdd,
+    ) -> Result<()> {
+        let in_place = add.from.norm.is_none() && add.from.x.buffer == add.to.buffer;
+        if let Some(norm) = add.output_norm {
+            // The norm reads whole output rows, so it runs on its own after the product
+            // (into `normed`, whose input-norm use is over by the time a sublayer ends).
+            if !in_place {
+                return Err(Error::invalid(
+                    "a sublayer's output norm with a pending stream norm",
+                ));
+            }
+            self.linear(layer, x, s.normed.matrix(), Epilogue::default())?;
+            return ops::norm_add(self.rec, norm, &s.normed, add.to);
+        }
+        if in_place {
             return self.linear(layer, x, add.to.matrix(), RESIDUAL);
         }
         let fusion = Fusion {
@@ -376,11 +346,7 @@ impl Graph<'_, '_> {
         s: &Scratch,
         add: ResidualAdd,
     ) -> Result<()> {
-        let scale = if self.spec.scaled_attention {
-            (a.head_dim as f32).powf(-0.5)
-        } else {
-            1.0
-        };
+        let scale = self.spec.attention_scale(a.head_dim);
         ops::attention(
             self.rec,
             Attention {
@@ -390,9 +356,12 @@ impl Graph<'_, '_> {
                 out: s.attended.matrix(),
                 batch: a.batch,
                 heads: a.heads,
+                kv_heads: a.kv_heads,
                 head_dim: a.head_dim,
                 scale,
                 causal: a.causal,
+                window: a.window,
+                softcap: self.spec.attention_softcap,
                 position_bias: a.position_bias,
                 key_mask: a.key_mask,
                 from_step: a.from_step,
@@ -401,7 +370,7 @@ impl Graph<'_, '_> {
                 split: self.key_split(&a, s),
             },
         )?;
-        self.add_residual(out_proj, s.attended.matrix(), add)
+        self.add_residual(out_proj, s.attended.matrix(), s, add)
     }
 
     /// The key split of `a`: the adapter's choice for its shape, within what `s` holds.
@@ -483,6 +452,36 @@ impl Graph<'_, '_> {
         }
     }
 
+    /// Rotary positions of the queries and keys in `s.qkv` (rotary models), for
+    /// `rows_per_sequence` rows per sequence after `step.pos` when `from_step`; with `append`
+    /// the rotated keys and the values go to its cache instead.
+    pub fn rotate(
+        &mut self,
+        stack: &StackSpec,
+        table: &Tensor,
+        rows_per_sequence: usize,
+        from_step: bool,
+        s: &Scratch,
+        append: Option<CacheAppend>,
+    ) -> Result<()> {
+        ops::rotary(
+            self.rec,
+            Rotary {
+                qkv: &s.qkv,
+                table,
+                heads: stack.heads,
+                kv_heads: stack.kv_heads,
+                head_dim: stack.head_dim,
+                rows_per_sequence,
+                from_step,
+                append: append.map(|a| RotaryAppend {
+                    cache: a.cache,
+                    capacity: a.capacity,
+                }),
+            },
+        )
+    }
+
     /// The feed-forward block on `input`, added to the stream.
     pub fn feed_forward(
         &mut self,
@@ -514,7 +513,7 @@ impl Graph<'_, '_> {
             self.project(ffn_in, input, s, s.ffn.matrix(), epilogue)?;
             &s.ffn
         };
-        self.add_residual(ffn_out, activated.matrix(), add)
+        self.add_residual(ffn_out, activated.matrix(), s, add)
     }
 
     /// An SSRU decoder cell with its gate projection and `state`, on the stream it adds to

@@ -2,12 +2,13 @@
 //! a Firefox Translations model.
 
 use super::names;
-use super::spec::ModelSpec;
+use super::spec::{ModelSpec, Positions, StackSpec};
 use super::weights::{WeightFormat, Weights};
 use crate::error::Result;
 use crate::formats::TensorSource;
 use crate::formats::marian::shortlist::Shortlist;
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, Tensor, Workspace};
+use crate::ops;
 
 pub struct Model {
     pub spec: ModelSpec,
@@ -38,5 +39,24 @@ impl Model {
             weights,
             shortlist: None,
         })
+    }
+}
+
+impl Model {
+    /// The rotary angles' cos and sin for `positions` positions of `stack`'s heads, for a
+    /// model with rotary positions.
+    pub(super) fn rotary_table(
+        &self,
+        ws: &mut Workspace,
+        stack: &StackSpec,
+        positions: usize,
+    ) -> Result<Option<Tensor>> {
+        match self.spec.positions {
+            Positions::Rotary { theta, .. } => {
+                let values = ops::rotary_table(theta, stack.head_dim, positions);
+                Ok(Some(ws.upload_f32(&values, &[positions, stack.head_dim])?))
+            }
+            _ => Ok(None),
+        }
     }
 }

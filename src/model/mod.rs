@@ -2,6 +2,7 @@
 //! keeps each weight (`names`), the weight loader (`weights`), and the encoder-decoder graph
 //! (`graph`, `encoder`, `decoder`) recorded from the description.
 
+mod cache_layout;
 pub mod decoder;
 pub mod encoder;
 mod graph;
@@ -10,8 +11,10 @@ pub mod names;
 mod output_layer;
 pub mod random;
 pub mod relative_position;
+mod scratch;
 pub mod sinusoids;
 pub mod spec;
+mod weight_format;
 pub mod weights;
 
 pub use decoder::{Choice, Decoder, DecoderShape};

@@ -27,8 +27,11 @@ pub struct FeedForwardNames {
 pub struct StackNames {
     pub self_attention: AttentionNames,
     pub self_attention_norm: &'static str,
+    /// The norm of the self-attention's output, before the residual add (Gemma).
+    pub post_self_attention_norm: Option<&'static str>,
     pub feed_forward: FeedForwardNames,
     pub feed_forward_norm: &'static str,
+    pub post_feed_forward_norm: Option<&'static str>,
     pub final_norm: &'static str,
     /// The norm right after the embeddings.
     pub embedding_norm: Option<&'static str>,
@@ -56,6 +59,7 @@ pub struct FamilyNames {
     pub decoder: StackNames,
     pub cross_attention: AttentionNames,
     pub cross_attention_norm: &'static str,
+    pub post_cross_attention_norm: Option<&'static str>,
     pub ssru: Option<SsruNames>,
 }
 
@@ -100,7 +104,9 @@ static T5: FamilyNames = FamilyNames {
             )),
             output: "encoder.block.{i}.layer.1.DenseReluDense.wo",
         },
+        post_self_attention_norm: None,
         feed_forward_norm: "encoder.block.{i}.layer.1.layer_norm",
+        post_feed_forward_norm: None,
         final_norm: "encoder.final_layer_norm",
         embedding_norm: None,
         positions: None,
@@ -117,7 +123,9 @@ static T5: FamilyNames = FamilyNames {
             )),
             output: "decoder.block.{i}.layer.2.DenseReluDense.wo",
         },
+        post_self_attention_norm: None,
         feed_forward_norm: "decoder.block.{i}.layer.2.layer_norm",
+        post_feed_forward_norm: None,
         final_norm: "decoder.final_layer_norm",
         embedding_norm: None,
         positions: None,
@@ -125,6 +133,7 @@ static T5: FamilyNames = FamilyNames {
     },
     cross_attention: qkvo_attention("decoder.block.{i}.layer.1.EncDecAttention"),
     cross_attention_norm: "decoder.block.{i}.layer.1.layer_norm",
+    post_cross_attention_norm: None,
     ssru: None,
 };
 
@@ -146,7 +155,9 @@ static BART: FamilyNames = FamilyNames {
             gated: None,
             output: "model.encoder.layers.{i}.fc2",
         },
+        post_self_attention_norm: None,
         feed_forward_norm: "model.encoder.layers.{i}.final_layer_norm",
+        post_feed_forward_norm: None,
         final_norm: "model.encoder.layer_norm",
         embedding_norm: Some("model.encoder.layernorm_embedding"),
         positions: Some("model.encoder.embed_positions.weight"),
@@ -160,7 +171,9 @@ static BART: FamilyNames = FamilyNames {
             gated: None,
             output: "model.decoder.layers.{i}.fc2",
         },
+        post_self_attention_norm: None,
         feed_forward_norm: "model.decoder.layers.{i}.final_layer_norm",
+        post_feed_forward_norm: None,
         final_norm: "model.decoder.layer_norm",
         embedding_norm: Some("model.decoder.layernorm_embedding"),
         positions: Some("model.decoder.embed_positions.weight"),
@@ -168,6 +181,7 @@ static BART: FamilyNames = FamilyNames {
     },
     cross_attention: bart_attention("model.decoder.layers.{i}.encoder_attn"),
     cross_attention_norm: "model.decoder.layers.{i}.encoder_attn_layer_norm",
+    post_cross_attention_norm: None,
     ssru: None,
 };
 
@@ -187,7 +201,9 @@ static MARIAN_NATIVE: FamilyNames = FamilyNames {
             gated: None,
             output: "encoder_l{l}_ffn.2",
         },
+        post_self_attention_norm: None,
         feed_forward_norm: "encoder_l{l}_ffn_ffn_ln",
+        post_feed_forward_norm: None,
         final_norm: "",
         embedding_norm: None,
         positions: None,
@@ -202,7 +218,9 @@ static MARIAN_NATIVE: FamilyNames = FamilyNames {
             gated: None,
             output: "decoder_l{l}_ffn.2",
         },
+        post_self_attention_norm: None,
         feed_forward_norm: "decoder_l{l}_ffn_ffn_ln",
+        post_feed_forward_norm: None,
         final_norm: "",
         embedding_norm: None,
         positions: None,
@@ -210,9 +228,70 @@ static MARIAN_NATIVE: FamilyNames = FamilyNames {
     },
     cross_attention: qkvo_attention("decoder_l{l}_context"),
     cross_attention_norm: "decoder_l{l}_context_Wo_ln",
+    post_cross_attention_norm: None,
     ssru: Some(SsruNames {
         prefix: "decoder_l{l}_rnn",
     }),
+};
+
+/// One T5Gemma stack's names, under `model.encoder` or `model.decoder`.
+macro_rules! t5gemma_stack {
+    ($stack:literal) => {
+        StackNames {
+            self_attention: AttentionNames {
+                prefix: concat!("model.", $stack, ".layers.{i}.self_attn"),
+                q: "q_proj",
+                k: "k_proj",
+                v: "v_proj",
+                o: "o_proj",
+            },
+            self_attention_norm: concat!("model.", $stack, ".layers.{i}.pre_self_attn_layernorm"),
+            post_self_attention_norm: Some(concat!(
+                "model.",
+                $stack,
+                ".layers.{i}.post_self_attn_layernorm"
+            )),
+            feed_forward: FeedForwardNames {
+                input: concat!("model.", $stack, ".layers.{i}.mlp.up_proj"),
+                gated: Some((
+                    concat!("model.", $stack, ".layers.{i}.mlp.gate_proj"),
+                    concat!("model.", $stack, ".layers.{i}.mlp.up_proj"),
+                )),
+                output: concat!("model.", $stack, ".layers.{i}.mlp.down_proj"),
+            },
+            feed_forward_norm: concat!("model.", $stack, ".layers.{i}.pre_feedforward_layernorm"),
+            post_feed_forward_norm: Some(concat!(
+                "model.",
+                $stack,
+                ".layers.{i}.post_feedforward_layernorm"
+            )),
+            final_norm: concat!("model.", $stack, ".norm"),
+            embedding_norm: None,
+            positions: None,
+            relative_bias: None,
+        }
+    };
+}
+
+/// T5Gemma: Gemma's names, a norm before and after every sublayer, separate embeddings
+/// per stack and an LM head under `lm_head.out_proj` (usually tied to the decoder's).
+static T5GEMMA: FamilyNames = FamilyNames {
+    embedding: &["model.encoder.embed_tokens.weight"],
+    decoder_embedding: "model.decoder.embed_tokens.weight",
+    lm_head: "lm_head.out_proj.weight",
+    logits_bias: "",
+    encoder: t5gemma_stack!("encoder"),
+    decoder: t5gemma_stack!("decoder"),
+    cross_attention: AttentionNames {
+        prefix: "model.decoder.layers.{i}.cross_attn",
+        q: "q_proj",
+        k: "k_proj",
+        v: "v_proj",
+        o: "o_proj",
+    },
+    cross_attention_norm: "model.decoder.layers.{i}.pre_cross_attn_layernorm",
+    post_cross_attention_norm: Some("model.decoder.layers.{i}.post_cross_attn_layernorm"),
+    ssru: None,
 };
 
 pub fn for_family(family: Family) -> &'static FamilyNames {
@@ -220,6 +299,7 @@ pub fn for_family(family: Family) -> &'static FamilyNames {
         Family::T5 => &T5,
         Family::Bart | Family::MBart | Family::Marian | Family::M2M100 | Family::Pegasus => &BART,
         Family::MarianNative => &MARIAN_NATIVE,
+        Family::T5Gemma => &T5GEMMA,
     }
 }
 

@@ -12,7 +12,7 @@ use crate::formats::TensorSource;
 
 pub struct RandomWeights {
     vocab: usize,
-    d_model: usize,
+    widths: [usize; 2],
     seed: u64,
 }
 
@@ -20,7 +20,7 @@ impl RandomWeights {
     pub fn new(spec: &ModelSpec, seed: u64) -> Self {
         RandomWeights {
             vocab: spec.vocab_size,
-            d_model: spec.d_model,
+            widths: [spec.encoder.width, spec.decoder.width],
             seed,
         }
     }
@@ -35,9 +35,14 @@ impl TensorSource for RandomWeights {
         true
     }
 
-    /// Only the token embedding's shape is ever asked for.
-    fn shape(&self, _: &str) -> Result<Vec<usize>> {
-        Ok(vec![self.vocab, self.d_model])
+    /// Only token embeddings' shapes are ever asked for: the decoder's where the name says
+    /// so, else the encoder's (or the shared one).
+    fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        let width = match name.contains("decoder") {
+            true => self.widths[1],
+            false => self.widths[0],
+        };
+        Ok(vec![self.vocab, width])
     }
 
     /// Uniform values scaled by 1/sqrt(fan-in), so activations keep unit size; norm

@@ -36,6 +36,9 @@ pub enum Family {
     Pegasus,
     /// A Marian binary model (`*.bin` with its YAML), as Firefox Translations ships them.
     MarianNative,
+    /// Gemma's encoder-decoder: rotary positions, grouped-query and sliding-window attention,
+    /// RMSNorm before and after every sublayer, soft-capped scores and logits.
+    T5Gemma,
 }
 
 /// What mixes information across the decoder's own positions in each layer.
@@ -48,18 +51,38 @@ pub enum DecoderCell {
 }
 
 /// Sizes of one stack (encoder or decoder).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct StackSpec {
+    /// The width of the stack's hidden states (d_model; T5Gemma's stacks may differ).
+    pub width: usize,
     pub layers: usize,
     pub heads: usize,
+    /// Heads of keys and values: fewer than `heads` with grouped-query attention, each
+    /// serving heads / kv_heads consecutive query heads.
+    pub kv_heads: usize,
     pub head_dim: usize,
     pub ffn_dim: usize,
+    /// Each layer's sliding window (a query sees keys less than `window` positions away),
+    /// or None where it attends to every key; empty where no layer slides.
+    pub windows: Vec<Option<usize>>,
+    /// Multiplies token embeddings (√width where the family scales them).
+    pub embed_scale: f32,
 }
 
 impl StackSpec {
     /// Width of the attention projections (heads × head_dim; T5 allows it to differ from d_model).
     pub fn inner_dim(&self) -> usize {
         self.heads * self.head_dim
+    }
+
+    /// Width of the keys (or values) of one position: kv_heads × head_dim.
+    pub fn kv_dim(&self) -> usize {
+        self.kv_heads * self.head_dim
+    }
+
+    /// Layer `layer`'s sliding window, if it slides.
+    pub fn window(&self, layer: usize) -> Option<usize> {
+        self.windows.get(layer).copied().flatten()
     }
 }
 
@@ -88,13 +111,15 @@ pub enum Positions {
         limit: usize,
         layout: Sinusoids,
     },
+    /// Rotary embeddings of queries and keys (RoPE, rotate-half layout) with base `theta`.
+    Rotary { theta: f32, limit: usize },
 }
 
 impl Positions {
     /// Row of the position table that position 0 reads.
     pub fn offset(&self) -> usize {
         match *self {
-            Positions::RelativeBuckets { .. } => 0,
+            Positions::RelativeBuckets { .. } | Positions::Rotary { .. } => 0,
             Positions::Learned { offset, .. } | Positions::Sinusoidal { offset, .. } => offset,
         }
     }
@@ -103,7 +128,9 @@ impl Positions {
     pub fn limit(&self) -> Option<usize> {
         match *self {
             Positions::RelativeBuckets { .. } => None,
-            Positions::Learned { limit, .. } | Positions::Sinusoidal { limit, .. } => Some(limit),
+            Positions::Learned { limit, .. }
+            | Positions::Sinusoidal { limit, .. }
+            | Positions::Rotary { limit, .. } => Some(limit),
         }
     }
 }
@@ -111,22 +138,24 @@ impl Positions {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
     pub family: Family,
-    pub d_model: usize,
     /// Size of the decoder's (output) vocabulary.
     pub vocab_size: usize,
     pub encoder: StackSpec,
     pub decoder: StackSpec,
     pub norm: NormKind,
     pub norm_eps: f32,
+    /// Added to every stored norm weight: Gemma's RMSNorm scales by (1 + weight).
+    pub norm_weight_offset: f32,
     /// Norm before each sublayer (T5, mBART, M2M100) or after its residual add (BART, Marian).
     pub pre_norm: bool,
     /// A norm after the last layer of each stack.
     pub final_norm: bool,
+    /// Each sublayer's output is normalised before the residual add, besides its input
+    /// (Gemma's norms around every sublayer).
+    pub post_sublayer_norm: bool,
     /// A LayerNorm right after the embeddings (`layernorm_embedding`).
     pub embedding_norm: bool,
     pub positions: Positions,
-    /// Multiplies token embeddings (√d_model where `scale_embedding` is set).
-    pub embed_scale: f32,
     pub activation: Activation,
     /// T5 v1.1 gated feed-forward: act(x·W0ᵀ) * (x·W1ᵀ).
     pub gated_ffn: bool,
@@ -134,6 +163,12 @@ pub struct ModelSpec {
     pub biases: bool,
     /// q·k is scaled by 1/√head_dim (T5 does not scale).
     pub scaled_attention: bool,
+    /// q·k is scaled by this^-0.5 instead (`query_pre_attn_scalar`).
+    pub query_scalar: Option<f32>,
+    /// Attention scores become cap·tanh(score / cap) before masking.
+    pub attention_softcap: Option<f32>,
+    /// Logits become cap·tanh(logit / cap).
+    pub logits_softcap: Option<f32>,
     pub tied_lm_head: bool,
     /// Multiplies the decoder output before the LM head (T5 tied: d_model^-0.5).
     pub lm_head_scale: f32,
@@ -151,10 +186,26 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
+    /// The factor q·k is scaled by for heads of `head_dim`.
+    pub fn attention_scale(&self, head_dim: usize) -> f32 {
+        match (self.query_scalar, self.scaled_attention) {
+            (Some(scalar), _) => (scalar as f64).powf(-0.5) as f32,
+            (None, true) => (head_dim as f32).powf(-0.5),
+            (None, false) => 1.0,
+        }
+    }
+
     /// Checks what every graph needs; errors name `file`, the description read.
     pub(crate) fn validate(&self, file: &str) -> Result<()> {
         let positive = [
-            ("d_model", self.d_model),
+            (
+                "the encoder's width (d_model, hidden_size)",
+                self.encoder.width,
+            ),
+            (
+                "the decoder's width (d_model, hidden_size)",
+                self.decoder.width,
+            ),
             ("vocab_size", self.vocab_size),
             ("encoder attention heads", self.encoder.heads),
             ("decoder attention heads", self.decoder.heads),
@@ -167,6 +218,40 @@ impl ModelSpec {
             if value == 0 {
                 return Err(Error::format(file, format!("{field} must be positive")));
             }
+        }
+        for (name, stack) in [("encoder", &self.encoder), ("decoder", &self.decoder)] {
+            if stack.kv_heads == 0 || !stack.heads.is_multiple_of(stack.kv_heads) {
+                return Err(Error::format(
+                    file,
+                    format!(
+                        "the {name}'s {} attention heads are not a multiple of its {} key/value heads",
+                        stack.heads, stack.kv_heads
+                    ),
+                ));
+            }
+            if !stack.windows.is_empty() && stack.windows.len() != stack.layers {
+                return Err(Error::format(
+                    file,
+                    format!(
+                        "the {name} has {} layers and {} layer types",
+                        stack.layers,
+                        stack.windows.len()
+                    ),
+                ));
+            }
+            if stack.windows.contains(&Some(0)) {
+                return Err(Error::format(file, "a sliding window must be positive"));
+            }
+        }
+        if let Positions::Rotary { .. } = self.positions
+            && [&self.encoder, &self.decoder]
+                .iter()
+                .any(|s| s.head_dim % 2 != 0)
+        {
+            return Err(Error::format(
+                file,
+                "rotary positions need an even head dimension",
+            ));
         }
         if !self.start_from_zero_embedding
             && self.decoder_start_token_id as usize >= self.vocab_size

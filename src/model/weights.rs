@@ -5,6 +5,7 @@
 use super::names::{self, AttentionNames, FamilyNames, SsruNames, StackNames};
 use super::sinusoids;
 use super::spec::{DecoderCell, ModelSpec, NormKind, Positions, StackSpec};
+pub use super::weight_format::WeightFormat;
 use crate::error::{Error, Result};
 use crate::formats::TensorSource;
 use crate::gpu::{Element, Gpu, RowBlocks, Tensor, TensorWriter};
@@ -17,12 +18,19 @@ pub struct Linear {
     pub bias: Option<RowBlocks>,
 }
 
+/// The norms around a sublayer: of its input (pre-norm) or of the stream after the residual
+/// add (post-norm), and, in Gemma's models, of its output before the add.
+pub struct SublayerNorms {
+    pub norm: Norm,
+    pub output: Option<Norm>,
+}
+
 pub struct EncoderLayer {
-    pub self_norm: Norm,
-    /// [3 * inner, d_model]: Q, K, V stacked.
+    pub self_norm: SublayerNorms,
+    /// [inner + 2 * kv_dim, width]: Q, K, V stacked.
     pub qkv: Linear,
     pub self_out: Linear,
-    pub ffn_norm: Norm,
+    pub ffn_norm: SublayerNorms,
     /// [ffn_dim, d_model], or [2 * ffn_dim, d_model] (gate then linear) when gated.
     pub ffn_in: Linear,
     pub ffn_out: Linear,
@@ -31,32 +39,32 @@ pub struct EncoderLayer {
 /// What mixes a decoder layer's own positions (see `DecoderCell`).
 pub enum DecoderMixer {
     SelfAttention {
-        /// [3 * inner, d_model]: Q, K, V stacked.
+        /// [inner + 2 * kv_dim, width]: Q, K, V stacked.
         qkv: Linear,
         out: Linear,
     },
-    /// [2 * d_model, d_model]: the candidate projection W, then the forget gate Wf (whose
+    /// [2 * width, width]: the candidate projection W, then the forget gate Wf (whose
     /// bias is the only one: the bias is [0; bf]).
     Ssru { gates: Linear },
 }
 
 pub struct DecoderLayer {
-    /// The norm of the mixer's sublayer.
-    pub self_norm: Norm,
+    /// The norms of the mixer's sublayer.
+    pub self_norm: SublayerNorms,
     pub mixer: DecoderMixer,
-    pub cross_norm: Norm,
+    pub cross_norm: SublayerNorms,
     pub cross_q: Linear,
     pub cross_out: Linear,
-    pub ffn_norm: Norm,
+    pub ffn_norm: SublayerNorms,
     pub ffn_in: Linear,
     pub ffn_out: Linear,
 }
 
 /// What one stack adds to its token embeddings, and its norm at the end.
 pub struct StackEnds {
-    /// [vocab, d_model]
+    /// [vocab, width]
     pub embedding: RowBlocks,
-    /// Absolute positions [limit + offset, d_model] (BART family).
+    /// Absolute positions [limit + offset, width] (BART family).
     pub positions: Option<RowBlocks>,
     pub embedding_norm: Option<Norm>,
     pub final_norm: Option<Norm>,
@@ -69,39 +77,11 @@ pub struct Weights {
     pub decoder_ends: StackEnds,
     pub encoder: Vec<EncoderLayer>,
     pub decoder: Vec<DecoderLayer>,
-    /// [decoder_layers * 2 * inner, d_model]: K then V of each decoder layer's
+    /// [decoder_layers * 2 * kv_dim, encoder width]: K then V of each decoder layer's
     /// cross-attention, so one matmul projects the encoder output for every layer.
     pub cross_kv: Linear,
-    /// [vocab, d_model] with the logits bias; the decoder embedding itself when tied.
+    /// [vocab, decoder width] with the logits bias; the decoder embedding itself when tied.
     pub lm_head: Linear,
-}
-
-/// How the weights of linear layers are kept on the GPU.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum WeightFormat {
-    #[default]
-    F32,
-    /// f16, packed two per u32, read with f32 accumulation: half the memory and bandwidth.
-    /// Norms, biases and position tables stay f32; activations never leave f32, so T5's
-    /// large feed-forward activations cannot overflow.
-    F16,
-    /// int8 with one scale per row: a quarter of the memory. Weights a checkpoint stores as
-    /// int8 (Marian's intgemm8) are kept exactly; others are quantised per row (absmax).
-    /// Both apply to token embeddings and the LM head as to every linear layer.
-    Int8,
-}
-
-impl WeightFormat {
-    pub fn parse(name: &str) -> Result<WeightFormat> {
-        match name {
-            "f32" => Ok(WeightFormat::F32),
-            "f16" => Ok(WeightFormat::F16),
-            "int8" => Ok(WeightFormat::Int8),
-            other => Err(Error::invalid(format!(
-                "unknown weight format \"{other}\" (use f32, f16 or int8)"
-            ))),
-        }
-    }
 }
 
 /// Rows read and converted at a time: host memory holds one block of a tensor, never the
@@ -196,10 +176,15 @@ impl<T: TensorSource> Loader<'_, T> {
         writer.finish()
     }
 
-    /// A token embedding [rows, d_model] in the chosen format (it may be the LM head too),
-    /// with a zero row after the vocabulary where the decoder starts from one.
-    async fn embedding(&self, name: &str, rows: usize, zero_row: bool) -> Result<RowBlocks> {
-        let d = self.spec.d_model;
+    /// A token embedding [rows, d] in the chosen format (it may be the LM head too), with a
+    /// zero row after the vocabulary where the decoder starts from one.
+    async fn embedding(
+        &self,
+        name: &str,
+        rows: usize,
+        d: usize,
+        zero_row: bool,
+    ) -> Result<RowBlocks> {
         let shape = [rows + usize::from(zero_row), d];
         let mut writer = TensorWriter::new(self.gpu, name, self.element(), &shape)?;
         self.write_weight(&mut writer, name, &[rows, d]).await?;
@@ -232,7 +217,7 @@ impl<T: TensorSource> Loader<'_, T> {
     /// An SSRU cell's candidate and forget projections, stacked; only the forget gate has
     /// a bias.
     async fn ssru_gates(&self, names: &SsruNames, i: usize) -> Result<Linear> {
-        let d = self.spec.d_model;
+        let d = self.spec.decoder.width;
         let prefix = names::layer(names.prefix, i);
         let weight = self
             .matrix(
@@ -259,12 +244,16 @@ impl<T: TensorSource> Loader<'_, T> {
         self.stacked(&[(name, rows)], cols).await
     }
 
-    async fn norm(&self, name: &str) -> Result<Norm> {
-        let d = [self.spec.d_model];
-        let weight = self
-            .ckpt
+    /// The norm `name` over rows of `d` values (with the family's weight offset added).
+    async fn norm(&self, name: &str, d: usize) -> Result<Norm> {
+        let d = [d];
+        let offset = self.spec.norm_weight_offset;
+        let weight: Vec<f32> = (self.ckpt)
             .tensor_shaped(&format!("{name}.weight"), &d)
-            .await?;
+            .await?
+            .into_iter()
+            .map(|w| offset + w)
+            .collect();
         let bias = match self.spec.norm {
             NormKind::LayerNorm => {
                 Some(self.ckpt.tensor_shaped(&format!("{name}.bias"), &d).await?)
@@ -280,12 +269,36 @@ impl<T: TensorSource> Loader<'_, T> {
     }
 
     async fn qkv(&self, names: &AttentionNames, i: usize, stack: &StackSpec) -> Result<Linear> {
-        let inner = stack.inner_dim();
-        let parts: Vec<(String, usize)> = [names.q, names.k, names.v]
+        let (inner, kv) = (stack.inner_dim(), stack.kv_dim());
+        let parts: Vec<(String, usize)> = [(names.q, inner), (names.k, kv), (names.v, kv)]
             .iter()
-            .map(|p| (Self::attention_part(names, i, p), inner))
+            .map(|(p, rows)| (Self::attention_part(names, i, p), *rows))
             .collect();
-        self.stacked(&parts, self.spec.d_model).await
+        self.stacked(&parts, stack.width).await
+    }
+
+    /// A sublayer's norms: `input` (of its input, or of the stream after a post-norm add)
+    /// and, where the family has one, `output`'s.
+    async fn sublayer_norms(
+        &self,
+        input: &str,
+        output: Option<&str>,
+        i: usize,
+        d: usize,
+    ) -> Result<SublayerNorms> {
+        let output = match (self.spec.post_sublayer_norm, output) {
+            (true, Some(name)) => Some(self.norm(&names::layer(name, i), d).await?),
+            (true, None) => {
+                return Err(Error::invalid(
+                    "the description asks for norms after each sublayer, which this family's checkpoints do not have",
+                ));
+            }
+            (false, _) => None,
+        };
+        Ok(SublayerNorms {
+            norm: self.norm(&names::layer(input, i), d).await?,
+            output,
+        })
     }
 
     async fn ffn_in(&self, names: &StackNames, i: usize, stack: &StackSpec) -> Result<Linear> {
@@ -296,13 +309,13 @@ impl<T: TensorSource> Loader<'_, T> {
                     (names::layer(gate, i), stack.ffn_dim),
                     (names::layer(linear, i), stack.ffn_dim),
                 ];
-                self.stacked(&parts, self.spec.d_model).await
+                self.stacked(&parts, stack.width).await
             }
             (true, None) => Err(Error::invalid(
                 "the description asks for a gated feed-forward, which this family's checkpoints do not have",
             )),
             (false, _) => {
-                self.linear(names::layer(ff.input, i), stack.ffn_dim, self.spec.d_model)
+                self.linear(names::layer(ff.input, i), stack.ffn_dim, stack.width)
                     .await
             }
         }
@@ -314,26 +327,26 @@ impl<T: TensorSource> Loader<'_, T> {
         names: &StackNames,
         i: usize,
         stack: &StackSpec,
-    ) -> Result<(Norm, Linear, Linear)> {
-        let norm = self.norm(&names::layer(names.feed_forward_norm, i)).await?;
+    ) -> Result<(SublayerNorms, Linear, Linear)> {
+        let (input, output) = (names.feed_forward_norm, names.post_feed_forward_norm);
+        let norms = self.sublayer_norms(input, output, i, stack.width).await?;
         let input = self.ffn_in(names, i, stack).await?;
         let output = self.linear(
             names::layer(names.feed_forward.output, i),
-            self.spec.d_model,
+            stack.width,
             stack.ffn_dim,
         );
-        Ok((norm, input, output.await?))
+        Ok((norms, input, output.await?))
     }
 
     async fn encoder_layer(&self, names: &StackNames, i: usize) -> Result<EncoderLayer> {
         let stack = &self.spec.encoder;
-        let d = self.spec.d_model;
+        let d = stack.width;
         let attn = &names.self_attention;
         let (ffn_norm, ffn_in, ffn_out) = self.feed_forward(names, i, stack).await?;
+        let (input, output) = (names.self_attention_norm, names.post_self_attention_norm);
         Ok(EncoderLayer {
-            self_norm: self
-                .norm(&names::layer(names.self_attention_norm, i))
-                .await?,
+            self_norm: self.sublayer_norms(input, output, i, d).await?,
             qkv: self.qkv(attn, i, stack).await?,
             self_out: self
                 .linear(Self::attention_part(attn, i, attn.o), d, stack.inner_dim())
@@ -347,7 +360,7 @@ impl<T: TensorSource> Loader<'_, T> {
     async fn decoder_layer(&self, family: &FamilyNames, i: usize) -> Result<DecoderLayer> {
         let names = &family.decoder;
         let stack = &self.spec.decoder;
-        let d = self.spec.d_model;
+        let d = stack.width;
         let attn = &names.self_attention;
         let cross = &family.cross_attention;
         let mixer = match (self.spec.decoder_cell, &family.ssru) {
@@ -367,14 +380,16 @@ impl<T: TensorSource> Loader<'_, T> {
             }
         };
         let (ffn_norm, ffn_in, ffn_out) = self.feed_forward(names, i, stack).await?;
+        let (input, output) = (names.self_attention_norm, names.post_self_attention_norm);
+        let self_norm = self.sublayer_norms(input, output, i, d).await?;
+        let (input, output) = (
+            family.cross_attention_norm,
+            family.post_cross_attention_norm,
+        );
         Ok(DecoderLayer {
-            self_norm: self
-                .norm(&names::layer(names.self_attention_norm, i))
-                .await?,
+            self_norm,
             mixer,
-            cross_norm: self
-                .norm(&names::layer(family.cross_attention_norm, i))
-                .await?,
+            cross_norm: self.sublayer_norms(input, output, i, d).await?,
             cross_q: self
                 .linear(
                     Self::attention_part(cross, i, cross.q),
@@ -395,24 +410,26 @@ impl<T: TensorSource> Loader<'_, T> {
         })
     }
 
+    /// The keys and values of every decoder layer's cross-attention, which read the encoder's
+    /// output (of the encoder's width).
     async fn cross_kv(&self, cross: &AttentionNames) -> Result<Linear> {
-        let inner = self.spec.decoder.inner_dim();
+        let kv = self.spec.decoder.kv_dim();
         let parts: Vec<(String, usize)> = (0..self.spec.decoder.layers)
             .flat_map(|i| {
                 [
-                    (Self::attention_part(cross, i, cross.k), inner),
-                    (Self::attention_part(cross, i, cross.v), inner),
+                    (Self::attention_part(cross, i, cross.k), kv),
+                    (Self::attention_part(cross, i, cross.v), kv),
                 ]
             })
             .collect();
-        self.stacked(&parts, self.spec.d_model).await
+        self.stacked(&parts, self.spec.encoder.width).await
     }
 
-    /// The absolute position table of a stack: stored, or computed for sinusoids.
-    async fn positions(&self, stored: Option<&str>) -> Result<Option<RowBlocks>> {
-        let d = self.spec.d_model;
+    /// The absolute position table of a stack of width `d`: stored, or computed for
+    /// sinusoids.
+    async fn positions(&self, stored: Option<&str>, d: usize) -> Result<Option<RowBlocks>> {
         match self.spec.positions {
-            Positions::RelativeBuckets { .. } => Ok(None),
+            Positions::RelativeBuckets { .. } | Positions::Rotary { .. } => Ok(None),
             Positions::Learned { offset, limit } => {
                 let name = stored.ok_or_else(|| {
                     Error::invalid(
@@ -444,8 +461,9 @@ impl<T: TensorSource> Loader<'_, T> {
         &self,
         names: &StackNames,
         embedding: RowBlocks,
-        heads: usize,
+        stack: &StackSpec,
     ) -> Result<StackEnds> {
+        let (heads, d) = (stack.heads, stack.width);
         let relative_bias = match (self.spec.positions, names.relative_bias) {
             (Positions::RelativeBuckets { num_buckets, .. }, Some(name)) => {
                 Some(self.tensor(name, &[num_buckets, heads]).await?)
@@ -453,15 +471,15 @@ impl<T: TensorSource> Loader<'_, T> {
             _ => None,
         };
         let embedding_norm = match (self.spec.embedding_norm, names.embedding_norm) {
-            (true, Some(name)) => Some(self.norm(name).await?),
+            (true, Some(name)) => Some(self.norm(name, d).await?),
             _ => None,
         };
         Ok(StackEnds {
             embedding,
-            positions: self.positions(names.positions).await?,
+            positions: self.positions(names.positions, d).await?,
             embedding_norm,
             final_norm: if self.spec.final_norm {
-                Some(self.norm(names.final_norm).await?)
+                Some(self.norm(names.final_norm, d).await?)
             } else {
                 None
             },
@@ -474,7 +492,7 @@ impl<T: TensorSource> Loader<'_, T> {
         let weight = if self.spec.tied_lm_head {
             decoder_embedding.clone()
         } else {
-            self.matrix(&[(names.lm_head.to_string(), v)], self.spec.d_model)
+            self.matrix(&[(names.lm_head.to_string(), v)], self.spec.decoder.width)
                 .await?
         };
         // Stored as [1, vocab]; checkpoints that never trained it may leave it out (zeros).
@@ -504,7 +522,7 @@ impl Weights {
             spec,
             format,
         };
-        let d = spec.d_model;
+        let (d, decoder_width) = (spec.encoder.width, spec.decoder.width);
         let shared_name = ckpt
             .first_of(names.embedding)
             .ok_or_else(|| Error::MissingTensor {
@@ -514,14 +532,24 @@ impl Weights {
         let encoder_vocab = ckpt.shape(shared_name)?.first().copied().unwrap_or(0);
         // The decoder's start "token" may be a zero row after the vocabulary.
         let embedding = loader
-            .embedding(shared_name, encoder_vocab, spec.start_from_zero_embedding)
+            .embedding(
+                shared_name,
+                encoder_vocab,
+                d,
+                spec.start_from_zero_embedding,
+            )
             .await?;
         let decoder_embedding = if spec.separate_decoder_embedding {
             loader
-                .embedding(names.decoder_embedding, spec.vocab_size, false)
+                .embedding(
+                    names.decoder_embedding,
+                    spec.vocab_size,
+                    decoder_width,
+                    false,
+                )
                 .await?
         } else {
-            if encoder_vocab != spec.vocab_size {
+            if encoder_vocab != spec.vocab_size || d != decoder_width {
                 return Err(Error::TensorShape {
                     file: ckpt.files(),
                     name: shared_name.to_string(),
@@ -545,10 +573,10 @@ impl Weights {
             decoder,
             cross_kv: loader.cross_kv(&names.cross_attention).await?,
             encoder_ends: loader
-                .stack_ends(&names.encoder, embedding, spec.encoder.heads)
+                .stack_ends(&names.encoder, embedding, &spec.encoder)
                 .await?,
             decoder_ends: loader
-                .stack_ends(&names.decoder, decoder_embedding, spec.decoder.heads)
+                .stack_ends(&names.decoder, decoder_embedding, &spec.decoder)
                 .await?,
             lm_head,
         })

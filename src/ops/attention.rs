@@ -90,18 +90,28 @@ pub struct PositionBias<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct Attention<'a> {
     pub q: Query<'a>,
-    /// [batch * kv_rows, heads * head_dim]; with `from_step`, kv_rows is the cache capacity.
-    /// Keys and values are column slices of one buffer (as a fused projection writes them),
-    /// which the kernel binds once.
+    /// [batch * kv_rows, kv_heads * head_dim]; with `from_step`, kv_rows is the cache's rows
+    /// per sequence, a ring (position p at row p % kv_rows) where a window keeps only the
+    /// last positions. Keys and values are column slices of one buffer (as a fused
+    /// projection writes them), which the kernel binds once.
     pub k: View<'a>,
     pub v: View<'a>,
     /// [batch * q_rows, heads * head_dim]
     pub out: View<'a>,
     pub batch: usize,
     pub heads: usize,
+    /// Heads of `k` and `v` (grouped-query attention: each serves heads / kv_heads
+    /// consecutive query heads); `heads` for multi-head attention.
+    pub kv_heads: usize,
     pub head_dim: usize,
     pub scale: f32,
     pub causal: bool,
+    /// A sliding window of this many positions: a causal query sees its `window` latest keys
+    /// (itself included), a bidirectional one the keys at most `window` positions away, as
+    /// transformers masks T5Gemma's sliding layers.
+    pub window: Option<usize>,
+    /// Scores become cap * tanh(score / cap) before masking.
+    pub softcap: Option<f32>,
     pub position_bias: Option<PositionBias<'a>>,
     /// u32 [batch, kv_rows]: 0 hides a key (padding).
     pub key_mask: Option<&'a Tensor>,
@@ -111,8 +121,8 @@ pub struct Attention<'a> {
     /// Batch items per key/value item: `k`, `v` and `key_mask` hold batch / kv_group items
     /// (the beams of one input share its encoder output). 1 when each item has its own.
     pub kv_group: usize,
-    /// u32 [batch, kv_rows]: row j of item b's keys and values is row table[b][j] of `k` and
-    /// `v` (counted from the start of the view), so beams share cache rows without copies.
+    /// u32 [batch, kv_rows]: position j of item b's keys and values is in the rows of
+    /// sequence table[b][j] of `k` and `v`, so beams share cache rows without copies.
     pub row_table: Option<&'a Tensor>,
     /// Split each query row's keys across workgroups (see [`key_splits`]); `None` for one
     /// workgroup per query row.
@@ -126,13 +136,24 @@ pub fn attention(rec: &mut Recorder, a: Attention) -> Result<()> {
 /// [`attention`] in `form` instead of the adapter's (tests and the benchmark run each).
 pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attention) -> Result<()> {
     let width = a.heads * a.head_dim;
-    if a.batch == 0 || a.heads == 0 || a.head_dim == 0 || a.head_dim > MAX_HEAD_DIM {
+    let kv_width = a.kv_heads * a.head_dim;
+    if a.batch == 0
+        || a.heads == 0
+        || a.head_dim == 0
+        || a.head_dim > MAX_HEAD_DIM
+        || a.kv_heads == 0
+        || !a.heads.is_multiple_of(a.kv_heads)
+        || a.window == Some(0)
+        || a.softcap.is_some_and(|cap| cap.is_nan() || cap <= 0.0)
+    {
         return Err(Error::shape(
             "attention",
-            format!("a batch, heads, and a head dimension of 1 to {MAX_HEAD_DIM}"),
             format!(
-                "batch {}, {} heads of dimension {}",
-                a.batch, a.heads, a.head_dim
+                "a batch, heads (a multiple of the key/value heads), a head dimension of 1 to {MAX_HEAD_DIM}, a positive window and soft cap"
+            ),
+            format!(
+                "batch {}, {} heads of dimension {} over {} key/value heads, window {:?}, cap {:?}",
+                a.batch, a.heads, a.head_dim, a.kv_heads, a.window, a.softcap
             ),
         ));
     }
@@ -158,15 +179,17 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
         ));
     }
     for (name, view) in operands {
-        let items = if name == "k" || name == "v" {
+        let keys = name == "k" || name == "v";
+        let items = if keys {
             a.batch / a.kv_group.max(1)
         } else {
             a.batch
         };
-        if view.cols != width || items == 0 || !view.rows.is_multiple_of(items) {
+        let cols = if keys { kv_width } else { width };
+        if view.cols != cols || items == 0 || !view.rows.is_multiple_of(items) {
             return Err(Error::shape(
                 "attention",
-                format!("{name} of {items} items x rows by {width}"),
+                format!("{name} of {items} items x rows by {cols}"),
                 format!("{name} of {}x{}", view.rows, view.cols),
             ));
         }
@@ -204,13 +227,15 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
             format!("key mask {:?}", mask.shape),
         ));
     }
+    // A row table covers every position (a ring cache holds fewer rows than positions).
+    let table_stride = a.row_table.map_or(kv_rows, |t| t.len() / a.batch);
     if let Some(table) = a.row_table
-        && (table.len() != a.batch * kv_rows || a.kv_group != 1)
+        && (!table.len().is_multiple_of(a.batch) || table_stride < kv_rows || a.kv_group != 1)
     {
         return Err(Error::shape(
             "attention",
             format!(
-                "a row table of batch {} x {kv_rows} keys, without key/value groups",
+                "a row table of batch {} x at least {kv_rows} positions, without key/value groups",
                 a.batch
             ),
             format!("row table {:?} with group {}", table.shape, a.kv_group),
@@ -270,10 +295,16 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
         bias_center: a.position_bias.map_or(0, |b| b.center as u32),
         mask_stride: kv_rows as u32,
         kv_group: a.kv_group as u32,
-        table_stride: kv_rows as u32,
+        table_stride: table_stride as u32,
         splits: splits as u32,
         model_dim: q_view.cols as u32,
         eps: projection.and_then(|p| p.norm).map_or(0.0, |n| n.eps),
+        head_group: (a.heads / a.kv_heads) as u32,
+        window: a.window.unwrap_or(0) as u32,
+        softcap: a.softcap.unwrap_or(0.0),
+        // The decoder's cache holds kv_rows positions per sequence, as a ring where a
+        // sliding window keeps only the last ones.
+        cache_rows: if a.from_step { kv_rows as u32 } else { 0 },
     };
     let placeholder = rec.gpu().placeholder.clone();
     let buckets = a.position_bias.map_or(&placeholder, |b| &b.buckets.buffer);

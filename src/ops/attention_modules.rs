@@ -196,5 +196,9 @@ uniform! {
         pub(super) splits: u32,
         pub(super) model_dim: u32,
         pub(super) eps: f32,
+        pub(super) head_group: u32,
+        pub(super) window: u32,
+        pub(super) softcap: f32,
+        pub(super) cache_rows: u32,
     }
 }

@@ -89,7 +89,11 @@ pub(super) fn check_layout(
         ));
     }
     let sequences = rows.checked_div(rows_per_sequence).unwrap_or(0);
-    if sequences * rows_per_sequence != rows || sequences * capacity != cache_rows {
+    // A ring cache must still hold every row one step appends.
+    if sequences * rows_per_sequence != rows
+        || sequences * capacity != cache_rows
+        || rows_per_sequence > capacity
+    {
         return Err(Error::shape(
             "kv append",
             format!("whole sequences of {rows_per_sequence} rows, {capacity} cache rows each"),

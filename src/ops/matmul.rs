@@ -136,6 +136,8 @@ pub struct Epilogue {
     pub alpha: f32,
     /// Add into the output (a residual connection) instead of overwriting it.
     pub accumulate: bool,
+    /// Then cap · tanh(v / cap) (Gemma's soft-capped logits).
+    pub softcap: Option<f32>,
 }
 
 impl Default for Epilogue {
@@ -144,6 +146,7 @@ impl Default for Epilogue {
             activation: Activation::Identity,
             alpha: 1.0,
             accumulate: false,
+            softcap: None,
         }
     }
 }
@@ -165,7 +168,7 @@ uniform! {
         pub(super) cache_stride: u32,
         pub(super) rows_per_sequence: u32,
         pub(super) capacity: u32,
-        _pad0: u32,
+        softcap: f32,
         _pad1: u32,
         _pad2: u32,
     }
@@ -330,7 +333,7 @@ pub(super) fn checked_params(
         cache_stride: 0,
         rows_per_sequence: 1,
         capacity: 0,
-        _pad0: 0,
+        softcap: epilogue.softcap.unwrap_or(0.0),
         _pad1: 0,
         _pad2: 0,
     })

@@ -207,6 +207,8 @@ fn check_exclusive(fusion: &Fusion, epilogue: Epilogue) -> Result<()> {
         Some("an input norm and a residual norm")
     } else if fusion.gated && (fusion.ssru.is_some() || fusion.argmax.is_some()) {
         Some("a gated activation and an SSRU cell or an argmax")
+    } else if epilogue.softcap.is_some() && (fusion.gated || fusion.ssru.is_some()) {
+        Some("a soft cap and a paired layout")
     } else if epilogue.accumulate && (sides[1] || sides[2] || sides[3]) {
         Some("accumulation and an output it does not write")
     } else {

@@ -14,6 +14,7 @@ pub mod kv_cache;
 pub mod matmul;
 pub mod matvec_fused;
 pub mod norm;
+pub mod rotary;
 pub mod sample;
 pub mod softmax;
 pub mod ssru;
@@ -33,7 +34,8 @@ pub use matmul::{Epilogue, MatmulForm, linear, linear_blocks, linear_with};
 pub use matvec_fused::{
     CacheAppend, Fusion, Residual, argmax_partials_shape, fusable, linear_fused,
 };
-pub use norm::{Norm, norm};
+pub use norm::{Norm, norm, norm_add};
+pub use rotary::{Rotary, RotaryAppend, rotary, rotary_table};
 pub use sample::{Sampling, sample};
 pub use softmax::softmax;
 pub use ssru::ssru;
@@ -49,7 +51,7 @@ const RADIX_CUTOFF_WGSL: &str = include_str!("../../shaders/radix_cutoff.wgsl");
 /// Every op's kernels, the one table of them: tests build each one's pipeline and hold its
 /// bindings and uniform struct against the WGSL, and every entry point of a module and every
 /// shader file must appear here, so a kernel left out is a test failure.
-const EVERY_OP: [&[Kernel]; 13] = [
+const EVERY_OP: [&[Kernel]; 14] = [
     activation::KERNELS,
     argmax::KERNELS,
     attention_modules::KERNELS,
@@ -60,6 +62,7 @@ const EVERY_OP: [&[Kernel]; 13] = [
     matmul::KERNELS,
     matvec_fused::KERNELS,
     norm::KERNELS,
+    rotary::KERNELS,
     sample::KERNELS,
     softmax::KERNELS,
     ssru::KERNELS,

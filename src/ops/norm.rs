@@ -35,6 +35,10 @@ uniform! {
         cols: u32,
         eps: f32,
         in_place: u32,
+        accumulate: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
     }
 }
 
@@ -96,6 +100,20 @@ impl Norm {
 
 /// Normalises each row of `x` into `y` (which may be `x` itself: in place).
 pub fn norm(rec: &mut Recorder, norm: &Norm, x: &Tensor, y: &Tensor) -> Result<()> {
+    record(rec, norm, x, y, false)
+}
+
+/// y += norm(x), row by row: a sublayer's output normalised into the residual stream.
+pub fn norm_add(rec: &mut Recorder, norm: &Norm, x: &Tensor, y: &Tensor) -> Result<()> {
+    if x.buffer == y.buffer {
+        return Err(Error::invalid(
+            "norm_add: the output must be another buffer",
+        ));
+    }
+    record(rec, norm, x, y, true)
+}
+
+fn record(rec: &mut Recorder, norm: &Norm, x: &Tensor, y: &Tensor, accumulate: bool) -> Result<()> {
     let cols = norm.dim();
     if !x.len().is_multiple_of(cols) || x.shape.last() != Some(&cols) || y.len() != x.len() {
         return Err(Error::shape(
@@ -110,6 +128,10 @@ pub fn norm(rec: &mut Recorder, norm: &Norm, x: &Tensor, y: &Tensor) -> Result<(
         cols: cols as u32,
         eps: norm.eps,
         in_place: u32::from(x.buffer == y.buffer),
+        accumulate: u32::from(accumulate),
+        _pad0: 0,
+        _pad1: 0,
+        _pad2: 0,
     };
     let kernel = match norm.kind {
         NormKind::LayerNorm => &LAYER_NORM,

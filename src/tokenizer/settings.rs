@@ -70,6 +70,7 @@ fn class_of_model_type(model_type: &str) -> Option<&'static str> {
         "marian" => "MarianTokenizer",
         "m2m_100" => "M2M100Tokenizer",
         "pegasus" => "PegasusTokenizer",
+        "t5gemma" => "GemmaTokenizer",
         _ => return None,
     })
 }

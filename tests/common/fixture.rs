@@ -14,9 +14,8 @@ pub const FAMILIES: [&str; 6] = [
     "m2m100-tiny",
 ];
 
-/// Every hub fixture this engine runs (t5gemma waits for its architecture), in
-/// tests/fixtures/hub (copied from ../shared/fixtures-hub).
-pub const HUB: [&str; 10] = [
+/// Every hub fixture, in tests/fixtures/hub (copied from ../shared/fixtures-hub).
+pub const HUB: [&str; 11] = [
     "bart-legacy",
     "byt5",
     "m2m100-spm",
@@ -27,6 +26,7 @@ pub const HUB: [&str; 10] = [
     "opus-mt-spm",
     "pegasus",
     "t5-spm",
+    "t5gemma",
 ];
 
 /// The fixture name of hub fixture `name`.

@@ -92,11 +92,18 @@ pub struct AttentionCase<'a> {
     pub kv_rows: usize,
     pub kv_len: usize,
     pub heads: usize,
+    /// Key/value heads (grouped-query attention: heads / kv_heads query heads share one).
+    pub kv_heads: usize,
     pub head_dim: usize,
     pub scale: f32,
     /// Absolute position of query row 0 (queries follow `first_pos` cached keys).
     pub first_pos: usize,
     pub causal: bool,
+    /// A sliding window: a causal query sees its `window` latest keys (itself included), a
+    /// bidirectional one the keys at most `window` positions away.
+    pub window: Option<usize>,
+    /// Scores become cap * tanh(score / cap) before the bias and masks.
+    pub softcap: Option<f32>,
     /// bias(head, q_pos, k_pos)
     pub bias: Option<&'a dyn Fn(usize, usize, usize) -> f32>,
     /// [batch, kv_rows], true keeps the key
@@ -106,6 +113,8 @@ pub struct AttentionCase<'a> {
 /// Dense attention, materialising the scores as transformers does.
 pub fn attention(c: &AttentionCase) -> Vec<f32> {
     let w = c.heads * c.head_dim;
+    let kv_w = c.kv_heads * c.head_dim;
+    let group = c.heads / c.kv_heads;
     let kv_len = c.kv_len;
     let mut out = vec![0.0f32; c.batch * c.q_rows * w];
     for b in 0..c.batch {
@@ -118,14 +127,28 @@ pub fn attention(c: &AttentionCase) -> Vec<f32> {
                     if c.causal && j > q_pos {
                         continue;
                     }
+                    // T5Gemma's masks: causal, the `window` latest keys; bidirectional,
+                    // keys at most `window` away.
+                    let outside = match c.causal {
+                        true => q_pos - j >= c.window.unwrap_or(usize::MAX),
+                        false => j.abs_diff(q_pos) > c.window.unwrap_or(usize::MAX),
+                    };
+                    if outside {
+                        continue;
+                    }
                     if let Some(m) = c.mask
                         && !m[b * c.kv_rows + j]
                     {
                         continue;
                     }
-                    let k = &c.k[(b * c.kv_rows + j) * w + h * c.head_dim..][..c.head_dim];
+                    let kh = h / group;
+                    let k = &c.k[(b * c.kv_rows + j) * kv_w + kh * c.head_dim..][..c.head_dim];
                     let dot: f64 = q.iter().zip(k).map(|(a, b)| *a as f64 * *b as f64).sum();
-                    *s = dot * c.scale as f64 + c.bias.map_or(0.0, |f| f(h, q_pos, j) as f64);
+                    let mut score = dot * c.scale as f64;
+                    if let Some(cap) = c.softcap {
+                        score = (score / cap as f64).tanh() * cap as f64;
+                    }
+                    *s = score + c.bias.map_or(0.0, |f| f(h, q_pos, j) as f64);
                 }
                 let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 if max == f64::NEG_INFINITY {
@@ -136,7 +159,8 @@ pub fn attention(c: &AttentionCase) -> Vec<f32> {
                 for d in 0..c.head_dim {
                     let mut acc = 0.0f64;
                     for (j, e) in exps.iter().enumerate() {
-                        acc += e * c.v[(b * c.kv_rows + j) * w + h * c.head_dim + d] as f64;
+                        acc += e * c.v[(b * c.kv_rows + j) * kv_w + (h / group) * c.head_dim + d]
+                            as f64;
                     }
                     out[(b * c.q_rows + i) * w + h * c.head_dim + d] = (acc / sum) as f32;
                 }

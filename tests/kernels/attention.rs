@@ -36,22 +36,26 @@ pub(crate) fn variants() -> Vec<(Arc<Gpu>, AttentionForm, usize)> {
 }
 
 /// One attention call as host data: what the kernel reads, and its options.
-struct Case {
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
-    batch: usize,
-    heads: usize,
-    head_dim: usize,
-    scale: f32,
-    causal: bool,
+pub(crate) struct Case {
+    pub(crate) q: Vec<f32>,
+    pub(crate) k: Vec<f32>,
+    pub(crate) v: Vec<f32>,
+    pub(crate) batch: usize,
+    pub(crate) heads: usize,
+    pub(crate) kv_heads: usize,
+    pub(crate) head_dim: usize,
+    pub(crate) scale: f32,
+    pub(crate) causal: bool,
+    pub(crate) window: Option<usize>,
+    pub(crate) softcap: Option<f32>,
     /// (bucket of each relative distance, [buckets, heads] table, center)
-    bias: Option<(Vec<u32>, Vec<f32>, usize)>,
-    mask: Option<Vec<u32>>,
+    pub(crate) bias: Option<(Vec<u32>, Vec<f32>, usize)>,
+    pub(crate) mask: Option<Vec<u32>>,
     /// Decode from this step position.
-    step: Option<u32>,
-    kv_group: usize,
-    row_table: Option<Vec<u32>>,
+    pub(crate) step: Option<u32>,
+    pub(crate) kv_group: usize,
+    /// The sequence whose cache rows hold each (sequence, position).
+    pub(crate) row_table: Option<Vec<u32>>,
 }
 
 impl Case {
@@ -60,15 +64,16 @@ impl Case {
     }
 
     /// The kernel's output on `gpu` in `form` with the keys in `splits` shares.
-    fn run_on(&self, gpu: &Gpu, form: AttentionForm, splits: usize) -> Vec<f32> {
+    pub(crate) fn run_on(&self, gpu: &Gpu, form: AttentionForm, splits: usize) -> Vec<f32> {
         let w = self.width();
-        let kv_items_rows = self.k.len() / w;
+        let kv_w = self.kv_heads * self.head_dim;
+        let kv_items_rows = self.k.len() / kv_w;
         let qt = upload(gpu, &self.q, &[self.q.len() / w, w]);
         // Keys and values side by side in one buffer, as a fused projection writes them.
-        let kv: Vec<f32> = (self.k.chunks(w).zip(self.v.chunks(w)))
+        let kv: Vec<f32> = (self.k.chunks(kv_w).zip(self.v.chunks(kv_w)))
             .flat_map(|(k, v)| [k, v].concat())
             .collect();
-        let kvt = upload(gpu, &kv, &[kv_items_rows, 2 * w]);
+        let kvt = upload(gpu, &kv, &[kv_items_rows, 2 * kv_w]);
         let u32s = |data: &[u32]| Tensor::upload_u32(gpu, "u32", data, &[data.len()]).unwrap();
         let bias = self.bias.as_ref().map(|(lut, table, center)| {
             (
@@ -91,14 +96,17 @@ impl Case {
                 Some(form),
                 Attention {
                     q: qt.matrix().into(),
-                    k: kvt.matrix().columns(0, w),
-                    v: kvt.matrix().columns(w, w),
+                    k: kvt.matrix().columns(0, kv_w),
+                    v: kvt.matrix().columns(kv_w, kv_w),
                     out: out.matrix(),
                     batch: self.batch,
                     heads: self.heads,
+                    kv_heads: self.kv_heads,
                     head_dim: self.head_dim,
                     scale: self.scale,
                     causal: self.causal,
+                    window: self.window,
+                    softcap: self.softcap,
                     position_bias: bias.as_ref().map(|(buckets, table, center)| PositionBias {
                         buckets,
                         table,
@@ -119,7 +127,7 @@ impl Case {
     }
 
     /// Every variant's output against `expected`.
-    fn check(&self, expected: &[f32], label: &str) {
+    pub(crate) fn check(&self, expected: &[f32], label: &str) {
         for (gpu, form, splits) in variants() {
             let got = self.run_on(&gpu, form, splits);
             let label = format!(
@@ -174,10 +182,13 @@ fn check_attention_sharpened(s: AttnSetup, seed: u64, sharpness: f32) {
         kv_rows: s.kv_rows,
         kv_len: s.kv_rows,
         heads: s.heads,
+        kv_heads: s.heads,
         head_dim: s.head_dim,
         scale,
         first_pos: 0,
         causal: s.causal,
+        window: None,
+        softcap: None,
         bias: if s.bias { Some(&bias_fn) } else { None },
         mask: s.mask.then_some(&mask[..]),
     });
@@ -191,9 +202,12 @@ fn check_attention_sharpened(s: AttnSetup, seed: u64, sharpness: f32) {
         v,
         batch: s.batch,
         heads: s.heads,
+        kv_heads: s.heads,
         head_dim: s.head_dim,
         scale,
         causal: s.causal,
+        window: None,
+        softcap: None,
         bias: s.bias.then(|| (lut.clone(), table.clone(), center)),
         mask: s.mask.then(|| mask.iter().map(|&m| u32::from(m)).collect()),
         step: None,
@@ -313,10 +327,13 @@ fn attention_from_step_uses_the_cached_prefix_only() {
             kv_rows: cap,
             kv_len: pos + rows,
             heads,
+            kv_heads: heads,
             head_dim: dh,
             scale: 1.0,
             first_pos: pos,
             causal: true,
+            window: None,
+            softcap: None,
             bias: Some(&bias_fn),
             mask: None,
         });
@@ -326,9 +343,12 @@ fn attention_from_step_uses_the_cached_prefix_only() {
             v,
             batch: 1,
             heads,
+            kv_heads: heads,
             head_dim: dh,
             scale: 1.0,
             causal: true,
+            window: None,
+            softcap: None,
             bias: Some((lut.clone(), table.clone(), cap - 1)),
             mask: None,
             step: Some(pos as u32),
@@ -377,10 +397,13 @@ fn attention_shares_keys_across_groups_and_follows_row_tables() {
             kv_rows,
             kv_len: kv_rows,
             heads,
+            kv_heads: heads,
             head_dim: dh,
             scale: 0.5,
             first_pos: 0,
             causal: false,
+            window: None,
+            softcap: None,
             bias: None,
             mask,
         })
@@ -391,9 +414,12 @@ fn attention_shares_keys_across_groups_and_follows_row_tables() {
         v: v.clone(),
         batch,
         heads,
+        kv_heads: heads,
         head_dim: dh,
         scale: 0.5,
         causal: false,
+        window: None,
+        softcap: None,
         bias: None,
         mask: Some(mask.clone()),
         step: None,
@@ -402,17 +428,18 @@ fn attention_shares_keys_across_groups_and_follows_row_tables() {
     };
     grouped.check(&reference(&ke, &ve, Some(&mask_bool)), "grouped keys");
 
-    // A row table that makes each sequence read another's rows reproduces that layout.
-    let sources: Vec<usize> = (0..batch).map(|b| (b + 1) % batch).collect();
+    // A row table that makes each sequence read other sequences' rows, position by
+    // position, reproduces that layout.
+    let source = |b: usize, j: usize| (b + 1 + j % 2) % batch;
     let table: Vec<u32> = (0..batch)
-        .flat_map(|b| {
-            let source = sources[b];
-            (0..kv_rows).map(move |j| (source * kv_rows + j) as u32)
-        })
+        .flat_map(|b| (0..kv_rows).map(move |j| source(b, j) as u32))
         .collect();
     let routed_from = |x: &[f32]| -> Vec<f32> {
-        (0..batch)
-            .flat_map(|b| x[sources[b] * kv_rows * w..][..kv_rows * w].to_vec())
+        (0..batch * kv_rows)
+            .flat_map(|r| {
+                let (b, j) = (r / kv_rows, r % kv_rows);
+                x[(source(b, j) * kv_rows + j) * w..][..w].to_vec()
+            })
             .collect()
     };
     let expected = reference(&routed_from(&ke), &routed_from(&ve), None);
@@ -442,9 +469,12 @@ fn attention_refuses_bad_key_splits() {
         out: x.matrix(),
         batch: 1,
         heads,
+        kv_heads: heads,
         head_dim: dh,
         scale: 1.0,
         causal: false,
+        window: None,
+        softcap: None,
         position_bias: None,
         key_mask: None,
         from_step: false,

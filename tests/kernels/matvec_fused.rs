@@ -52,6 +52,7 @@ fn fused_linear_normalises_its_input_rows() {
                             activation: act,
                             alpha: 0.37,
                             accumulate: true,
+                            softcap: None,
                         };
                         let fusion = Fusion {
                             norm: Some(&norm),
@@ -355,6 +356,7 @@ fn fused_linear_adds_a_normalised_residual() {
                     activation: ops::Activation::Relu,
                     alpha: 0.5,
                     accumulate: false,
+                    softcap: None,
                 };
                 run(&gpu, |rec| {
                     ops::linear_fused(

@@ -62,3 +62,42 @@ fn norms_refuse_mismatched_values_and_rows() {
     let mut rec = seq2seq_gpu::gpu::Recorder::new(&gpu);
     assert!(ops::norm(&mut rec, &norm, &x, &x).is_err());
 }
+
+/// y += norm(x): a sublayer's output normalised into the residual stream (Gemma).
+#[test]
+fn norm_add_adds_the_normalised_rows() {
+    let gpu = gpu();
+    let mut rng = rng(6);
+    for cols in [3, 64, 130] {
+        let rows = 5;
+        let x = random_vec(&mut rng, rows * cols, 3.0);
+        let prior = random_vec(&mut rng, rows * cols, 1.0);
+        let w = random_vec(&mut rng, cols, 1.5);
+        let b = random_vec(&mut rng, cols, 0.5);
+        let xt = upload(&gpu, &x, &[rows, cols]);
+        for (norm, normed) in [
+            (
+                Norm::upload(&gpu, NormKind::RmsNorm, &w, None, 1e-6).unwrap(),
+                cpu::rms_norm(&x, &w, 1e-6),
+            ),
+            (
+                Norm::upload(&gpu, NormKind::LayerNorm, &w, Some(&b), 1e-5).unwrap(),
+                cpu::layer_norm(&x, &w, &b, 1e-5),
+            ),
+        ] {
+            let y = upload(&gpu, &prior, &[rows, cols]);
+            run(&gpu, |rec| ops::norm_add(rec, &norm, &xt, &y));
+            let expected: Vec<f32> = prior.iter().zip(&normed).map(|(p, n)| p + n).collect();
+            assert_close(
+                &read(&gpu, &y),
+                &expected,
+                1e-5,
+                &format!("{:?} {cols}", norm.kind),
+            );
+        }
+    }
+    let norm = Norm::upload(&gpu, NormKind::RmsNorm, &[1.0; 3], None, 1e-6).unwrap();
+    let x = zeros(&gpu, &[2, 3]);
+    let mut rec = seq2seq_gpu::gpu::Recorder::new(&gpu);
+    assert!(ops::norm_add(&mut rec, &norm, &x, &x).is_err(), "in place");
+}

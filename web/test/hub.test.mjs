@@ -1,7 +1,8 @@
 // Folders laid out as hub repos publish them, loaded by the page from a URL and by the npm
 // package: mBART-50 (a SentencePiece model with language codes), OPUS-MT (Marian's two
-// SentencePiece models, a PyTorch checkpoint) and an old BART repo (vocab.json and
-// merges.txt, a base-model checkpoint, generation defaults in config.json) generate what
+// SentencePiece models, a PyTorch checkpoint), an old BART repo (vocab.json and
+// merges.txt, a base-model checkpoint, generation defaults in config.json) and T5Gemma
+// (rotary, grouped-query and sliding-window attention, soft caps) generate what
 // transformers generates, and the page shows the files it found and the language fields.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -9,7 +10,7 @@ import { open, autorun, ROOT } from "./browser.mjs";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
-const FOLDERS = ["mbart50", "opus-mt-spm", "bart-legacy"];
+const FOLDERS = ["mbart50", "opus-mt-spm", "bart-legacy", "t5gemma"];
 
 let browser;
 before(async () => {

@@ -153,14 +153,17 @@ pub fn spec_from_marian_yaml(yaml: &str, file: &str, vocab_size: usize) -> Resul
     }
     let ffn_dim = o.usize("transformer-dim-ffn")?;
     let stack = |layers| StackSpec {
+        width: d_model,
         layers,
         heads,
+        kv_heads: heads,
         head_dim: d_model / heads,
         ffn_dim,
+        windows: Vec::new(),
+        embed_scale: (d_model as f32).sqrt(),
     };
     let spec = ModelSpec {
         family: Family::MarianNative,
-        d_model,
         vocab_size,
         encoder: stack(o.usize("enc-depth")?),
         decoder: stack(o.usize("dec-depth")?),
@@ -168,19 +171,23 @@ pub fn spec_from_marian_yaml(yaml: &str, file: &str, vocab_size: usize) -> Resul
         // Marian's kernels use 1e-9; the Firefox engines this model is checked against use
         // 1e-6, and the difference is far below any logit gap.
         norm_eps: 1e-6,
+        norm_weight_offset: 0.0,
         pre_norm: false,
         final_norm: false,
+        post_sublayer_norm: false,
         embedding_norm: false,
         positions: Positions::Sinusoidal {
             offset: 0,
             limit: MAX_POSITIONS,
             layout: Sinusoids::Fairseq,
         },
-        embed_scale: (d_model as f32).sqrt(),
         activation,
         gated_ffn: false,
         biases: true,
         scaled_attention: true,
+        query_scalar: None,
+        attention_softcap: None,
+        logits_softcap: None,
         tied_lm_head: false,
         lm_head_scale: 1.0,
         logits_bias: !o.bool_or("output-omit-bias", false)?,
