@@ -52,17 +52,47 @@ fn shapes(quick: bool) -> Vec<Shape> {
             "eos_token_id": 2, "pad_token_id": 1,
         }),
     };
+    // T5Gemma's layer kinds (rotary, grouped-query, sliding, soft caps, sandwich norms) at
+    // t5-small's size, not a published checkpoint's (Gemma's 256000-word vocabulary alone
+    // would take 1 GB per embedding in f32); `layers` alternate sliding and full attention.
+    let t5gemma = |name, d: usize, heads: usize, layers: &[&str], window: usize| {
+        let stack = json!({
+            "hidden_size": d, "intermediate_size": 4 * d, "num_attention_heads": heads,
+            "num_key_value_heads": heads / 2, "head_dim": d / heads, "num_hidden_layers": layers.len(),
+            "layer_types": layers, "sliding_window": window, "query_pre_attn_scalar": d / heads,
+            "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0,
+            "vocab_size": if quick { 4096 } else { 32128 }, "cross_attention_hidden_size": d,
+        });
+        Shape {
+            name,
+            config: json!({
+                "model_type": "t5gemma", "encoder": stack, "decoder": stack, "eos_token_id": [1],
+                "pad_token_id": 0, "decoder_start_token_id": 2,
+            }),
+        }
+    };
+    let (sliding, full) = ("sliding_attention", "full_attention");
     if quick {
         vec![
             t5("t5-small (quick)", 128, 512, 4, 2, "relu"),
             t5("flan-t5-base (quick)", 192, 512, 4, 2, "gated-gelu"),
             bart("bart-base (quick)", 192, 768, 4, 2),
+            t5gemma("t5gemma (quick)", 128, 4, &[sliding, full], 32),
+            // Every layer sliding: per-token time stays flat once positions pass the window.
+            t5gemma("t5gemma (quick, sliding)", 128, 4, &[sliding, sliding], 32),
         ]
     } else {
         vec![
             t5("t5-small", 512, 2048, 8, 6, "relu"),
             t5("flan-t5-base", 768, 2048, 12, 12, "gated-gelu"),
             bart("bart-base", 768, 3072, 12, 6),
+            t5gemma(
+                "t5gemma-small",
+                512,
+                8,
+                &[sliding, full, sliding, full, sliding, full],
+                128,
+            ),
         ]
     }
 }
