@@ -24,8 +24,9 @@ struct AttentionParams {
     // Queries of batch item b read keys, values and mask of item b / kv_group: the beams
     // of one input share its encoder output.
     kv_group: u32,
-    // With FLAG_TABLE, row j of item b's keys is row table[b * table_stride + j] of k and v
-    // (beam search shares cache rows between beams instead of copying them).
+    // With FLAG_TABLE, position j of item b's keys and values is in the rows of sequence
+    // table[b * table_stride + j] (beam search shares cache rows between beams instead of
+    // copying them).
     table_stride: u32,
     // Workgroups sharing one query row's keys (1: no split).
     splits: u32,

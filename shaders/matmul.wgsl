@@ -20,9 +20,10 @@ struct MatmulParams {
     a_stride: u32,
     out_offset: u32,
     out_stride: u32,
-    // The fused decode kernel's: the input norm's epsilon, and for the KV append the first
-    // column that goes to the cache, the cache's row width, tokens per sequence and rows per
-    // sequence of the cache.
+    // The fused decode kernel's: the norm's epsilon, and for the KV append the first column
+    // that goes to the cache, the cache's row width, tokens per sequence and rows per
+    // sequence of the cache (a ring when fewer than the positions); then every kernel's soft
+    // cap of the outputs (0: none).
     eps: f32,
     split: u32,
     cache_stride: u32,

@@ -202,3 +202,41 @@ fn bad_configs_fail_naming_the_field() {
         "{not_json}"
     );
 }
+
+/// A T5Gemma config that leaves the optional keys out gets transformers'
+/// T5GemmaModuleConfig defaults; null soft caps switch them off.
+#[test]
+fn t5gemma_configs_take_transformers_defaults() {
+    let stack = serde_json::json!({
+        "hidden_size": 64, "num_attention_heads": 8, "num_hidden_layers": 3,
+        "intermediate_size": 128, "vocab_size": 100,
+    });
+    let config = serde_json::json!({ "model_type": "t5gemma", "encoder": stack, "decoder": stack });
+    let spec = spec_from_config_json(&config.to_string()).unwrap();
+    let expected_windows = vec![Some(4096), None, Some(4096)];
+    for stack in [&spec.encoder, &spec.decoder] {
+        assert_eq!((stack.kv_heads, stack.head_dim), (4, 256));
+        assert_eq!(stack.windows, expected_windows);
+        assert_eq!(stack.embed_scale, 8.0);
+    }
+    assert_eq!(spec.query_scalar, Some(256.0));
+    assert_eq!(
+        (spec.attention_softcap, spec.logits_softcap),
+        (Some(50.0), Some(30.0))
+    );
+    let mut capless = stack.clone();
+    capless["attn_logit_softcapping"] = serde_json::Value::Null;
+    capless["final_logit_softcapping"] = serde_json::Value::Null;
+    let config =
+        serde_json::json!({ "model_type": "t5gemma", "encoder": capless, "decoder": capless });
+    let spec = spec_from_config_json(&config.to_string()).unwrap();
+    assert_eq!((spec.attention_softcap, spec.logits_softcap), (None, None));
+    let mut unknown_rope = stack.clone();
+    unknown_rope["rope_parameters"] = serde_json::json!({ "rope_type": "yarn", "rope_theta": 1e4 });
+    let config =
+        serde_json::json!({ "model_type": "t5gemma", "encoder": unknown_rope, "decoder": stack });
+    let error = spec_from_config_json(&config.to_string())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("yarn"), "{error}");
+}

@@ -364,14 +364,18 @@ fn bart_like_spec(cfg: &ConfigJson, family: Family) -> Result<ModelSpec> {
     })
 }
 
-/// One stack of a T5Gemma config (its `encoder` or `decoder` object).
+/// One stack of a T5Gemma config (its `encoder` or `decoder` object), with
+/// `T5GemmaModuleConfig`'s defaults for what it leaves out.
 fn t5gemma_stack(stack: &ConfigJson) -> Result<StackSpec> {
     let width = stack.usize("hidden_size")?;
     let heads = stack.usize("num_attention_heads")?;
     let layers = stack.usize("num_hidden_layers")?;
     let window = stack.usize_or("sliding_window", 4096)?;
     let windows = match stack.map.get("layer_types") {
-        None | Some(Value::Null) => Vec::new(),
+        // transformers' default: every other layer slides, the first one included.
+        None | Some(Value::Null) => (0..layers)
+            .map(|i| (i % 2 == 0).then_some(window))
+            .collect(),
         Some(Value::Array(types)) => (types.iter())
             .map(|kind| match kind.as_str() {
                 Some("sliding_attention") => Ok(Some(window)),
@@ -387,12 +391,22 @@ fn t5gemma_stack(stack: &ConfigJson) -> Result<StackSpec> {
         width,
         layers,
         heads,
-        kv_heads: stack.usize_or("num_key_value_heads", heads)?,
-        head_dim: stack.usize_or("head_dim", width / heads.max(1))?,
+        kv_heads: stack.usize_or("num_key_value_heads", 4)?,
+        head_dim: stack.usize_or("head_dim", 256)?,
         ffn_dim: stack.usize("intermediate_size")?,
         windows,
         // transformers multiplies by torch.tensor(hidden_size ** 0.5): a double, then f32.
         embed_scale: (width as f64).sqrt() as f32,
+    })
+}
+
+/// A soft cap: `default` where the key is absent (transformers' default), none where it is
+/// null or not positive.
+fn softcap(stack: &ConfigJson, key: &str, default: f32) -> Result<Option<f32>> {
+    Ok(match stack.map.get(key) {
+        None => Some(default),
+        Some(Value::Null) => None,
+        Some(_) => Some(stack.f32_or(key, 0.0)?).filter(|cap| *cap > 0.0),
     })
 }
 
@@ -428,21 +442,10 @@ fn rope_theta(stack: &ConfigJson) -> Result<f32> {
 /// `layer_types` says; logits are soft-capped too.
 fn t5gemma_spec(cfg: &ConfigJson) -> Result<ModelSpec> {
     let (enc, dec) = (cfg.object("encoder")?, cfg.object("decoder")?);
+    // The decoder's cross-attention reads the encoder's output: transformers sets its
+    // `cross_attention_hidden_size` to the encoder's width whatever the file says.
     let encoder = t5gemma_stack(&enc)?;
     let decoder = t5gemma_stack(&dec)?;
-    let cross = dec.usize_or("cross_attention_hidden_size", encoder.width)?;
-    if cross != encoder.width {
-        return Err(config_error(format!(
-            "the decoder's \"cross_attention_hidden_size\" {cross} is not the encoder's \"hidden_size\" {}",
-            encoder.width
-        )));
-    }
-    let softcap = |stack: &ConfigJson, key: &str| -> Result<Option<f32>> {
-        Ok(match stack.is_set(key) {
-            true => Some(stack.f32_or(key, 0.0)?).filter(|cap| *cap > 0.0),
-            false => None,
-        })
-    };
     let str_field = |stack: &ConfigJson, key: &str, default: &str| -> Result<String> {
         Ok(stack.str_or(key, default)?.to_string())
     };
@@ -488,23 +491,17 @@ fn t5gemma_spec(cfg: &ConfigJson) -> Result<ModelSpec> {
             dec.bool_or("attention_bias", false)?,
         )?,
         scaled_attention: true,
-        query_scalar: match (
-            enc.is_set("query_pre_attn_scalar"),
-            dec.is_set("query_pre_attn_scalar"),
-        ) {
-            (false, false) => None,
-            _ => Some(shared(
-                "query_pre_attn_scalar",
-                enc.f32_or("query_pre_attn_scalar", 0.0)?,
-                dec.f32_or("query_pre_attn_scalar", 0.0)?,
-            )?),
-        },
+        query_scalar: Some(shared(
+            "query_pre_attn_scalar",
+            enc.f32_or("query_pre_attn_scalar", 256.0)?,
+            dec.f32_or("query_pre_attn_scalar", 256.0)?,
+        )?),
         attention_softcap: shared(
             "attn_logit_softcapping",
-            softcap(&enc, "attn_logit_softcapping")?,
-            softcap(&dec, "attn_logit_softcapping")?,
+            softcap(&enc, "attn_logit_softcapping", 50.0)?,
+            softcap(&dec, "attn_logit_softcapping", 50.0)?,
         )?,
-        logits_softcap: softcap(&dec, "final_logit_softcapping")?,
+        logits_softcap: softcap(&dec, "final_logit_softcapping", 30.0)?,
         tied_lm_head: cfg.bool_or("tie_word_embeddings", true)?,
         lm_head_scale: 1.0,
         logits_bias: false,

@@ -93,7 +93,8 @@ pub struct Decoder {
     logits: Tensor,
     /// The token id of each logits column when a shortlist narrows the output layer.
     shortlist: Option<Vec<u32>>,
-    /// u32 [sequences, capacity]: which cache row holds each sequence's token t (beams).
+    /// u32 [sequences, capacity]: which sequence's cache rows hold each sequence's position
+    /// t (beams).
     row_table: Option<Tensor>,
     /// Where the logits are read back (`Choice::Logits` only).
     logits_staging: Option<wgpu::Buffer>,

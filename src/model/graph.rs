@@ -56,7 +56,7 @@ impl<'t> Rows<'t> {
 
 /// Where a sublayer's output projection adds its result: the stream `from` (with its
 /// pending norm), written to `to` (the same tensor, or the other of the two stream buffers
-/// when a pending norm is folded into the projection).
+/// where the post-norm model's kernels fold its norms in).
 #[derive(Clone, Copy)]
 pub struct ResidualAdd<'t> {
     pub from: Rows<'t>,
@@ -528,6 +528,9 @@ impl Graph<'_, '_> {
         add: ResidualAdd,
     ) -> Result<()> {
         let input = add.from;
+        if add.output_norm.is_some() {
+            return Err(Error::invalid("an SSRU cell with an output norm"));
+        }
         let fusion = Fusion {
             norm: input.norm,
             ssru: Some(state),

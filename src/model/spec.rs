@@ -62,8 +62,9 @@ pub struct StackSpec {
     pub kv_heads: usize,
     pub head_dim: usize,
     pub ffn_dim: usize,
-    /// Each layer's sliding window (a query sees keys less than `window` positions away),
-    /// or None where it attends to every key; empty where no layer slides.
+    /// Each layer's sliding window (a causal query sees its `window` latest keys, a
+    /// bidirectional one the keys at most `window` positions away), or None where it attends
+    /// to every key; empty where no layer slides.
     pub windows: Vec<Option<usize>>,
     /// Multiplies token embeddings (√width where the family scales them).
     pub embed_scale: f32,

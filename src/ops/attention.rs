@@ -121,8 +121,9 @@ pub struct Attention<'a> {
     /// Batch items per key/value item: `k`, `v` and `key_mask` hold batch / kv_group items
     /// (the beams of one input share its encoder output). 1 when each item has its own.
     pub kv_group: usize,
-    /// u32 [batch, kv_rows]: position j of item b's keys and values is in the rows of
-    /// sequence table[b][j] of `k` and `v`, so beams share cache rows without copies.
+    /// u32 [batch, positions] (at least kv_rows positions each): position j of item b's keys
+    /// and values is in the rows of sequence table[b][j] of `k` and `v`, so beams share cache
+    /// rows without copies.
     pub row_table: Option<&'a Tensor>,
     /// Split each query row's keys across workgroups (see [`key_splits`]); `None` for one
     /// workgroup per query row.
@@ -176,6 +177,12 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
     if a.k.tensor.buffer != a.v.tensor.buffer {
         return Err(Error::invalid(
             "attention takes keys and values as column slices of one buffer",
+        ));
+    }
+    // A decoder's cache (a ring where a window slides) holds no padding to mask.
+    if a.from_step && a.key_mask.is_some() {
+        return Err(Error::invalid(
+            "attention from the decode step takes no key mask",
         ));
     }
     for (name, view) in operands {

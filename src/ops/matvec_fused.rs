@@ -1,15 +1,16 @@
 //! The skinny decode matmul with its neighbours folded in (`matvec_fused_main` in
 //! shaders/matmul.wgsl): a norm of its input rows, the self-attention cache append of its
 //! key and value columns, a gated activation, a post-norm residual normalised as it is read,
-//! and an SSRU cell. Each would otherwise be a dispatch of its own and a trip of the rows
-//! through memory, and a decode step is made of few-row matmuls.
+//! an SSRU cell, and the first stage of a greedy argmax over its outputs. Each would
+//! otherwise be a dispatch of its own and a trip of the rows through memory, and a decode
+//! step is made of few-row matmuls.
 
 use super::matmul::{Epilogue, MatmulParams, STORAGE, WEIGHT_MODULES, bindings, checked_params};
 use super::norm::Norm;
 use crate::error::{Error, Result};
 use crate::gpu::kernel::{Kernel, Module, ParamsBinding, Uniform};
 use crate::gpu::{Recorder, RowBlocks, Tensor, View};
-use crate::model::spec::NormKind;
+use crate::model::spec::{Activation, NormKind};
 
 const fn kernel(module: &'static Module) -> Kernel {
     Kernel {
@@ -200,11 +201,17 @@ fn check_exclusive(fusion: &Fusion, epilogue: Epilogue) -> Result<()> {
         fusion.ssru.is_some(),
         fusion.argmax.is_some(),
     ];
-    let residual_norm = fusion.residual.is_some_and(|r| r.norm.is_some());
+    let plain_epilogue = epilogue.activation == Activation::Identity
+        && epilogue.alpha == 1.0
+        && epilogue.softcap.is_none();
     let clash = if sides.iter().filter(|&&s| s).count() > 1 {
         Some("more than one of a cache append, a residual, an SSRU state and an argmax")
-    } else if fusion.norm.is_some() && residual_norm {
-        Some("an input norm and a residual norm")
+    } else if fusion.residual.is_some() && (fusion.norm.is_some() || fusion.gated) {
+        // The kernel's one norm then describes the residual rows, and a paired layout
+        // writes no residual.
+        Some("a residual with an input norm or a gated activation")
+    } else if fusion.ssru.is_some() && !plain_epilogue {
+        Some("an SSRU cell and an activation, scale or soft cap (the cell has its own)")
     } else if fusion.gated && (fusion.ssru.is_some() || fusion.argmax.is_some()) {
         Some("a gated activation and an SSRU cell or an argmax")
     } else if epilogue.softcap.is_some() && (fusion.gated || fusion.ssru.is_some()) {

@@ -79,7 +79,8 @@ pub struct Rotary<'a> {
     pub head_dim: usize,
     /// Rows of one sequence: row r is at position r % rows_per_sequence ...
     pub rows_per_sequence: usize,
-    /// ... after the `step.pos` tokens already decoded.
+    /// ... after the `step.pos` tokens already decoded. The caller keeps every position below
+    /// the table's rows (the decoder's room check does; the kernel clamps to the last row).
     pub from_step: bool,
     pub append: Option<RotaryAppend<'a>>,
 }

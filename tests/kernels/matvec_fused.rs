@@ -267,6 +267,23 @@ fn fused_linear_refuses_what_it_cannot_fuse() {
         ..residual(&stream, Some(&over_n))
     };
     assert!(refuse(&mut rec, x, two.matrix(), both_norms));
+    // The one norm binding would describe the residual, not the input.
+    let input_norm_and_plain_residual = Fusion {
+        norm: Some(&fits),
+        ..residual(&stream, None)
+    };
+    assert!(refuse(
+        &mut rec,
+        x,
+        two.matrix(),
+        input_norm_and_plain_residual
+    ));
+    let (half_stream, half_out) = (zeros(&gpu, &[2, 3]), zeros(&gpu, &[2, 3]));
+    let gated_residual = Fusion {
+        gated: true,
+        ..residual(&half_stream, None)
+    };
+    assert!(refuse(&mut rec, x, half_out.matrix(), gated_residual));
     let accumulating = Epilogue {
         accumulate: true,
         ..Epilogue::default()
@@ -452,5 +469,43 @@ fn fused_linear_runs_an_ssru_cell() {
                 }
             }
         }
+    }
+}
+
+/// The SSRU cell has its own output: an activation, a scale or a soft cap with it is
+/// refused rather than ignored.
+#[test]
+fn fused_ssru_refuses_an_epilogue_of_its_own() {
+    let gpu = gpu();
+    let (x, w, out, state) = (
+        zeros(&gpu, &[1, 8]),
+        zeros(&gpu, &[16, 8]),
+        zeros(&gpu, &[1, 8]),
+        zeros(&gpu, &[1, 8]),
+    );
+    let fusion = Fusion {
+        ssru: Some(&state),
+        ..Fusion::default()
+    };
+    let mut rec = seq2seq_gpu::gpu::Recorder::new(&gpu);
+    let record = |rec: &mut _, epilogue| {
+        ops::linear_fused(rec, x.matrix(), &w, None, out.matrix(), epilogue, fusion)
+    };
+    assert!(record(&mut rec, Epilogue::default()).is_ok());
+    for epilogue in [
+        Epilogue {
+            activation: ops::Activation::Relu,
+            ..Epilogue::default()
+        },
+        Epilogue {
+            alpha: 2.0,
+            ..Epilogue::default()
+        },
+        Epilogue {
+            softcap: Some(3.0),
+            ..Epilogue::default()
+        },
+    ] {
+        assert!(record(&mut rec, epilogue).is_err(), "{epilogue:?}");
     }
 }
