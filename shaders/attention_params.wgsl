@@ -42,6 +42,10 @@ struct AttentionParams {
     window: u32,
     softcap: f32,
     cache_rows: u32,
+    // A paged cache (vLLM's paged attention): keys and values are a pool of blocks of
+    // block_rows rows, and position j of item b is in block table[b * table_stride + j /
+    // block_rows]. 0: not paged.
+    block_rows: u32,
 }
 
 

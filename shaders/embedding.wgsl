@@ -1,6 +1,6 @@
 // Token embedding lookup with the absolute position embedding added in the same pass:
 //   out[r, :] = table[ids[r], :] * scale + positions[first + r, :]
-// where first = position_offset (+ step.pos for decoder steps). Learned tables (BART,
+// where first = position_offset (+ the sequence's decode position for decoder steps). Learned tables (BART,
 // mBART) and precomputed sinusoidal ones (Marian, M2M100) are both just tables here.
 // The token table is read through a weights_*.wgsl reader composed before this file (f32,
 // f16, or int8 with a scale per row; bindings 3 and 6), as the LM head that may share it
@@ -17,7 +17,7 @@ struct EmbeddingParams {
     dim: u32,
     vocab: u32,
     scale: f32,
-    // Bit 0: add positions. Bit 1: positions continue after step.pos cached tokens. Bit 2:
+    // Bit 0: add positions. Bit 1: positions continue after the sequence's cached tokens. Bit 2:
     // write token rows (else only add positions to what is there).
     flags: u32,
     position_offset: u32,
@@ -45,7 +45,7 @@ fn embedding_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
     let row = wg.x;
     let id = min(ids[row], params.vocab - 1u);
     var position = params.position_offset + row % params.rows_per_sequence;
-    if (params.flags & FLAG_STEP) != 0u { position += step.pos; }
+    if (params.flags & FLAG_STEP) != 0u { position += sequence_pos(row / params.rows_per_sequence); }
     position = min(position, params.position_rows - 1u);
     let with_positions = (params.flags & FLAG_POSITIONS) != 0u;
     let tokens = (params.flags & FLAG_TOKENS) != 0u;

@@ -287,7 +287,7 @@ fn matvec_narrow_vec4_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_
 //   sum_k norm(x)_k w_k = scale * sum_k (x_k - mean) g_k w_k + sum_k beta_k w_k. LayerNorm's
 //   mean takes one workgroup reduction first (two passes, as torch and norm.wgsl do).
 // - the KV append: output columns from `split` on go to the self-attention cache (`side`),
-//   at the rows after the `step.pos` tokens each sequence holds (a ring of `capacity` rows);
+//   at the rows after the `sequence_pos` tokens each sequence holds (a ring of `capacity` rows);
 // - a gated activation: output column c is alpha * act(x . w_c) * (x . w_{n + c}), the
 //   weight holding the gate rows then the linear rows;
 // - a normalised residual (post-norm models, whose norm follows the residual add): out =
@@ -430,7 +430,7 @@ fn input_deviation(r: u32) -> f32 {
 fn store_fused(row: u32, col: u32, value: f32) {
     if (params.flags & FLAG_APPEND) != 0u && col >= params.split {
         let sequence = row / params.rows_per_sequence;
-        let position = step.pos + row % params.rows_per_sequence;
+        let position = sequence_pos(sequence) + row % params.rows_per_sequence;
         let cache_row = sequence * params.capacity + position % params.capacity;
         side[cache_row * params.cache_stride + col - params.split] = value;
         return;
@@ -495,7 +495,7 @@ fn matvec_fused_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoca
         if ssru {
             let forget = 1.0 / (1.0 + exp(-fused_value(r, lid.x + 128u, w_row + params.n, normed)));
             let state = r * params.n + col;
-            let c = forget * select(side[state], 0.0, step.pos == 0u) + (1.0 - forget) * v;
+            let c = forget * select(side[state], 0.0, sequence_pos(r) == 0u) + (1.0 - forget) * v;
             side[state] = c;
             var input = a[row_base4(r) + col / 4u][col % 4u];
             if normed {

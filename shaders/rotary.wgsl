@@ -3,7 +3,7 @@
 //   x_i' = x_i cos - x_{i+half} sin,   x_{i+half}' = x_{i+half} cos + x_i sin,
 // with cos and sin of the row's position from a table computed on the CPU as transformers
 // computes it (f32). Row r of a sequence sits at position first + r % rows_per_sequence,
-// first being step.pos when decoding. Queries rotate in place. Keys rotate in place, or with
+// first being the sequence's decode position when decoding. Queries rotate in place. Keys rotate in place, or with
 // FLAG_APPEND go to the self-attention cache with the values (the cache append of a rotary
 // model, which must see rotated keys): at row position % cache_rows of their sequence, a
 // ring where a sliding window keeps fewer rows than positions.
@@ -19,9 +19,11 @@ struct RotaryParams {
     flags: u32,
     table_rows: u32,
     cache_rows: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // A paged cache (block_rows > 0): position p of sequence s is in block
+    // pages[s * table_stride + p / block_rows] of the pool (see kv_cache.wgsl).
+    block_rows: u32,
+    table_stride: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> params: RotaryParams;
@@ -29,6 +31,7 @@ struct RotaryParams {
 // [table_rows, head_dim]: cos of each frequency, then its sin.
 @group(0) @binding(3) var<storage, read> table: array<f32>;
 @group(0) @binding(4) var<storage, read_write> cache: array<f32>;
+@group(0) @binding(5) var<storage, read> pages: array<u32>;
 
 const FLAG_STEP: u32 = 1u;
 const FLAG_APPEND: u32 = 2u;
@@ -54,7 +57,7 @@ fn rotary_main(
     if row >= params.rows { return; }
     let half = params.head_dim / 2u;
     var pos = row % params.rows_per_sequence;
-    if (params.flags & FLAG_STEP) != 0u { pos += step.pos; }
+    if (params.flags & FLAG_STEP) != 0u { pos += sequence_pos(row / params.rows_per_sequence); }
     pos = min(pos, params.table_rows - 1u);
     let base = row * params.stride;
     let inner = params.heads * params.head_dim;
@@ -68,7 +71,13 @@ fn rotary_main(
     }
     let append = (params.flags & FLAG_APPEND) != 0u;
     let sequence = row / params.rows_per_sequence;
-    let cache_base = (sequence * params.cache_rows + pos % params.cache_rows) * 2u * kv_dim;
+    var cache_row = sequence * params.cache_rows + pos % params.cache_rows;
+    if params.block_rows != 0u {
+        let entry = min(pos / params.block_rows, params.table_stride - 1u);
+        let block = pages[sequence * params.table_stride + entry];
+        cache_row = block * params.block_rows + pos % params.block_rows;
+    }
+    let cache_base = cache_row * 2u * kv_dim;
     for (var t = lane; t < params.kv_heads * half; t += 64u) {
         let head = t / half;
         let at = base + inner + head * params.head_dim;

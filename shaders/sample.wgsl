@@ -73,7 +73,7 @@ fn sample_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         let best = reduce_max(local_best, lane);
         cut = cutoff(params.cols, lane, cut, true, best, 0.0, params.top_p);
     }
-    let row_noise = mix(mix(mix(mix(params.seed_lo) ^ params.seed_hi) ^ row) ^ step.pos);
+    let row_noise = mix(mix(mix(mix(params.seed_lo) ^ params.seed_hi) ^ row) ^ sequence_pos(row));
     var best = -3.4e38;
     var best_idx = NO_INDEX;
     for (var c = lane; c < params.cols; c += RED_WG) {

@@ -22,7 +22,7 @@ fn ssru_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if gid.x >= params.sequences * dim { return; }
     let sequence = gid.x / dim;
     let j = gid.x % dim;
-    var c = select(state[gid.x], 0.0, step.pos == 0u);
+    var c = select(state[gid.x], 0.0, sequence_pos(sequence) == 0u);
     for (var t = 0u; t < params.tokens; t++) {
         let row = sequence * params.tokens + t;
         let forget = 1.0 / (1.0 + exp(-gates[row * 2u * dim + dim + j]));

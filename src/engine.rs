@@ -125,7 +125,7 @@ impl Engine {
     }
 
     /// The ids of `prompt` in the options' source language.
-    fn encode(&self, prompt: &str, options: &GenerationOptions) -> Result<Vec<u32>> {
+    pub(crate) fn encode(&self, prompt: &str, options: &GenerationOptions) -> Result<Vec<u32>> {
         let source = options
             .src_lang
             .as_deref()
@@ -136,7 +136,7 @@ impl Engine {
     /// Checks an input, and with `truncation` cuts one longer than the model can place to
     /// its limit, keeping the last token (the end-of-sentence mark tokenizers append), as
     /// transformers' tokenizers truncate.
-    fn prepared_input(&self, input_ids: &[u32], truncation: bool) -> Result<Vec<u32>> {
+    pub(crate) fn prepared_input(&self, input_ids: &[u32], truncation: bool) -> Result<Vec<u32>> {
         let vocab = self.model().spec.vocab_size;
         if let Some(bad) = input_ids.iter().find(|&&id| id as usize >= vocab) {
             return Err(Error::invalid(format!(

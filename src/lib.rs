@@ -8,6 +8,7 @@
 //! callers, and `web` (wasm32) hands the engine to JS. `tests/architecture.rs` checks these
 //! directions and that no file imports a file that imports it back.
 
+pub mod document;
 pub mod engine;
 pub mod error;
 pub mod formats;
@@ -21,6 +22,7 @@ pub mod tokenizer;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
+pub use document::{Batching, Finished, ManyGeneration, ManyOptions};
 pub use engine::{Engine, LoadOptions};
 pub use error::{Error, Result};
 #[cfg(not(target_arch = "wasm32"))]

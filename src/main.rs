@@ -13,6 +13,10 @@ use seq2seq_gpu::{
 };
 use serde_json::{Map, Value};
 
+mod cli;
+
+use cli::{lines, many};
+
 fn command() -> Command {
     let mut command = Command::new("seq2seq-gpu")
         .version(env!("CARGO_PKG_VERSION"))
@@ -45,8 +49,35 @@ fn command() -> Command {
                 .help("Use GPU buffers of at most N bytes, as an adapter with that maxStorageBufferBindingSize would allow: checks that a model fits a smaller device"),
         )
         .arg(
+            Arg::new("input")
+                .long("input")
+                .value_name("FILE")
+                .conflicts_with("prompt")
+                .help("Read one input per line from FILE (- for standard input) and write one output per line, in input order, as marian-decoder does; inputs of similar lengths are batched and each line's output equals generating it alone"),
+        )
+        .arg(
+            Arg::new("batch-size")
+                .long("batch-size")
+                .value_name("B")
+                .value_parser(clap::value_parser!(u64).range(1..=4096))
+                .help("With --input or --split-sentences: inputs decoded side by side (default: chosen from the model and the adapter)"),
+        )
+        .arg(
+            Arg::new("cache-blocks")
+                .long("cache-blocks")
+                .value_name("N")
+                .value_parser(clap::value_parser!(u64).range(1..=1 << 24))
+                .help("With --input or --split-sentences, greedy: blocks of 16 positions in each layer's paged self-attention cache, shared by the rows (default: half of each row's longest output, in whole blocks; rows that find it empty are decoded again later)"),
+        )
+        .arg(
+            Arg::new("split-sentences")
+                .long("split-sentences")
+                .action(ArgAction::SetTrue)
+                .help("Split each input into sentences, generate them one by one (batched), and join the outputs back"),
+        )
+        .arg(
             Arg::new("prompt")
-                .required(true)
+                .required_unless_present("input")
                 .num_args(1..)
                 .help("The input text; several prompts form one batch"),
         );
@@ -118,6 +149,14 @@ fn run(matches: ArgMatches) -> Result<()> {
         None => pollster::block_on(Engine::load(&bundled_model(), &load))?,
     };
     eprintln!("adapter: {}", engine.gpu().adapter_description());
+    if let Some(path) = matches.get_one::<String>("input") {
+        let lines = lines::InputLines::open(path)?;
+        return many::run(&engine, lines, &options, &matches);
+    }
+    if matches.get_flag("split-sentences") {
+        let inputs = prompts.iter().map(|p| Ok(p.to_string()));
+        return many::run(&engine, inputs, &options, &matches);
+    }
     let started = Instant::now();
     let mut stdout = std::io::stdout().lock();
     let results: Vec<Generated> = if prompts.len() == 1 {

@@ -503,3 +503,124 @@ fn tempdir_with_config(edit: impl Fn(&str) -> String) -> std::path::PathBuf {
     std::fs::write(dir.join("config.json"), edit(&config)).unwrap();
     dir
 }
+
+/// The CLI's output for `input` fed on standard input.
+fn cli_with_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seq2seq-gpu"))
+        .args(args)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("NODEVICE_SELECT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout_lines(out: &Output) -> Vec<String> {
+    assert!(out.status.success(), "{:?}", stderr_errors(out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `--input FILE|-` writes one output per input line, in input order, each what that line
+/// gives alone (a blank line gives a blank line); `--json` one object per line with its
+/// index; `--split-sentences` joins a paragraph's sentences translated one by one.
+#[test]
+fn input_lines_give_one_output_per_line_in_order() {
+    let dir = fixture::dir("t5-tiny");
+    let expected = fixture::expected_json("t5-tiny");
+    let texts: Vec<String> = fixture::cases(&expected)
+        .iter()
+        .map(|c| c["text"].as_str().unwrap().to_string())
+        .collect();
+    let mut lines = texts.clone();
+    lines.insert(1, String::new());
+    let file = tempdir_with_file("inputs.txt", (lines.join("\n") + "\n").as_bytes());
+    let file = file.join("inputs.txt");
+    let model = dir.to_str().unwrap();
+    let common = [
+        "--model",
+        model,
+        "--max-new-tokens",
+        "6",
+        "--batch-size",
+        "2",
+    ];
+    let alone = |text: &str| -> serde_json::Value {
+        let out = cli(&["--model", model, "--max-new-tokens", "6", "--json", text]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let json = cli(&[&common[..], &["--json", "--input", file.to_str().unwrap()]].concat());
+    let json: Vec<serde_json::Value> = stdout_lines(&json)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(json.len(), lines.len());
+    for (i, (line, text)) in json.iter().zip(&lines).enumerate() {
+        assert_eq!(line["index"], i);
+        match text.is_empty() {
+            true => assert_eq!(
+                (&line["ids"], &line["text"]),
+                (&serde_json::json!([]), &serde_json::json!(""))
+            ),
+            false => {
+                let want = alone(text);
+                assert_eq!(
+                    (&line["ids"], &line["text"]),
+                    (&want["ids"], &want["text"]),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+    let plain = cli_with_stdin(
+        &[&common[..], &["--input", "-"]].concat(),
+        &lines.join("\n"),
+    );
+    let plain = stdout_lines(&plain);
+    let texts_of_json: Vec<String> = json
+        .iter()
+        .map(|l| l["text"].as_str().unwrap().replace('\n', " "))
+        .collect();
+    assert_eq!(plain, texts_of_json);
+
+    // The bundled model: a paragraph per line, translated sentence by sentence.
+    let paragraphs = "Hello. I would like a cup of coffee, please.\n\nThank you!\n";
+    let split = cli_with_stdin(&["--input", "-", "--split-sentences"], paragraphs);
+    let translate = |s: &str| stdout_lines(&cli(&[s])).concat();
+    assert_eq!(
+        stdout_lines(&split),
+        [
+            format!(
+                "{} {}",
+                translate("Hello."),
+                translate("I would like a cup of coffee, please.")
+            ),
+            String::new(),
+            translate("Thank you!"),
+        ]
+    );
+    // A missing file and a prompt beside --input are one-line errors.
+    for args in [
+        &["--input", "/nonexistent/inputs.txt"][..],
+        &["--input", "-", "Hello."],
+    ] {
+        let out = cli(args);
+        assert!(!out.status.success());
+        let errors = stderr_errors(&out);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("error"), "{errors:?}");
+    }
+}

@@ -1,10 +1,17 @@
-//! Long use: hundreds of generations of every kind in one process leave the buffer pool and
-//! the device's buffers exactly where they were after warm-up, and a generation dropped
-//! halfway gives back everything it held.
+//! Long use: hundreds of generations of every kind in one process, and hundreds of inputs
+//! through `generate_many`, leave the buffer pool and the device's buffers exactly where
+//! they were after warm-up, and a generation dropped halfway gives back everything it held.
+//! wgpu's buffer counters are global, so the tests here take turns.
 
 mod common;
 
-use seq2seq_gpu::{Engine, GenerationOptions};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use seq2seq_gpu::{Batching, Engine, Generated, GenerationOptions, ManyOptions};
+
+/// Held by each test: the counters see every device of the process.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const ROUNDS: usize = 500;
 
@@ -20,6 +27,7 @@ fn footprint(engine: &Engine) -> (u64, isize, isize) {
 
 #[test]
 fn memory_stays_flat_over_hundreds_of_generations() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let engine = common::load(&common::fixture::dir("t5-tiny"));
     let prompts = [
         "Grant of Copyright License.",
@@ -71,4 +79,74 @@ fn memory_stays_flat_over_hundreds_of_generations() {
     }
     drop(generation);
     assert_eq!(footprint(&engine), settled, "after a cancelled generation");
+}
+
+/// 500 inputs in batches of 8: each result arrives once; a second pass, and a pass dropped
+/// after a few results (which stay valid), leave the pool and the device's buffers where
+/// the first pass left them.
+#[test]
+fn five_hundred_inputs_and_a_cancelled_run_leave_memory_flat() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let engine = common::load(&common::fixture::dir("t5-tiny"));
+    let long = "This License applies to any program or other work. ".repeat(40);
+    let base = [
+        "Grant of Copyright License.",
+        "",
+        &long,
+        "You may convey verbatim copies of the Program's source code as you receive it.",
+        "Yes.",
+        "   ",
+    ];
+    let inputs: Vec<String> = (0..500).map(|i| base[i % base.len()].to_string()).collect();
+    let options = options(serde_json::json!({ "max_new_tokens": 3, "truncation": true }));
+    let many = ManyOptions {
+        batch_size: Some(8),
+        split_sentences: false,
+        batching: Batching::Auto,
+        cache_blocks: None,
+    };
+    let first = generate_many(&engine, &inputs, &options, &many);
+    let settled = footprint(&engine);
+    assert!(settled.1 > 0, "wgpu's counters are off: {settled:?}");
+
+    let mut cancelled = engine
+        .generate_many(inputs.clone(), &options, &many)
+        .unwrap();
+    let mut kept = Vec::new();
+    while kept.len() < 5 {
+        let finished = pollster::block_on(cancelled.next()).unwrap().unwrap();
+        kept.push((finished.index, finished.results.unwrap()));
+    }
+    drop(cancelled);
+    for (index, results) in &kept {
+        assert_eq!(results, &first[*index], "input {index}");
+    }
+    assert_eq!(footprint(&engine), settled, "after a cancelled run");
+
+    let second = generate_many(&engine, &inputs, &options, &many);
+    assert_eq!(second, first);
+    assert_eq!(footprint(&engine), settled, "after 500 more inputs");
+}
+
+/// Each input's results by index (every input once).
+fn generate_many(
+    engine: &Engine,
+    inputs: &[String],
+    options: &GenerationOptions,
+    many: &ManyOptions,
+) -> Vec<Vec<Generated>> {
+    let mut generation = engine
+        .generate_many(inputs.to_vec(), options, many)
+        .unwrap();
+    let mut results = BTreeMap::new();
+    while let Some(finished) = pollster::block_on(generation.next()) {
+        let finished = finished.unwrap();
+        assert!(
+            results
+                .insert(finished.index, finished.results.unwrap())
+                .is_none()
+        );
+    }
+    assert_eq!(results.len(), inputs.len());
+    results.into_values().collect()
 }

@@ -212,18 +212,26 @@ impl BeamSearch {
     /// The best `count` finished sequences of each input, cut to the longest and padded
     /// with `fill`, as transformers returns them.
     pub fn finish(self, count: usize, fill: u32) -> Vec<Vec<u32>> {
-        let chosen: Vec<Vec<u32>> = self
-            .items
-            .into_iter()
-            .flat_map(|item| item.finished.into_iter().take(count))
-            .collect();
-        let length = chosen.iter().map(Vec::len).max().unwrap_or(1);
-        chosen
-            .into_iter()
-            .map(|mut s| {
-                s.resize(length, fill);
-                s
-            })
+        let all: Vec<Vec<u32>> = self.finish_by_input(count, fill).concat();
+        pad_to_longest(all, fill)
+    }
+
+    /// Each input's best `count` hypotheses, padded with `fill` to that input's longest only
+    /// (what the input alone gives).
+    pub fn finish_by_input(self, count: usize, fill: u32) -> Vec<Vec<Vec<u32>>> {
+        (self.items.into_iter())
+            .map(|item| pad_to_longest(item.finished.into_iter().take(count).collect(), fill))
             .collect()
     }
+}
+
+/// Sequences padded with `fill` to the longest of them.
+pub fn pad_to_longest(sequences: Vec<Vec<u32>>, fill: u32) -> Vec<Vec<u32>> {
+    let length = sequences.iter().map(Vec::len).max().unwrap_or(1);
+    (sequences.into_iter())
+        .map(|mut s| {
+            s.resize(length, fill);
+            s
+        })
+        .collect()
 }

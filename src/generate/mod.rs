@@ -3,6 +3,7 @@
 
 mod beam;
 pub mod config;
+pub(crate) mod continuous;
 mod option_values;
 pub mod options;
 pub mod processors;

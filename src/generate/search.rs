@@ -28,6 +28,10 @@ enum Strategy {
     Single {
         sequences: Vec<Vec<u32>>,
         unfinished: Vec<bool>,
+        /// Rows already handed out by `take_ended`.
+        reported: Vec<bool>,
+        /// Each row's length when it ended (what it holds before padding), once it has.
+        ended_lengths: Vec<Option<usize>>,
         sampler: Option<Sampler>,
         /// No processor needs the CPU: the decoder feeds itself its own choices.
         on_gpu: bool,
@@ -154,6 +158,8 @@ impl Search {
             None => Strategy::Single {
                 sequences: vec![vec![start]; shape.sequences],
                 unfinished: vec![true; shape.sequences],
+                reported: vec![false; shape.sequences],
+                ended_lengths: vec![None; shape.sequences],
                 sampler: config.do_sample.then(|| Sampler::new(seed)),
                 on_gpu: choice.feeds_itself(),
                 ready: VecDeque::new(),
@@ -177,6 +183,29 @@ impl Search {
         self.done
     }
 
+    /// Greedy or sampled sequences that ended since the last call, as (row, sequence): each
+    /// is final, without the padding its row receives afterwards. Beam search's sequences
+    /// are only known at the end ([`Search::into_sequences`]).
+    pub fn take_ended(&mut self) -> Vec<(usize, Vec<u32>)> {
+        let Strategy::Single {
+            sequences,
+            unfinished,
+            reported,
+            ..
+        } = &mut self.strategy
+        else {
+            return Vec::new();
+        };
+        let mut ended = Vec::new();
+        for (row, (open, seen)) in unfinished.iter().zip(reported.iter_mut()).enumerate() {
+            if !open && !*seen {
+                *seen = true;
+                ended.push((row, sequences[row].clone()));
+            }
+        }
+        ended
+    }
+
     /// One decode step. Returns the token appended to each sequence (greedy or sampled), or
     /// nothing for beam search, whose sequences are only known at the end.
     pub async fn step(&mut self, tokenizer: &Tokenizer) -> Result<Option<Vec<u32>>> {
@@ -194,6 +223,8 @@ impl Search {
                 sampler,
                 on_gpu,
                 ready,
+                ended_lengths,
+                ..
             } => {
                 let pos = sequences[0].len() - 1;
                 let chosen = if *on_gpu {
@@ -223,14 +254,18 @@ impl Search {
                     .zip(unfinished.iter())
                     .map(|(&t, &open)| if open { t } else { config.pad_token_id })
                     .collect();
-                for (((sequence, open), &token), &limit) in sequences
+                for ((((sequence, open), &token), &limit), ended) in sequences
                     .iter_mut()
                     .zip(unfinished.iter_mut())
                     .zip(&appended)
                     .zip(&self.max_lengths)
+                    .zip(ended_lengths.iter_mut())
                 {
                     sequence.push(token);
-                    *open &= !stopping.stops(tokenizer, sequence, limit);
+                    if *open && stopping.stops(tokenizer, sequence, limit) {
+                        *open = false;
+                        *ended = Some(sequence.len());
+                    }
                 }
                 self.done = !unfinished.iter().any(|&u| u);
                 if !*on_gpu && !self.done {
@@ -273,18 +308,48 @@ impl Search {
     /// Every returned sequence, transformers' layout: inputs in order, each with its
     /// `num_return_sequences` sequences, padded to one length.
     pub fn into_sequences(self) -> Vec<Vec<u32>> {
-        let config = self.config;
+        let fill = self.beam_fill();
         match self.strategy {
             Strategy::Single { sequences, .. } => sequences,
-            Strategy::Beam { search, .. } => {
-                // transformers fills with the pad token, or EOS when the pad id is 0 (falsy).
-                let fill = if config.pad_token_id != 0 {
-                    config.pad_token_id
-                } else {
-                    config.eos_token_ids[0]
-                };
-                search.finish(config.num_return_sequences, fill)
+            Strategy::Beam { search, .. } => search.finish(self.config.num_return_sequences, fill),
+        }
+    }
+
+    /// Each input's `num_return_sequences` sequences, padded to that input's longest only:
+    /// what generating the input alone returns.
+    pub fn into_sequences_by_input(self) -> Vec<Vec<Vec<u32>>> {
+        let fill = self.beam_fill();
+        let per_input = self.config.num_return_sequences;
+        match self.strategy {
+            Strategy::Single {
+                sequences,
+                ended_lengths,
+                ..
+            } => {
+                let rows = sequences.into_iter().zip(ended_lengths);
+                let rows: Vec<(Vec<u32>, Option<usize>)> = rows.collect();
+                (rows.chunks(per_input))
+                    .map(|group| {
+                        let longest = (group.iter())
+                            .map(|(s, ended)| ended.unwrap_or(s.len()))
+                            .max()
+                            .unwrap_or(0);
+                        (group.iter())
+                            .map(|(s, _)| s[..longest.min(s.len())].to_vec())
+                            .collect()
+                    })
+                    .collect()
             }
+            Strategy::Beam { search, .. } => search.finish_by_input(per_input, fill),
+        }
+    }
+
+    /// What pads a finished beam: transformers fills with the pad token, or EOS when the pad
+    /// id is 0 (falsy).
+    fn beam_fill(&self) -> u32 {
+        match self.config.pad_token_id {
+            0 => self.config.eos_token_ids[0],
+            pad => pad,
         }
     }
 }

@@ -81,25 +81,33 @@ macro_rules! uniform {
 }
 pub(crate) use uniform;
 
+/// Sequences whose decoding may begin at a step of their own (continuous batching); later
+/// ones begin at step 0.
+pub const MAX_ORIGINS: usize = 256;
+
 uniform! {
-    /// The decode position (`Step` in shaders/common.wgsl): tokens already in the cache.
+    /// The decode step (`Step` in shaders/common.wgsl): tokens already in the cache of a
+    /// sequence that began at step 0, and the step at which each sequence began.
     pub(crate) struct Step {
         pub(crate) pos: u32,
         _pad0: u32,
         _pad1: u32,
         _pad2: u32,
+        origins: [[u32; 4]; MAX_ORIGINS / 4],
     }
 }
 
-impl Step {
-    pub(crate) fn at(pos: u32) -> Step {
-        Step {
-            pos,
-            _pad0: 0,
-            _pad1: 0,
-            _pad2: 0,
-        }
-    }
+/// The part of [`Step`] that changes at every replay: the position, padded to 16 bytes.
+pub(crate) const STEP_HEAD_BYTES: u64 = 16;
+
+/// The head of a [`Step`] at `pos`.
+pub(crate) fn step_head(pos: u32) -> [u32; 4] {
+    [pos, 0, 0, 0]
+}
+
+/// Byte offset of sequence `s`'s origin in [`Step`].
+pub(crate) fn origin_offset(s: usize) -> u64 {
+    std::mem::offset_of!(Step, origins) as u64 + 4 * s as u64
 }
 
 /// The layout of the step uniform at binding 1 of every module.

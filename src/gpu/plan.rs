@@ -8,7 +8,9 @@
 //! position into the step uniform from a buffer written once for all of them.
 
 use super::context::{Gpu, MAX_STEPS_PER_SUBMIT};
-use super::kernel::{Kernel, Step, Uniform};
+use super::kernel::{
+    Kernel, MAX_ORIGINS, STEP_HEAD_BYTES, Step, Uniform, origin_offset, step_head,
+};
 use super::pipelines::Pipeline;
 use crate::error::{Error, Result};
 
@@ -138,7 +140,7 @@ impl<'g> Recorder<'g> {
         });
         let positions = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("plan positions"),
-            size: STEP_BYTES * MAX_STEPS_PER_SUBMIT as u64,
+            size: STEP_HEAD_BYTES * MAX_STEPS_PER_SUBMIT as u64,
             usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -224,7 +226,23 @@ impl Plan {
     /// Sets the decode position the next submission of this plan reads.
     pub fn set_step(&self, gpu: &Gpu, pos: u32) {
         gpu.queue
-            .write_buffer(&self.step, 0, bytemuck::bytes_of(&Step::at(pos)));
+            .write_buffer(&self.step, 0, bytemuck::bytes_of(&step_head(pos)));
+    }
+
+    /// Sequence `sequence` (below [`MAX_ORIGINS`]) began at decode step `origin`: at step
+    /// `pos` its cache holds `pos - origin` tokens.
+    pub fn set_origin(&self, gpu: &Gpu, sequence: usize, origin: u32) -> Result<()> {
+        if sequence >= MAX_ORIGINS {
+            return Err(Error::invalid(format!(
+                "sequence {sequence} cannot begin at a step of its own (at most {MAX_ORIGINS} can)"
+            )));
+        }
+        gpu.queue.write_buffer(
+            &self.step,
+            origin_offset(sequence),
+            bytemuck::bytes_of(&origin),
+        );
+        Ok(())
     }
 
     pub fn dispatches(&self) -> usize {
@@ -252,17 +270,18 @@ impl Plan {
                 "{count} steps in one submission (1 to {MAX_STEPS_PER_SUBMIT})"
             )));
         }
-        let steps: [Step; MAX_STEPS_PER_SUBMIT] =
-            std::array::from_fn(|i| Step::at(first + i as u32));
+        let heads: [[u32; 4]; MAX_STEPS_PER_SUBMIT] =
+            std::array::from_fn(|i| step_head(first + i as u32));
         gpu.queue
-            .write_buffer(&self.positions, 0, bytemuck::cast_slice(&steps[..count]));
+            .write_buffer(&self.positions, 0, bytemuck::cast_slice(&heads[..count]));
         for i in 0..count {
+            // Only the position changes; each sequence's origin stays.
             encoder.copy_buffer_to_buffer(
                 &self.positions,
-                i as u64 * STEP_BYTES,
+                i as u64 * STEP_HEAD_BYTES,
                 &self.step,
                 0,
-                STEP_BYTES,
+                STEP_HEAD_BYTES,
             );
             self.encode(encoder);
             after(i, encoder);

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::cache_layout::{cache_rows, continue_histories, initial_table};
+use super::cache_layout::{cache_rows, initial_table};
 use super::encoder::Encoded;
 use super::graph::{AttentionSpec, Graph, Scratch};
 use super::loaded::Model;
@@ -12,10 +12,12 @@ use super::relative_position::bucket_table;
 use super::spec::{DecoderCell, Positions};
 use super::weights::DecoderMixer;
 use crate::error::{Error, Result};
-use crate::gpu::{
-    DispatchTime, Gpu, KernelName, MAX_STEPS_PER_SUBMIT, Plan, Recorder, Tensor, Workspace,
-};
+use crate::gpu::{Gpu, MAX_STEPS_PER_SUBMIT, Plan, Recorder, Tensor, Workspace};
+use crate::ops::kv_cache::Pages;
 use crate::ops::{self, BeamScoring, CacheAppend, Epilogue, PositionBias, Sampling};
+
+/// Rows of one block of a paged cache (vLLM's default).
+pub const BLOCK_ROWS: usize = 16;
 
 /// How a decoder is laid out: `sequences` decoded side by side (a batch, or the beams of
 /// a batch: `beams` consecutive sequences per input), `tokens` fed per sequence per step,
@@ -39,7 +41,7 @@ impl DecoderShape {
         }
     }
 
-    fn rows(&self) -> usize {
+    pub(super) fn rows(&self) -> usize {
         self.sequences * self.tokens
     }
 }
@@ -66,43 +68,53 @@ impl Choice {
 
 /// The beam kernel's operands: the running scores written before each step, and the
 /// candidates read back after it.
-struct BeamOutput {
-    scores: Tensor,
-    candidates: Tensor,
-    staging: wgpu::Buffer,
-    keep: usize,
+pub(super) struct BeamOutput {
+    pub(super) scores: Tensor,
+    pub(super) candidates: Tensor,
+    pub(super) staging: wgpu::Buffer,
+    pub(super) keep: usize,
 }
 
 /// u32 [MAX_STEPS_PER_SUBMIT, sequences]: each step's ids, read back together.
-struct History {
-    ids: Tensor,
-    staging: wgpu::Buffer,
+pub(super) struct History {
+    pub(super) ids: Tensor,
+    pub(super) staging: wgpu::Buffer,
 }
 
 pub struct Decoder {
-    gpu: Arc<Gpu>,
-    plan: Plan,
-    shape: DecoderShape,
+    pub(super) gpu: Arc<Gpu>,
+    pub(super) plan: Plan,
+    pub(super) shape: DecoderShape,
     /// u32 [sequences * tokens]: the tokens fed at this step. A self-feeding decoder's
     /// argmax writes the next step's here, so they never visit the CPU.
-    ids: Tensor,
+    pub(super) ids: Tensor,
     /// A self-feeding decoder's record of the ids of each step of one submission.
-    history: Option<History>,
-    beam: Option<BeamOutput>,
+    pub(super) history: Option<History>,
+    pub(super) beam: Option<BeamOutput>,
     /// [sequences * tokens, vocab], or [.., shortlist] with a shortlist.
-    logits: Tensor,
+    pub(super) logits: Tensor,
     /// The token id of each logits column when a shortlist narrows the output layer.
-    shortlist: Option<Vec<u32>>,
+    pub(super) shortlist: Option<Vec<u32>>,
     /// u32 [sequences, capacity]: which sequence's cache rows hold each sequence's position
     /// t (beams).
-    row_table: Option<Tensor>,
+    pub(super) row_table: Option<Tensor>,
     /// Where the logits are read back (`Choice::Logits` only).
-    logits_staging: Option<wgpu::Buffer>,
-    vocab: usize,
+    pub(super) logits_staging: Option<wgpu::Buffer>,
+    pub(super) vocab: usize,
     /// Rows of the embedding table: ids fed to the decoder stay below this.
-    embedding_rows: usize,
-    cache_rows: Vec<usize>,
-    _workspace: Workspace,
+    pub(super) embedding_rows: usize,
+    pub(super) cache_rows: Vec<usize>,
+    /// Rows begin inputs of their own at steps of their own (continuous batching).
+    pub(super) continuous: bool,
+    /// f32 [rows, columns]: 0 where a row's shortlist keeps a column, -inf elsewhere.
+    pub(super) shortlist_mask: Option<Tensor>,
+    /// u32 [rows, blocks_per_sequence]: the pool block holding each row's positions
+    /// b * BLOCK_ROWS .. (b + 1) * BLOCK_ROWS (a continuous decoder with paged caches).
+    pub(super) block_table: Option<Tensor>,
+    pub(super) blocks_per_sequence: usize,
+    /// Bytes of every layer's self-attention cache (or SSRU state).
+    pub(super) cache_bytes: usize,
+    pub(super) _workspace: Workspace,
 }
 
 impl Model {
@@ -121,6 +133,22 @@ impl Model {
         shape: DecoderShape,
         choice: Choice,
     ) -> Result<Decoder> {
+        self.build_decoder(gpu, encoded, shape, choice, None)
+    }
+
+    /// [`Model::decoder`], or with `pool_blocks` a continuous one, whose rows begin inputs of
+    /// their own at steps of their own (see [`Model::continuous_decoder`]): its caches are
+    /// paged over a pool of that many blocks, and its output layer keeps every word, with a
+    /// mask per row where the model has a shortlist.
+    pub(super) fn build_decoder(
+        &self,
+        gpu: &Arc<Gpu>,
+        encoded: &Encoded,
+        shape: DecoderShape,
+        choice: Choice,
+        pool_blocks: Option<usize>,
+    ) -> Result<Decoder> {
+        let continuous = pool_blocks.is_some();
         let spec = &self.spec;
         let DecoderShape {
             sequences,
@@ -187,9 +215,25 @@ impl Model {
             }),
             _ => None,
         };
-        let output = self.output_layer(gpu, &mut ws, encoded)?;
+        let output = match continuous {
+            true => self.full_output_layer(),
+            false => self.output_layer(gpu, &mut ws, encoded)?,
+        };
         let columns = output.layer.weight.shape[0];
         let logits = ws.tensor(&[rows, columns])?;
+        // Each row's own input's shortlist: its input mask, row by row (a continuous
+        // decoder's rows set theirs as they begin).
+        let shortlist_mask = match &output.input_masks {
+            Some(masks) => {
+                let per_row = (0..rows).flat_map(|r| &masks[r / tokens / beams]);
+                let values: Vec<f32> = per_row.copied().collect();
+                Some(ws.upload_f32(&values, &[rows, columns])?)
+            }
+            None if continuous && self.shortlist.is_some() => {
+                Some(ws.upload_f32(&vec![0.0; rows * columns], &[rows, columns])?)
+            }
+            None => None,
+        };
         let argmax_partials = match choice {
             Choice::Argmax => Some(ws.tensor(&ops::argmax_partials_shape(rows, columns))?),
             _ => None,
@@ -198,14 +242,43 @@ impl Model {
         let encoded_rows = encoded.cross_kv.shape[0] / encoded.batch.max(1);
         let scratch = Scratch::new(&mut ws, spec, stack, hidden, capacity.max(encoded_rows))?;
         let cache_rows = cache_rows(stack, capacity, tokens);
+        // A continuous decoder pages the caches that keep every position: one pool of
+        // blocks per layer, the same block table for all (rings stay per sequence).
+        let blocks_per_sequence = capacity.div_ceil(BLOCK_ROWS);
+        let paged: Vec<bool> = (self.weights.decoder.iter().zip(&cache_rows))
+            .map(|(layer, &rows)| {
+                pool_blocks.is_some()
+                    && rows == capacity
+                    && matches!(layer.mixer, DecoderMixer::SelfAttention { .. })
+            })
+            .collect();
+        let block_table = match paged.contains(&true) {
+            // Block 0 is where idle rows write; rows are given blocks as they grow.
+            true => Some(ws.upload_u32(&vec![0; sequences * blocks_per_sequence])?),
+            false => None,
+        };
+        let pool_rows = (pool_blocks.unwrap_or(0) + 1) * BLOCK_ROWS;
         // Per layer: the key/value cache of self-attention (a ring of the last positions
         // where the layer slides), or the state of an SSRU.
-        let memories = (self.weights.decoder.iter().zip(&cache_rows))
-            .map(|(layer, &rows)| match layer.mixer {
+        let memories = (self.weights.decoder.iter().zip(&cache_rows).zip(&paged))
+            .map(|((layer, &rows), &paged)| match layer.mixer {
+                DecoderMixer::SelfAttention { .. } if paged => ws.tensor(&[pool_rows, 2 * kv]),
                 DecoderMixer::SelfAttention { .. } => ws.tensor(&[sequences * rows, 2 * kv]),
                 DecoderMixer::Ssru { .. } => ws.tensor(&[sequences, width]),
             })
             .collect::<Result<Vec<_>>>()?;
+        let pages = |l: usize| {
+            let table = block_table.as_ref().filter(|_| paged[l])?;
+            Some(Pages {
+                table,
+                block_rows: BLOCK_ROWS,
+                blocks_per_sequence,
+            })
+        };
+        let layer_capacity = |l: usize| match paged[l] {
+            true => blocks_per_sequence * BLOCK_ROWS,
+            false => cache_rows[l],
+        };
         let gates = match spec.decoder_cell {
             DecoderCell::Ssru => Some(ws.tensor(&[rows, 2 * width])?),
             DecoderCell::SelfAttention => None,
@@ -261,7 +334,8 @@ impl Model {
                             cache: memory,
                             split: inner,
                             rows_per_sequence: tokens,
-                            capacity: cache_rows[l],
+                            capacity: layer_capacity(l),
+                            pages: pages(l),
                         };
                         // A rotary model appends its keys once they are rotated.
                         match &rotary {
@@ -287,6 +361,7 @@ impl Model {
                             kv_group: 1,
                             key_mask: None,
                             row_table: row_table.as_ref(),
+                            pages: pages(l),
                         };
                         g.attend(attention, out, &scratch, add)
                     }
@@ -309,6 +384,7 @@ impl Model {
                     kv_group: beams,
                     key_mask: encoded.mask.as_ref(),
                     row_table: None,
+                    pages: None,
                 };
                 g.attend(attention, &layer.cross_out, &scratch, add)
             })?;
@@ -326,11 +402,15 @@ impl Model {
         let last = g.head_input(ends, stream)?;
         let vocabulary = output.vocabulary.as_ref();
         if let Some(partials) = &argmax_partials
+            && shortlist_mask.is_none()
             && g.head_argmax(&output.layer, last, logits.matrix(), head, partials)?
         {
             ops::argmax_partials(g.rec, partials, &ids, vocabulary)?;
         } else {
             g.project(&output.layer, last, &scratch, logits.matrix(), head)?;
+            if let Some(mask) = &shortlist_mask {
+                ops::add(g.rec, mask, &logits)?;
+            }
             // A plan that reads logits chooses on the CPU: no argmax.
             match &choice {
                 Choice::Logits => {}
@@ -375,213 +455,12 @@ impl Model {
                     DecoderMixer::Ssru { .. } => 0,
                 })
                 .collect(),
+            continuous,
+            shortlist_mask,
+            block_table,
+            blocks_per_sequence,
+            cache_bytes: memories.iter().map(|m| m.len() * 4).sum(),
             _workspace: ws,
         })
-    }
-}
-
-impl Decoder {
-    /// Sets the tokens for the next step (not needed when the decoder feeds itself).
-    pub fn set_ids(&self, ids: &[u32]) -> Result<()> {
-        if ids.len() != self.shape.rows() {
-            return Err(Error::invalid(format!(
-                "decoder takes {} ids per step, got {}",
-                self.shape.rows(),
-                ids.len()
-            )));
-        }
-        if let Some(bad) = ids.iter().find(|&&id| id as usize >= self.embedding_rows) {
-            return Err(Error::invalid(format!(
-                "token id {bad} is outside the vocabulary of {}",
-                self.vocab
-            )));
-        }
-        self.gpu
-            .queue
-            .write_buffer(&self.ids.buffer, 0, bytemuck::cast_slice(ids));
-        Ok(())
-    }
-
-    /// Beam search: after `pos` tokens, sequence s continues the history of sequence
-    /// `sources[s]`. Only the small row table (which sequence's cache rows hold each
-    /// position) changes; no cached key or value moves.
-    pub fn reorder(&self, table: &mut [u32], sources: &[usize], pos: usize) -> Result<()> {
-        let (sequences, capacity) = (self.shape.sequences, self.shape.capacity);
-        let Some(row_table) = &self.row_table else {
-            return Err(Error::invalid("this decoder was not built for beams"));
-        };
-        if sources.len() != sequences
-            || table.len() != sequences * capacity
-            || sources.iter().any(|&s| s >= sequences)
-        {
-            return Err(Error::invalid(
-                "beam reorder: sources do not match the decoder",
-            ));
-        }
-        continue_histories(table, sources, pos, capacity);
-        self.gpu
-            .queue
-            .write_buffer(&row_table.buffer, 0, bytemuck::cast_slice(table));
-        Ok(())
-    }
-
-    /// The row table of a fresh beam decoder: each sequence's positions are in its own rows.
-    pub fn initial_table(&self) -> Vec<u32> {
-        initial_table(self.shape.sequences, self.shape.capacity)
-    }
-
-    /// Kernel dispatches of one step.
-    pub fn dispatches_per_step(&self) -> usize {
-        self.plan.dispatches()
-    }
-
-    /// Each layer's cache rows per sequence: every position, or for a sliding layer the
-    /// ring of its window's positions (0 for an SSRU layer, which keeps a state instead).
-    pub fn cache_rows(&self) -> &[usize] {
-        &self.cache_rows
-    }
-
-    /// The kernel of each dispatch of one step, in order.
-    pub fn step_kernels(&self) -> Vec<KernelName> {
-        self.plan.kernels()
-    }
-
-    /// The GPU time of each dispatch of one step at `pos` (see [`Plan::profile`]): it runs
-    /// the step, so the cache row at `pos` is rewritten.
-    pub async fn profile_step(&self, pos: usize) -> Result<Vec<DispatchTime>> {
-        self.check_room(pos, 1)?;
-        self.plan.set_step(&self.gpu, pos as u32);
-        self.plan.profile(&self.gpu).await
-    }
-
-    fn check_room(&self, pos: usize, steps: usize) -> Result<()> {
-        if pos + steps * self.shape.tokens > self.shape.capacity {
-            return Err(Error::invalid(format!(
-                "decoder position {pos} + {} tokens exceeds the cache of {}",
-                steps * self.shape.tokens,
-                self.shape.capacity
-            )));
-        }
-        Ok(())
-    }
-
-    fn submit(&self, pos: usize) -> Result<wgpu::CommandEncoder> {
-        self.check_room(pos, 1)?;
-        self.plan.set_step(&self.gpu, pos as u32);
-        let mut encoder = self.gpu.encoder();
-        self.plan.encode(&mut encoder);
-        Ok(encoder)
-    }
-
-    /// A self-feeding decoder runs `count` steps from `pos` tokens cached, each fed the
-    /// previous step's choice on the GPU, in one submission, and reads back only their ids:
-    /// one list per step (run-ahead: one round trip for `count` tokens).
-    pub async fn steps(&self, pos: usize, count: usize) -> Result<Vec<Vec<u32>>> {
-        self.submit_steps(pos, count)?;
-        self.read_steps(count).await
-    }
-
-    /// The first half of [`Decoder::steps`]: records and submits the steps without waiting
-    /// for them (the benchmark times the halves apart).
-    pub fn submit_steps(&self, pos: usize, count: usize) -> Result<()> {
-        let history = self.history()?;
-        self.check_room(pos, count)?;
-        let row_bytes = (self.shape.rows() * 4) as u64;
-        let mut encoder = self.gpu.encoder();
-        self.plan
-            .encode_steps(&self.gpu, &mut encoder, pos as u32, count, |i, encoder| {
-                let at = i as u64 * row_bytes;
-                encoder.copy_buffer_to_buffer(
-                    &self.ids.buffer,
-                    0,
-                    &history.ids.buffer,
-                    at,
-                    row_bytes,
-                );
-            })?;
-        let len = count as u64 * row_bytes;
-        self.gpu
-            .submit_readback(encoder, &history.ids.buffer, &history.staging, len)
-    }
-
-    /// The second half: waits for the `count` steps submitted last and returns their ids.
-    pub async fn read_steps(&self, count: usize) -> Result<Vec<Vec<u32>>> {
-        let history = self.history()?;
-        if !(1..=MAX_STEPS_PER_SUBMIT).contains(&count) {
-            return Err(Error::invalid(format!(
-                "{count} steps in one readback (1 to {MAX_STEPS_PER_SUBMIT})"
-            )));
-        }
-        let len = (count * self.shape.rows() * 4) as u64;
-        let bytes = self.gpu.read_staging(&history.staging, len).await?;
-        let ids: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
-        Ok(ids.chunks(self.shape.rows()).map(<[u32]>::to_vec).collect())
-    }
-
-    fn history(&self) -> Result<&History> {
-        self.history
-            .as_ref()
-            .ok_or_else(|| Error::invalid("this decoder does not feed itself"))
-    }
-
-    /// Beam search: runs one step from the running beams' `scores` (input by input, beam by
-    /// beam) and returns each input's best continuations as (score, beam * vocab + token),
-    /// best first.
-    pub async fn step_candidates(
-        &self,
-        pos: usize,
-        scores: &[f32],
-    ) -> Result<Vec<Vec<(f32, usize)>>> {
-        let Some(beam) = &self.beam else {
-            return Err(Error::invalid("this decoder does not score beams"));
-        };
-        if scores.len() != self.shape.sequences {
-            return Err(Error::invalid(format!(
-                "{} beam scores for {} sequences",
-                scores.len(),
-                self.shape.sequences
-            )));
-        }
-        self.gpu
-            .queue
-            .write_buffer(&beam.scores.buffer, 0, bytemuck::cast_slice(scores));
-        let encoder = self.submit(pos)?;
-        let len = (beam.candidates.len() * 4) as u64;
-        let bytes = (self.gpu)
-            .submit_and_read(encoder, &beam.candidates.buffer, &beam.staging, len)
-            .await?;
-        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
-        let pairs = words
-            .chunks(2)
-            .map(|p| (f32::from_bits(p[0]), p[1] as usize));
-        let pairs: Vec<(f32, usize)> = pairs.collect();
-        Ok(pairs.chunks(beam.keep).map(<[_]>::to_vec).collect())
-    }
-
-    /// Runs one step and returns the logits [sequences * tokens, vocab] (logits processors,
-    /// sampling and beam search work on them), for a decoder built with `Choice::Logits`.
-    pub async fn step_logits(&self, pos: usize) -> Result<Vec<f32>> {
-        let Some(staging) = &self.logits_staging else {
-            return Err(Error::invalid(
-                "this decoder chooses on the GPU and does not read back logits",
-            ));
-        };
-        let encoder = self.submit(pos)?;
-        let len = (self.logits.len() * 4) as u64;
-        let bytes = (self.gpu)
-            .submit_and_read(encoder, &self.logits.buffer, staging, len)
-            .await?;
-        let logits: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
-        let Some(list) = &self.shortlist else {
-            return Ok(logits);
-        };
-        // Words outside the shortlist cannot be chosen: -inf over the full vocabulary.
-        let mut full = vec![f32::NEG_INFINITY; self.shape.rows() * self.vocab];
-        for (row, values) in logits.chunks(list.len()).enumerate() {
-            for (&id, &value) in list.iter().zip(values) {
-                full[row * self.vocab + id as usize] = value;
-            }
-        }
-        Ok(full)
     }
 }

@@ -125,6 +125,7 @@ impl Model {
                     kv_group: 1,
                     key_mask: mask.as_ref(),
                     row_table: None,
+                    pages: None,
                 };
                 g.attend(attention, &layer.self_out, &scratch, add)
             })?;
@@ -149,5 +150,85 @@ impl Model {
             source_ids: inputs.to_vec(),
             _workspace: kept,
         })
+    }
+}
+
+impl Model {
+    /// Room for the encoder results of `slots` inputs of up to `source_len` tokens each, all
+    /// masked out until [`Encoded::place`] puts an input's results in a slot: what a
+    /// continuously batched decoder attends to while its rows change inputs.
+    pub fn encoder_slots(
+        &self,
+        gpu: &Arc<Gpu>,
+        slots: usize,
+        source_len: usize,
+    ) -> Result<Encoded> {
+        if slots == 0 || source_len == 0 {
+            return Err(Error::invalid(format!(
+                "{slots} encoder slots of {source_len} tokens"
+            )));
+        }
+        let mut kept = Workspace::new(gpu.clone());
+        let rows = slots * source_len;
+        let hidden = kept.tensor(&[rows, self.spec.encoder.width])?;
+        let cross_kv = kept.tensor(&[rows, self.weights.cross_kv.weight.shape[0]])?;
+        let mask = kept.upload_u32(&vec![0; rows])?;
+        // Masked keys weigh 0, but 0 x NaN is NaN: a recycled buffer's leftovers (a -inf
+        // mask, a poisoned row) must not stand beyond an input's keys.
+        let mut encoder = gpu.encoder();
+        encoder.clear_buffer(&hidden.buffer, 0, None);
+        encoder.clear_buffer(&cross_kv.buffer, 0, None);
+        gpu.submit(encoder);
+        Ok(Encoded {
+            hidden,
+            cross_kv,
+            mask: Some(mask),
+            batch: slots,
+            source_len,
+            source_ids: vec![Vec::new(); slots],
+            _workspace: kept,
+        })
+    }
+}
+
+impl Encoded {
+    /// Puts input `input` of `from` (encoded on the same model) in slot `slot`: its states,
+    /// cross-attention keys and values, and a mask that covers its tokens only.
+    pub fn place(&mut self, gpu: &Gpu, slot: usize, from: &Encoded, input: usize) -> Result<()> {
+        let (Some(mask), Some(ids)) = (&self.mask, from.source_ids.get(input)) else {
+            return Err(Error::invalid("only encoder slots take placed inputs"));
+        };
+        let len = ids.len();
+        if slot >= self.batch
+            || len > self.source_len
+            || from.hidden.shape[1] != self.hidden.shape[1]
+            || from.cross_kv.shape[1] != self.cross_kv.shape[1]
+        {
+            return Err(Error::invalid(format!(
+                "an input of {len} tokens does not fit slot {slot} of {} slots of {} tokens",
+                self.batch, self.source_len
+            )));
+        }
+        let mut encoder = gpu.encoder();
+        for (to, src) in [
+            (&self.hidden, &from.hidden),
+            (&self.cross_kv, &from.cross_kv),
+        ] {
+            let row_bytes = (to.shape[1] * 4) as u64;
+            encoder.copy_buffer_to_buffer(
+                &src.buffer,
+                (input * from.source_len) as u64 * row_bytes,
+                &to.buffer,
+                (slot * self.source_len) as u64 * row_bytes,
+                len as u64 * row_bytes,
+            );
+        }
+        gpu.submit(encoder);
+        let row: Vec<u32> = (0..self.source_len).map(|t| u32::from(t < len)).collect();
+        let at = (slot * self.source_len * 4) as u64;
+        gpu.queue
+            .write_buffer(&mask.buffer, at, bytemuck::cast_slice(&row));
+        self.source_ids[slot] = ids.clone();
+        Ok(())
     }
 }

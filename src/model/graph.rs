@@ -8,6 +8,7 @@ use super::weights::{Linear, Norm, StackEnds, SublayerNorms};
 use crate::error::Error;
 use crate::error::Result;
 use crate::gpu::{Recorder, Tensor, View};
+use crate::ops::kv_cache::Pages;
 use crate::ops::{
     self, Attention, CacheAppend, Epilogue, Fusion, KeySplit, PositionBias, Positions, Query,
     QueryProjection, Rotary, RotaryAppend,
@@ -36,6 +37,8 @@ pub struct AttentionSpec<'t> {
     pub kv_group: usize,
     pub key_mask: Option<&'t Tensor>,
     pub row_table: Option<&'t Tensor>,
+    /// The layer's cache is paged (continuous batching).
+    pub pages: Option<Pages<'t>>,
 }
 
 /// Rows with the norm still to apply to them: a sublayer's input (the stream and, for a
@@ -367,6 +370,7 @@ impl Graph<'_, '_> {
                 from_step: a.from_step,
                 kv_group: a.kv_group,
                 row_table: a.row_table,
+                pages: a.pages,
                 split: self.key_split(&a, s),
             },
         )?;
@@ -375,7 +379,10 @@ impl Graph<'_, '_> {
 
     /// The key split of `a`: the adapter's choice for its shape, within what `s` holds.
     fn key_split<'t>(&self, a: &AttentionSpec, s: &'t Scratch) -> Option<KeySplit<'t>> {
-        let key_rows = a.k.rows / (a.batch / a.kv_group.max(1)).max(1);
+        let key_rows = match a.pages {
+            Some(pages) => pages.blocks_per_sequence * pages.block_rows,
+            None => a.k.rows / (a.batch / a.kv_group.max(1)).max(1),
+        };
         let splits = self.splits(a.q.rows() * a.heads, key_rows, s);
         (splits > 1).then_some(KeySplit {
             splits,
@@ -427,17 +434,22 @@ impl Graph<'_, '_> {
         append: Option<CacheAppend>,
     ) -> Result<()> {
         let out = s.qkv.matrix();
+        // The fused kernel appends to caches of whole sequences, not to a paged one.
+        let fused_append = append.filter(|a| a.pages.is_none());
         let fusion = Fusion {
             norm: input.norm,
-            append,
+            append: fused_append,
             ..Fusion::default()
         };
-        if self.fused(qkv, input.x.matrix(), out, Epilogue::default(), fusion)? {
-            return Ok(());
-        }
-        let x = self.materialize(input, s)?;
-        self.linear(qkv, x.matrix(), out, Epilogue::default())?;
-        match append {
+        let left = match self.fused(qkv, input.x.matrix(), out, Epilogue::default(), fusion)? {
+            true => append.filter(|a| a.pages.is_some()),
+            false => {
+                let x = self.materialize(input, s)?;
+                self.linear(qkv, x.matrix(), out, Epilogue::default())?;
+                append
+            }
+        };
+        match left {
             Some(a) => {
                 let keys_values = out.columns(a.split, out.cols - a.split);
                 ops::kv_cache::append(
@@ -446,6 +458,7 @@ impl Graph<'_, '_> {
                     a.cache,
                     a.rows_per_sequence,
                     a.capacity,
+                    a.pages,
                 )
             }
             None => Ok(()),
@@ -477,6 +490,7 @@ impl Graph<'_, '_> {
                 append: append.map(|a| RotaryAppend {
                     cache: a.cache,
                     capacity: a.capacity,
+                    pages: a.pages,
                 }),
             },
         )

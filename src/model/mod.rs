@@ -3,7 +3,9 @@
 //! (`graph`, `encoder`, `decoder`) recorded from the description.
 
 mod cache_layout;
+mod continuous;
 pub mod decoder;
+mod decoder_run;
 pub mod encoder;
 mod graph;
 pub mod loaded;

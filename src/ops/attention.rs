@@ -6,6 +6,7 @@ use super::attention_modules::{
     projected_kernel,
 };
 pub use super::attention_query::{Query, QueryProjection};
+use super::kv_cache::Pages;
 use super::weight_reader::WeightReader;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, MAX_KEY_SPLITS, Recorder, Tensor, View};
@@ -125,6 +126,9 @@ pub struct Attention<'a> {
     /// and values is in the rows of sequence table[b][j] of `k` and `v`, so beams share cache
     /// rows without copies.
     pub row_table: Option<&'a Tensor>,
+    /// Keys and values (from the decode step) are a pool of blocks that a table per item
+    /// names (continuous batching); `k` and `v` are then column slices of the whole pool.
+    pub pages: Option<Pages<'a>>,
     /// Split each query row's keys across workgroups (see [`key_splits`]); `None` for one
     /// workgroup per query row.
     pub split: Option<KeySplit<'a>>,
@@ -185,6 +189,11 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
             "attention from the decode step takes no key mask",
         ));
     }
+    if a.pages.is_some() && (!a.from_step || a.row_table.is_some() || a.kv_group != 1) {
+        return Err(Error::invalid(
+            "a paged cache is read from the decode step, without a row table or key/value groups",
+        ));
+    }
     for (name, view) in operands {
         let keys = name == "k" || name == "v";
         let items = if keys {
@@ -193,7 +202,9 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
             a.batch
         };
         let cols = if keys { kv_width } else { width };
-        if view.cols != cols || items == 0 || !view.rows.is_multiple_of(items) {
+        // A paged pool has as many rows as its blocks, whatever the batch.
+        let whole = view.rows.is_multiple_of(items) || (keys && a.pages.is_some());
+        if view.cols != cols || items == 0 || !whole {
             return Err(Error::shape(
                 "attention",
                 format!("{name} of {items} items x rows by {cols}"),
@@ -214,7 +225,10 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
     }
     let kv_batch = a.batch / a.kv_group;
     let q_rows = query_rows / a.batch;
-    let kv_rows = a.k.rows / kv_batch;
+    let kv_rows = match a.pages {
+        Some(pages) => pages.check(a.batch, a.k.rows)?,
+        None => a.k.rows / kv_batch,
+    };
     if a.v.rows != a.k.rows || a.out.rows != query_rows {
         return Err(Error::shape(
             "attention",
@@ -235,7 +249,10 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
         ));
     }
     // A row table covers every position (a ring cache holds fewer rows than positions).
-    let table_stride = a.row_table.map_or(kv_rows, |t| t.len() / a.batch);
+    let table_stride = match a.pages {
+        Some(pages) => pages.blocks_per_sequence,
+        None => a.row_table.map_or(kv_rows, |t| t.len() / a.batch),
+    };
     if let Some(table) = a.row_table
         && (!table.len().is_multiple_of(a.batch) || table_stride < kv_rows || a.kv_group != 1)
     {
@@ -279,7 +296,7 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
         | (u32::from(a.position_bias.is_some()) << 1)
         | (u32::from(a.key_mask.is_some()) << 2)
         | (u32::from(a.from_step) << 3)
-        | (u32::from(a.row_table.is_some()) << 4)
+        | (u32::from(a.row_table.is_some() || a.pages.is_some()) << 4)
         | projection.map_or(0, |p| p.flags());
     let params = AttentionParams {
         q_rows: q_rows as u32,
@@ -311,13 +328,21 @@ pub fn attention_with(rec: &mut Recorder, form: Option<AttentionForm>, a: Attent
         softcap: a.softcap.unwrap_or(0.0),
         // The decoder's cache holds kv_rows positions per sequence, as a ring where a
         // sliding window keeps only the last ones.
-        cache_rows: if a.from_step { kv_rows as u32 } else { 0 },
+        cache_rows: if a.from_step && a.pages.is_none() {
+            kv_rows as u32
+        } else {
+            0
+        },
+        block_rows: a.pages.map_or(0, |p| p.block_rows as u32),
     };
     let placeholder = rec.gpu().placeholder.clone();
     let buckets = a.position_bias.map_or(&placeholder, |b| &b.buckets.buffer);
     let bias_table = a.position_bias.map_or(&placeholder, |b| &b.table.buffer);
     let mask = a.key_mask.map_or(&placeholder, |m| &m.buffer);
-    let table = a.row_table.map_or(&placeholder, |t| &t.buffer);
+    let table = match (a.pages, a.row_table) {
+        (Some(pages), _) => &pages.table.buffer,
+        (None, table) => table.map_or(&placeholder, |t| &t.buffer),
+    };
     if a.out.offset != 0 {
         return Err(Error::shape(
             "attention",

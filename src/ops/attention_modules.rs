@@ -200,5 +200,6 @@ uniform! {
         pub(super) window: u32,
         pub(super) softcap: f32,
         pub(super) cache_rows: u32,
+        pub(super) block_rows: u32,
     }
 }

@@ -5,6 +5,7 @@
 //! otherwise be a dispatch of its own and a trip of the rows through memory, and a decode
 //! step is made of few-row matmuls.
 
+use super::kv_cache::Pages;
 use super::matmul::{Epilogue, MatmulParams, STORAGE, WEIGHT_MODULES, bindings, checked_params};
 use super::norm::Norm;
 use crate::error::{Error, Result};
@@ -45,13 +46,16 @@ const FLAG_ARGMAX: u32 = 256;
 const COLUMNS_PER_WORKGROUP: usize = 4;
 
 /// Output columns from `split` on are keys and values for the cache ([sequences * capacity,
-/// width]), at the rows after the `step.pos` tokens each sequence holds.
+/// width]), at the rows after the tokens each sequence holds; or with `pages`, for a pool of
+/// blocks that a table per sequence names (only the separate append, `ops::kv_cache`, takes
+/// those: the fused kernel has no binding left for the table).
 #[derive(Clone, Copy, Debug)]
 pub struct CacheAppend<'t> {
     pub cache: &'t Tensor,
     pub split: usize,
     pub rows_per_sequence: usize,
     pub capacity: usize,
+    pub pages: Option<Pages<'t>>,
 }
 
 /// The residual a post-norm sublayer's output projection adds: the stream `[rows, n]`
@@ -247,6 +251,13 @@ fn check_side(what: &'static str, side: &Tensor, out: View, rows: usize, n: usiz
 }
 
 fn check_append(append: &CacheAppend, rows: usize, n: usize) -> Result<()> {
+    if append.pages.is_some() {
+        return Err(Error::shape(
+            "kv append",
+            "a cache of whole sequences (a paged cache takes the separate append)",
+            "a paged cache",
+        ));
+    }
     if append.split > n {
         return Err(Error::shape(
             "kv append",

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::gpu::kernel::{Access::*, Kernel, Module, ParamsBinding, Uniform, uniform};
 use crate::gpu::plan::grid_1d;
 use crate::gpu::{Recorder, Tensor};
+use crate::ops::kv_cache::Pages;
 
 static ROTARY_MODULE: Module = Module {
     name: "rotary",
@@ -19,7 +20,8 @@ const ROTARY: Kernel = Kernel {
     params: &RotaryParams::LAYOUT,
     params_binding: ParamsBinding::Storage,
     // qkv, the cos/sin table, the cache (a placeholder without an append)
-    storage: &[ReadWrite, Read, ReadWrite],
+    // qkv, the angle table, the cache, its block table (paged)
+    storage: &[ReadWrite, Read, ReadWrite, Read],
 };
 pub(crate) const KERNELS: &[Kernel] = &[ROTARY];
 
@@ -34,9 +36,9 @@ uniform! {
         flags: u32,
         table_rows: u32,
         cache_rows: u32,
-        _pad0: u32,
-        _pad1: u32,
-        _pad2: u32,
+        block_rows: u32,
+        table_stride: u32,
+        _pad: u32,
     }
 }
 
@@ -66,6 +68,8 @@ pub fn rotary_table(theta: f32, head_dim: usize, rows: usize) -> Vec<f32> {
 pub struct RotaryAppend<'a> {
     pub cache: &'a Tensor,
     pub capacity: usize,
+    /// The cache is a pool of blocks that a table per sequence names (see [`Pages`]).
+    pub pages: Option<Pages<'a>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -128,7 +132,19 @@ pub fn rotary(rec: &mut Recorder, r: Rotary) -> Result<()> {
     let (cache, cache_rows) = match r.append {
         Some(append) => {
             let sequences = rows / r.rows_per_sequence;
-            if append.cache.shape[..] != [sequences * append.capacity, 2 * kv_dim]
+            // A paged cache is a pool of any number of blocks, each sequence holding capacity
+            // positions in the blocks its table names.
+            let cache_rows = match append.pages {
+                Some(pages) => {
+                    let pool_rows = append.cache.shape.first().copied().unwrap_or(0);
+                    match pages.check(sequences, pool_rows)? == append.capacity {
+                        true => pool_rows,
+                        false => 0,
+                    }
+                }
+                None => sequences * append.capacity,
+            };
+            if append.cache.shape[..] != [cache_rows, 2 * kv_dim]
                 || r.rows_per_sequence > append.capacity
             {
                 return Err(Error::shape(
@@ -146,6 +162,7 @@ pub fn rotary(rec: &mut Recorder, r: Rotary) -> Result<()> {
         }
         None => (&placeholder, 1),
     };
+    let pages = r.append.and_then(|a| a.pages);
     let params = RotaryParams {
         rows: rows as u32,
         rows_per_sequence: r.rows_per_sequence as u32,
@@ -156,15 +173,17 @@ pub fn rotary(rec: &mut Recorder, r: Rotary) -> Result<()> {
         flags: (u32::from(r.from_step) * FLAG_STEP) | (u32::from(r.append.is_some()) * FLAG_APPEND),
         table_rows: table_rows as u32,
         cache_rows: cache_rows as u32,
-        _pad0: 0,
-        _pad1: 0,
-        _pad2: 0,
+        block_rows: pages.map_or(0, |p| p.block_rows as u32),
+        table_stride: pages.map_or(0, |p| p.blocks_per_sequence as u32),
+        _pad: 0,
     };
     let limit = rec.gpu().limits.max_compute_workgroups_per_dimension;
+    let read_placeholder = rec.gpu().placeholder.clone();
+    let block_table = pages.map_or(&read_placeholder, |p| &p.table.buffer);
     rec.dispatch(
         &ROTARY,
         &params,
-        &[&r.qkv.buffer, &r.table.buffer, cache],
+        &[&r.qkv.buffer, &r.table.buffer, cache, block_table],
         grid_1d(rows as u32, limit),
     )
 }

@@ -10,6 +10,7 @@
 //! Every failure reaches JS as an `Error` with a message; nothing here panics.
 
 mod js;
+mod many;
 mod options;
 mod picked;
 mod sources;
@@ -34,6 +35,8 @@ use sources::{LoadedFile, Progress, UrlSource};
 extern "C" {
     #[wasm_bindgen(js_name = asyncIterable)]
     fn async_iterable(stream: TextStream) -> JsValue;
+    #[wasm_bindgen(js_name = asyncIterable)]
+    fn async_iterable_many(stream: many::ManyStream) -> JsValue;
 }
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -217,13 +220,7 @@ impl JsEngine {
         let options = JsValue::from(options);
         let engine = self.engine()?;
         let generation_options = options::parse(&options)?;
-        let signal = match field(&options, "signal") {
-            None => None,
-            Some(v) => Some(
-                v.dyn_into::<web_sys::AbortSignal>()
-                    .map_err(|_| js_error("signal must be an AbortSignal"))?,
-            ),
-        };
+        let signal = abort_signal(&options)?;
         let mut generation = engine
             .start(&prompt, &generation_options)
             .map_err(js_error)?;
@@ -243,9 +240,48 @@ impl JsEngine {
         Ok(async_iterable(stream))
     }
 
+    /// Generates for many inputs (a document's lines or paragraphs) in batches of similar
+    /// lengths; iterate the result with `for await` for `{ index, text, ids, sequences }`
+    /// (or `{ index, error }` for an input that cannot be generated) as each input ends.
+    /// Each output is what `generate` gives that input alone.
+    #[wasm_bindgen(
+        js_name = generateMany,
+        unchecked_return_type = "ManyStream & AsyncIterableIterator<ManyResult>"
+    )]
+    pub fn generate_many(
+        &self,
+        inputs: Vec<String>,
+        #[wasm_bindgen(unchecked_optional_param_type = "GenerateManyOptions")] options: Option<
+            Object,
+        >,
+    ) -> Result<JsValue, JsError> {
+        let options = JsValue::from(options);
+        let engine = self.engine()?;
+        let many_options = many::many_options(&options)?;
+        let generation_options = options::parse_without(&options, &many::MANY_KEYS)?;
+        let signal = abort_signal(&options)?;
+        let generation = engine
+            .generate_many(inputs, &generation_options, &many_options)
+            .map_err(js_error)?;
+        Ok(async_iterable_many(many::ManyStream::new(
+            generation, signal,
+        )))
+    }
+
     /// Frees the model's GPU memory; the engine cannot be used afterwards.
     pub fn dispose(&self) {
         self.engine.borrow_mut().take();
+    }
+}
+
+/// The `signal` option.
+fn abort_signal(options: &JsValue) -> Result<Option<web_sys::AbortSignal>, JsError> {
+    match field(options, "signal") {
+        None => Ok(None),
+        Some(v) => v
+            .dyn_into::<web_sys::AbortSignal>()
+            .map(Some)
+            .map_err(|_| js_error("signal must be an AbortSignal")),
     }
 }
 

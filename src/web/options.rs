@@ -10,6 +10,11 @@ use crate::generate::GenerationOptions;
 const CALLBACK_KEYS: [&str; 2] = ["onToken", "signal"];
 
 pub fn parse(options: &JsValue) -> Result<GenerationOptions, JsError> {
+    parse_without(options, &[])
+}
+
+/// Like [`parse`], leaving out `other` keys that the caller reads itself.
+pub fn parse_without(options: &JsValue, other: &[&str]) -> Result<GenerationOptions, JsError> {
     if options.is_undefined() || options.is_null() {
         return Ok(GenerationOptions::default());
     }
@@ -23,7 +28,7 @@ pub fn parse(options: &JsValue) -> Result<GenerationOptions, JsError> {
     };
     let mut snake = Map::new();
     for (key, value) in given {
-        if CALLBACK_KEYS.contains(&key.as_str()) {
+        if CALLBACK_KEYS.contains(&key.as_str()) || other.contains(&key.as_str()) {
             continue;
         }
         let Some(name) = GenerationOptions::names()

@@ -55,4 +55,24 @@ export interface GenerateOptions {
   /** Aborting stops the generation; the iterator then rejects with an AbortError. */
   signal?: AbortSignal;
 }
+export interface GenerateManyOptions extends Omit<GenerateOptions, "onToken"> {
+  /** Inputs decoded side by side (default: chosen from the model and the adapter). */
+  batchSize?: number;
+  /** Split each input into sentences, generate them one by one, and join the outputs back
+   * with the input's spacing and line breaks. */
+  splitSentences?: boolean;
+  /** "continuous" (rows take the next input as soon as theirs ends; greedy without
+   * processors), "static" (batches of similar lengths), or "auto" (the default: continuous
+   * where it applies, static for models with a shortlist). Outputs are the same. */
+  batching?: "auto" | "continuous" | "static";
+}
+/** One input's outcome: its text and ids (the best sequence) and every returned sequence,
+ * or the error that kept it from being generated. */
+export interface ManyResult {
+  index: number;
+  text?: string;
+  ids?: number[];
+  sequences?: number[][];
+  error?: Error;
+}
 export interface LoadedFile { file: string; bytes: number; fromCache: boolean; }

@@ -116,6 +116,7 @@ impl Case {
                     from_step: self.step.is_some(),
                     kv_group: self.kv_group,
                     row_table: row_table.as_ref(),
+                    pages: None,
                     split: (splits > 1).then_some(KeySplit {
                         splits,
                         records: &records,
@@ -480,6 +481,7 @@ fn attention_refuses_bad_key_splits() {
         from_step: false,
         kv_group: 1,
         row_table: None,
+        pages: None,
         split,
     };
     let mut rec = seq2seq_gpu::gpu::Recorder::new(&gpu);

@@ -177,6 +177,7 @@ fn attention_projects_its_own_queries() {
                         from_step: false,
                         kv_group: group,
                         row_table: None,
+                        pages: None,
                         split: (splits > 1).then_some(KeySplit {
                             splits,
                             records: &records,

@@ -14,7 +14,14 @@ fn kv_append_writes_each_sequence_after_the_step_position() {
     let cache = upload(&gpu, &cache_init, &[sequences * capacity, width]);
     let st = upload(&gpu, &src, &[sequences, src_width]);
     run_at_step(&gpu, 4, |rec| {
-        ops::kv_cache::append(rec, st.matrix().columns(7, width), &cache, 1, capacity)
+        ops::kv_cache::append(
+            rec,
+            st.matrix().columns(7, width),
+            &cache,
+            1,
+            capacity,
+            None,
+        )
     });
     let mut expected = cache_init.clone();
     for seq in 0..sequences {

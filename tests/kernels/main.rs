@@ -16,6 +16,7 @@ mod kv_cache;
 mod matmul;
 mod matvec_fused;
 mod norm;
+mod paged;
 mod rotary;
 mod sample;
 mod softmax;

@@ -171,6 +171,7 @@ fn fused_linear_appends_keys_and_values_to_the_cache() {
             split: inner,
             rows_per_sequence: tokens,
             capacity,
+            pages: None,
         };
         let fusion = Fusion {
             append: Some(append),
@@ -310,6 +311,7 @@ fn fused_linear_refuses_what_it_cannot_fuse() {
             split: 2,
             rows_per_sequence: 1,
             capacity: 3,
+            pages: None,
         }),
         ..Fusion::default()
     };
@@ -321,6 +323,7 @@ fn fused_linear_refuses_what_it_cannot_fuse() {
         split: 2,
         rows_per_sequence: 1,
         capacity: 3,
+        pages: None,
     };
     let append_and_residual = Fusion {
         append: Some(append),

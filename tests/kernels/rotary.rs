@@ -74,7 +74,11 @@ fn queries_and_keys_rotate_by_their_positions() {
             append: cache
                 .as_ref()
                 .zip(capacity)
-                .map(|(cache, capacity)| RotaryAppend { cache, capacity }),
+                .map(|(cache, capacity)| RotaryAppend {
+                    cache,
+                    capacity,
+                    pages: None,
+                }),
         };
         run_at_step(&gpu, step.unwrap_or(0) as u32, |rec| {
             ops::rotary(rec, rotary)
@@ -152,6 +156,7 @@ fn rotary_refuses_mismatched_shapes() {
     let append = RotaryAppend {
         cache: &small_ring,
         capacity: 3,
+        pages: None,
     };
     assert!(
         ops::rotary(

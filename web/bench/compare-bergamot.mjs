@@ -2,7 +2,7 @@
 // Translations) on the bundled Firefox Translations models, in one headless Chromium.
 //
 //   npm ci && npm run build && npm run bench:bergamot      (in web/)
-//   node bench/compare-bergamot.mjs [--directions enpt,pten] [--limit N] [--out FILE]
+//   node bench/compare-bergamot.mjs [--directions enpt,pten] [--limit N] [--out FILE] [--document]
 //   env: CHROMIUM (default /usr/bin/chromium)
 //
 // For each direction, three engines, each in its own page of the same browser and one after the
@@ -14,6 +14,12 @@
 // are taken in the page (performance.now()). Tokens are counted by our engine's tokenizer on
 // each engine's outputs (EOS included: one decode step per token), so tokens/s compares the
 // same unit. Writes bench/results.json and prints a table.
+//
+// With --document, each direction's sentences are translated as one document instead: after a
+// warm-up document (the first 8 sentences), bergamot-translator (as shipped) in one call, which
+// batches them itself, and ours through generateMany at batch sizes 1, 8 and 32, in static and
+// in continuous batches, beside ours one sentence at a time; sentences/s and tokens/s of each,
+// written to bench/results-document.json.
 import { createServer } from "node:http";
 import { createReadStream, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -33,7 +39,9 @@ const opt = (name, dflt) => {
 };
 const directions = opt("--directions", "enpt,pten").split(",");
 const limit = Number(opt("--limit", "0")) || Infinity;
-const outPath = resolve(opt("--out", join(HERE, "results.json")));
+const documentMode = args.includes("--document");
+if (documentMode) args.splice(args.indexOf("--document"), 1);
+const outPath = resolve(opt("--out", join(HERE, documentMode ? "results-document.json" : "results.json")));
 if (args.length) {
   console.error(`unknown arguments: ${args.join(" ")}`);
   process.exit(2);
@@ -147,6 +155,38 @@ async function runEngine(context, { key, name, page: pageFile, query, dir, texts
   }
 }
 
+/** --document: one engine on one direction in a fresh page, the sentences as one document in
+ * each of `ways` ({ label, batch, batching }: a batch size, or 0 for one sentence at a time). */
+async function runDocument(context, { name, page: pageFile, query, texts, ways }) {
+  const page = await context.newPage();
+  try {
+    await page.goto(`${url}/web/bench/${pageFile}?${new URLSearchParams(query)}`);
+    await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 60_000 });
+    const load = await page.evaluate(() => window.bench.load());
+    const runs = {};
+    for (const { label, batch, batching } of ways) {
+      const document = (list) =>
+        page.evaluate(async ([list, batch, batching]) => {
+          if (batch) return window.bench.translateMany(list, batch, batching);
+          const t = performance.now();
+          const outs = [];
+          for (const text of list) outs.push((await window.bench.translate(text)).out);
+          return { outs, ms: performance.now() - t };
+        }, [list, batch, batching]);
+      await document(texts.slice(0, 8));
+      const r = await document(texts);
+      runs[label] = { outs: r.outs, ms: r1(r.ms) };
+      console.error(`${name} ${label}: ${r1(r.ms)} ms`);
+    }
+    const outs = Object.values(runs).map((r) => r.outs);
+    const counts = await page.evaluate((lists) => window.bench.tokens && lists.map((l) => window.bench.tokens(l)), outs);
+    await page.evaluate(() => window.bench.close());
+    return { engine: name, load_ms: r1(load.load_ms), adapter: load.adapter, runs, counts };
+  } finally {
+    await page.close();
+  }
+}
+
 // --- run ------------------------------------------------------------------------------------------
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -167,7 +207,34 @@ const results = {
 };
 try {
   const context = await browser.newContext();
-  for (const dir of directions) {
+  for (const dir of documentMode ? directions : []) {
+    const texts = sentences[dir.slice(0, 2)].slice(0, limit);
+    const refBySrc = new Map(reference[dir].map((r) => [r.src, r.out]));
+    const model = `/models/${dir}/`;
+    const bergamot = await runDocument(context, { name: `bergamot-translator ${bergamotVersion} (as shipped)`, page: "bergamot.html", query: { pkg: "/bergamot/", model }, texts, ways: [{ label: "one call", batch: texts.length }] });
+    const ours = await runDocument(context, { name: "seq2seq-gpu (pkg/, WebGPU)", page: "ours.html", query: { model }, texts, ways: [{ label: "one at a time", batch: 0 }, ...[1, 8, 32].flatMap((b) => ["static", "continuous"].map((batching) => ({ label: `B = ${b}, ${batching}`, batch: b, batching })))] });
+    // Our page's tokenizer counts bergamot's outputs too.
+    const bergamotCounts = await (async () => {
+      const page = await context.newPage();
+      await page.goto(`${url}/web/bench/ours.html?${new URLSearchParams({ model })}`);
+      await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 60_000 });
+      await page.evaluate(() => window.bench.load());
+      const c = await page.evaluate((l) => window.bench.tokens(l), bergamot.runs["one call"].outs);
+      await page.evaluate(() => window.bench.close());
+      await page.close();
+      return c;
+    })();
+    const rows = [];
+    const add = (engine, label, run, counts) => {
+      const tokens = sum(counts);
+      rows.push({ engine, how: label, ms: run.ms, sentences_per_s: r1((1000 * texts.length) / run.ms), tokens_per_s: r1((1000 * tokens) / run.ms), tokens, reference: run.outs.filter((o, i) => o === refBySrc.get(texts[i])).length });
+    };
+    add(bergamot.engine, "one call", bergamot.runs["one call"], bergamotCounts);
+    Object.entries(ours.runs).forEach(([label, run], i) => add(ours.engine, label, run, ours.counts[i]));
+    results.directions[dir] = { sentences: texts.length, rows };
+    results.adapter ??= ours.adapter;
+  }
+  for (const dir of documentMode ? [] : directions) {
     const lang = dir.slice(0, 2);
     const texts = sentences[lang].slice(0, limit);
     const refBySrc = new Map(reference[dir].map((r) => [r.src, r.out]));
@@ -215,6 +282,12 @@ try {
 }
 
 writeFileSync(outPath, JSON.stringify(results, null, 2) + "\n");
+if (documentMode) {
+  console.log(`${results.browser}; our adapter: ${results.adapter}`);
+  for (const [dir, { sentences: n, rows }] of Object.entries(results.directions))
+    for (const r of rows) console.log(`${dir}  ${r.engine.padEnd(42)} ${r.how.padEnd(14)} ${String(r.reference).padStart(3)}/${n} = ref  ${r.ms.toFixed(0).padStart(8)} ms  ${r.sentences_per_s.toFixed(1).padStart(7)} sentences/s  ${r.tokens_per_s.toFixed(1).padStart(8)} tokens/s`);
+  process.exit(0);
+}
 
 // --- table ----------------------------------------------------------------------------------------
 console.log(`${results.browser}; bergamot-translator ${bergamotVersion}; our adapter: ${results.adapter}`);

@@ -24,6 +24,15 @@ export async function translate(text) {
   return { out, ms: performance.now() - t };
 }
 
+/** Translates `texts` as one document (generateMany) with `batchSize` rows batched as
+ * `batching` says; returns { outs, ms }, the outputs in input order. */
+export async function translateMany(texts, batchSize, batching) {
+  const t = performance.now();
+  const outs = new Array(texts.length);
+  for await (const r of engine.generateMany(texts, { batchSize, batching })) outs[r.index] = r.text;
+  return { outs, ms: performance.now() - t };
+}
+
 /** Each output's length in the model's tokens (EOS included): decode steps, for tokens/s. */
 export function tokens(outputs) {
   return outputs.map((text) => engine.tokenize(text).length);
@@ -34,5 +43,5 @@ export function close() {
   engine = null;
 }
 
-window.bench = { load, translate, tokens, close, info: () => ({ userAgent: navigator.userAgent, hardwareConcurrency: navigator.hardwareConcurrency, webgpu: "gpu" in navigator }) };
+window.bench = { load, translate, translateMany, tokens, close, info: () => ({ userAgent: navigator.userAgent, hardwareConcurrency: navigator.hardwareConcurrency, webgpu: "gpu" in navigator }) };
 document.body.dataset.state = "ready";

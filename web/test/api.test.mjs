@@ -180,3 +180,57 @@ test("maxBufferBytes acts as a smaller adapter: weights split into row blocks ge
   assert.match(String(outcome.big), /option maxBufferBytes must be .*, found "big"$/);
   await page.close();
 });
+
+test("generateMany yields each input as it ends, as generate gives it alone; a break stops it; bad options throw", async () => {
+  const texts = expected("t5-tiny").cases.map((c) => c.text);
+  const page = await browser.context.newPage();
+  await page.goto(`${browser.site.url}/web/index.html`);
+  const outcome = await page.evaluate(async (texts) => {
+    const { default: init, Engine } = await import("/pkg/seq2seq_gpu.js");
+    await init();
+    const engine = await Engine.load("/tests/fixtures/t5-tiny/", { cache: false });
+    // Different lengths, a blank line, more inputs than rows. Few steps: SwiftShader is slow.
+    const inputs = [texts[0], "", `${texts[2]} ${texts[1]}`, texts[1], texts[3]];
+    const options = { maxNewTokens: 3 };
+    const alone = [];
+    for (const text of inputs) {
+      if (!text) {
+        alone.push([]);
+        continue;
+      }
+      const stream = engine.generate(text, options);
+      for await (const _ of stream);
+      alone.push(Array.from(stream.ids));
+    }
+    const stream = engine.generateMany(inputs, { ...options, batchSize: 2 });
+    const results = [];
+    for await (const result of stream) results.push({ index: result.index, ids: Array.from(result.ids), text: result.text });
+    let firstOfBroken = null;
+    for await (const result of engine.generateMany(inputs, { ...options, batchSize: 2 })) {
+      firstOfBroken = result.index;
+      break;
+    }
+    const errors = [];
+    for (const bad of [{ batchSize: 0 }, { splitSentences: "yes" }, { nonsense: 1 }]) {
+      try {
+        engine.generateMany(inputs, bad);
+        errors.push(null);
+      } catch (e) {
+        errors.push({ isError: e instanceof Error, message: e.message });
+      }
+    }
+    engine.dispose();
+    return { alone, results, batchSize: stream.batchSize, firstOfBroken, errors };
+  }, texts);
+  assert.equal(outcome.batchSize, 2);
+  const byIndex = [...outcome.results].sort((a, b) => a.index - b.index);
+  assert.deepEqual(byIndex.map((r) => r.index), [0, 1, 2, 3, 4]);
+  byIndex.forEach((r, i) => assert.deepEqual(r.ids, outcome.alone[i], `input ${i}`));
+  assert.equal(byIndex[1].text, "");
+  assert.ok(outcome.firstOfBroken !== null);
+  assert.match(outcome.errors[0]?.message ?? "", /batchSize must be a whole number/);
+  assert.match(outcome.errors[1]?.message ?? "", /splitSentences must be true or false/);
+  assert.match(outcome.errors[2]?.message ?? "", /unknown generate option "nonsense"/);
+  for (const error of outcome.errors) assert.ok(error.isError);
+  await page.close();
+});

@@ -52,3 +52,19 @@ test("both bundled directions translate as the reference engine", async () => {
     await page.close();
   }
 });
+
+test("paragraphs translate sentence by sentence through generateMany, joined with their spacing", async () => {
+  const [a, b, c] = [0, 1, 2].map((i) => reference.enpt[i]);
+  const page = await browser.context.newPage();
+  await page.goto(`${browser.site.url}/web/index.html`);
+  const results = await page.evaluate(async (paragraphs) => {
+    const { default: init, Engine } = await import("/pkg/seq2seq_gpu.js");
+    await init();
+    const engine = await Engine.load("/models/enpt/", { cache: false });
+    const out = [];
+    for await (const r of engine.generateMany(paragraphs, { splitSentences: true, batchSize: 4 })) out.push(r);
+    engine.dispose();
+    return out.sort((x, y) => x.index - y.index).map((r) => r.text);
+  }, [`${a.src} ${b.src}`, "", c.src]);
+  assert.deepEqual(results, [`${a.out} ${b.out}`, "", c.out]);
+});

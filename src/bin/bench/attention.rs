@@ -48,6 +48,7 @@ fn attention_rate(gpu: &Gpu, form: AttentionForm, keys: usize, splits: usize) ->
             from_step: false,
             kv_group: 1,
             row_table: None,
+            pages: None,
             split: (splits > 1).then_some(KeySplit {
                 splits,
                 records: &records,

@@ -6,12 +6,14 @@
 //! models instead; `--dispatches` only records each model's decode step, fused and not, and
 //! counts its dispatches; `--attention` times the decode attention kernel's variants
 //! (`attention`); `--decoding` compares greedy, sampling and beam-4 through the engine
-//! (`decoding`); `--write-model` and `--load-model` measure streamed loading of
+//! (`decoding`); `--document` translates the bundled models' reference sentences as one
+//! document at several batch sizes against one at a time (`document`); `--write-model` and `--load-model` measure streamed loading of
 //! real-shape files (`synthetic`).
 
 mod attention;
 mod decoding;
 mod dispatches;
+mod document;
 mod synthetic;
 mod translation;
 
@@ -437,6 +439,7 @@ fn main() -> std::process::ExitCode {
                 "--dispatches",
                 "--attention",
                 "--decoding",
+                "--document",
             ]
             .contains(a)
         })
@@ -444,7 +447,7 @@ fn main() -> std::process::ExitCode {
     let as_json = args.iter().any(|a| a == "--json");
     let result = if let Some(bad) = unknown.first() {
         Err(Error::InvalidArgument(format!(
-            "unknown option {bad} (use --quick, --json, --translation, --dispatches, --attention, --decoding, --run-ahead N)"
+            "unknown option {bad} (use --quick, --json, --translation, --dispatches, --attention, --decoding, --document, --run-ahead N)"
         )))
     } else if run_ahead == Some(None) {
         Err(Error::InvalidArgument(
@@ -464,6 +467,12 @@ fn main() -> std::process::ExitCode {
         })
     } else if args.iter().any(|a| a == "--attention") {
         attention::run(args.iter().any(|a| a == "--quick")).map(|lines| {
+            if as_json {
+                println!("{}", Value::Array(lines));
+            }
+        })
+    } else if args.iter().any(|a| a == "--document") {
+        document::run(args.iter().any(|a| a == "--quick")).map(|lines| {
             if as_json {
                 println!("{}", Value::Array(lines));
             }

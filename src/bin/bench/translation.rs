@@ -12,7 +12,7 @@ pub fn project_file(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-fn read_json(path: &str) -> Result<Value> {
+pub fn read_json(path: &str) -> Result<Value> {
     let file = project_file(path);
     let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
         path: file.clone(),
