@@ -181,6 +181,36 @@ fn continuous_batching_runs_fewer_steps_than_static_batches() {
     );
 }
 
+/// An input longer than the rows were made for does not wait behind the shorter ones that
+/// keep coming: the rows take nothing new until they can be rebuilt for it.
+#[test]
+fn a_long_input_among_short_ones_is_not_left_to_the_end() {
+    let dir = common::fixture::dir("t5-tiny");
+    let engine = common::load(&dir);
+    let long = "This License applies to any program or other work. ".repeat(6);
+    // The rows are made for the first 8 inputs read (4 B ahead); the long one comes later.
+    let mut inputs: Vec<String> = vec!["Yes.".into(); 10];
+    inputs.push(long);
+    let short = "Grant of Copyright License.".to_string();
+    inputs.extend(std::iter::repeat_n(short, 30));
+    let greedy = options(json!({ "max_new_tokens": 3 }));
+    let many = ManyOptions {
+        batch_size: Some(2),
+        split_sentences: false,
+        batching: Batching::Continuous,
+        cache_blocks: None,
+    };
+    let mut generation = engine
+        .generate_many(inputs.clone(), &greedy, &many)
+        .unwrap();
+    let mut order = Vec::new();
+    while let Some(finished) = pollster::block_on(generation.next()) {
+        order.push(finished.unwrap().index);
+    }
+    let at = order.iter().position(|&i| i == 10).unwrap();
+    assert!(at < 20, "the long input came out {at}th: {order:?}");
+}
+
 /// A pool too small for every row at once: rows that find it empty are preempted (their
 /// blocks go to older rows) and decoded again later, and every output is still what the
 /// input gives alone.
@@ -387,6 +417,28 @@ fn a_bad_input_fails_alone_and_bad_options_are_refused() {
             &alone(&engine, &inputs[i], &options)
         );
     }
+    // An input whose longest output (3 x its 200 tokens) the model cannot place fails as it
+    // fails alone; the short ones, batched with it, do not.
+    let long = ["Yes.", &"word ".repeat(199), "Grant of Copyright License."].map(String::from);
+    let factor = self::options(json!({ "max_length_factor": 3.0, "max_new_tokens": 2000 }));
+    let alone_error = pollster::block_on(engine.generate(&long[1], &factor, |_| {}))
+        .unwrap_err()
+        .to_string();
+    let mut generation = engine
+        .generate_many(long.to_vec(), &factor, &ManyOptions::default())
+        .unwrap();
+    let mut outcomes = BTreeMap::new();
+    while let Some(finished) = pollster::block_on(generation.next()) {
+        let finished = finished.unwrap();
+        outcomes.insert(finished.index, finished.results);
+    }
+    assert_eq!(outcomes[&1].as_ref().unwrap_err().to_string(), alone_error);
+    for i in [0, 2] {
+        assert_eq!(
+            outcomes[&i].as_ref().unwrap(),
+            &alone(&engine, &long[i], &factor)
+        );
+    }
     let zero = ManyOptions {
         batch_size: Some(0),
         split_sentences: false,
@@ -401,6 +453,11 @@ fn a_bad_input_fails_alone_and_bad_options_are_refused() {
             .to_string()
     };
     assert!(refused(&options, &zero).contains("batch_size"));
+    let huge_pool = ManyOptions {
+        cache_blocks: Some(usize::MAX),
+        ..ManyOptions::default()
+    };
+    assert!(refused(&options, &huge_pool).contains("cache_blocks"));
     let several = ManyOptions {
         batch_size: None,
         split_sentences: true,

@@ -84,6 +84,9 @@ pub fn default_batch_size(engine: &Engine) -> usize {
     preferred.min(fits as usize).max(1)
 }
 
+/// The most blocks a paged cache pool takes (16 positions each).
+pub const MAX_CACHE_BLOCKS: usize = 1 << 24;
+
 /// A piece of an input generated as one row: the input, or one of its sentences.
 struct Unit {
     input: usize,
@@ -149,6 +152,14 @@ impl Engine {
             return Err(Error::invalid(
                 "split_sentences joins one sequence per sentence: num_return_sequences must be 1",
             ));
+        }
+        if many
+            .cache_blocks
+            .is_some_and(|b| b == 0 || b > MAX_CACHE_BLOCKS)
+        {
+            return Err(Error::invalid(format!(
+                "cache_blocks must be from 1 to {MAX_CACHE_BLOCKS}"
+            )));
         }
         let batch = match many.batch_size {
             Some(0) => return Err(Error::invalid("batch_size must be at least 1")),
@@ -302,7 +313,11 @@ impl<I: Iterator<Item = String>> ManyGeneration<I> {
             .map(|(i, _)| i)
             .collect();
         let free = rolling.room();
-        if free > 0 && !fitting.is_empty() {
+        // The oldest waiting input must not wait behind shorter ones for ever: while it
+        // does not fit the rows, they take nothing new and drain, to be rebuilt for it.
+        let oldest_fits =
+            (self.waiting.first()).is_none_or(|u| u.ids.len() <= rolling.source_len());
+        if free > 0 && !fitting.is_empty() && oldest_fits {
             let lengths: Vec<usize> = fitting.iter().map(|&i| self.waiting[i].ids.len()).collect();
             let chosen: Vec<usize> = (grouping::next_group(&lengths, free).into_iter())
                 .map(|g| fitting[g])
@@ -329,7 +344,9 @@ impl<I: Iterator<Item = String>> ManyGeneration<I> {
         for (tag, ids) in stepped.preempted {
             self.preempted += 1;
             if let Some((input, part)) = self.tags.remove(&tag) {
-                self.waiting.push(Unit { input, part, ids });
+                // Back in arrival order: the oldest waiting input comes first.
+                let at = (self.waiting).partition_point(|u| (u.input, u.part) < (input, part));
+                self.waiting.insert(at, Unit { input, part, ids });
             }
         }
         for (tag, ids) in stepped.ended {
@@ -382,7 +399,8 @@ impl<I: Iterator<Item = String>> ManyGeneration<I> {
                     continue;
                 }
                 let ids = (self.engine.encode(text, &self.options))
-                    .and_then(|ids| self.engine.prepared_input(&ids, self.config.truncation));
+                    .and_then(|ids| self.engine.prepared_input(&ids, self.config.truncation))
+                    .and_then(|ids| self.placeable(ids));
                 match ids {
                     Ok(ids) => self.waiting.push(Unit {
                         input: index,
@@ -399,6 +417,18 @@ impl<I: Iterator<Item = String>> ManyGeneration<I> {
                 self.waiting.retain(|unit| unit.input != index);
             }
             self.deliver();
+        }
+    }
+
+    /// An input whose longest output the model cannot place fails alone, as it would
+    /// alone, rather than the batch it would join.
+    fn placeable(&self, ids: Vec<u32>) -> Result<Vec<u32>> {
+        let positions = self.config.max_length_for(ids.len()).saturating_sub(1);
+        match self.engine.model().max_decoder_positions() {
+            Some(limit) if positions > limit => Err(Error::invalid(format!(
+                "{positions} decoder positions requested; this model places at most {limit} (max_position_embeddings)"
+            ))),
+            _ => Ok(ids),
         }
     }
 

@@ -83,7 +83,9 @@ impl Continuous {
         source_len: usize,
         pool_blocks: Option<usize>,
     ) -> Result<Continuous> {
-        let capacity = config.max_length_for(source_len).saturating_sub(1).max(1);
+        // Inputs whose longest output the model cannot place are refused before they come.
+        let limit = model.max_decoder_positions().unwrap_or(usize::MAX);
+        let capacity = (config.max_length_for(source_len).saturating_sub(1)).clamp(1, limit.max(1));
         let row_blocks = capacity.div_ceil(BLOCK_ROWS);
         let pool_blocks = pool_blocks
             .unwrap_or(rows * row_blocks.div_ceil(2))

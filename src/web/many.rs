@@ -58,6 +58,8 @@ type Inputs = std::vec::IntoIter<String>;
 struct ManyState {
     generation: Option<ManyGeneration<Inputs>>,
     busy: bool,
+    /// return() was called: a next() in flight drops the generation when it comes back.
+    stopped: bool,
 }
 
 /// The results of `generateMany`, as an async iterator.
@@ -75,6 +77,7 @@ impl ManyStream {
             state: Rc::new(RefCell::new(ManyState {
                 generation: Some(generation),
                 busy: false,
+                stopped: false,
             })),
             signal,
         }
@@ -136,7 +139,9 @@ impl ManyStream {
             s.busy = false;
             match finished {
                 Some(Ok(finished)) => {
-                    s.generation = Some(generation);
+                    if !s.stopped {
+                        s.generation = Some(generation);
+                    }
                     Ok(iterator_result(result_object(&finished), false))
                 }
                 Some(Err(e)) => Err(js_error(e).into()),
@@ -152,7 +157,9 @@ impl ManyStream {
         unchecked_return_type = "Promise<IteratorResult<ManyResult, undefined>>"
     )]
     pub fn finish(&self) -> Promise {
-        self.state.borrow_mut().generation.take();
+        let mut state = self.state.borrow_mut();
+        state.stopped = true;
+        state.generation.take();
         Promise::resolve(&iterator_result(JsValue::UNDEFINED, true))
     }
 }
