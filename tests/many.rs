@@ -12,44 +12,8 @@ use std::path::PathBuf;
 use seq2seq_gpu::{Batching, Engine, Generated, GenerationOptions, ManyOptions};
 use serde_json::{Value, json};
 
-const FAMILIES: [&str; 6] = [
-    "t5-tiny",
-    "flan-t5-tiny",
-    "bart-tiny",
-    "marian-tiny",
-    "mbart-tiny",
-    "m2m100-tiny",
-];
-
 fn options(value: Value) -> GenerationOptions {
     GenerationOptions::from_json(value.as_object().unwrap(), "test").unwrap()
-}
-
-/// Each input's results by index, checking that every index arrives exactly once.
-fn generate_many(
-    engine: &Engine,
-    inputs: &[String],
-    options: &GenerationOptions,
-    many: &ManyOptions,
-) -> Vec<Vec<Generated>> {
-    let mut generation = engine
-        .generate_many(inputs.to_vec(), options, many)
-        .unwrap();
-    let mut results = BTreeMap::new();
-    while let Some(finished) = pollster::block_on(generation.next()) {
-        let finished = finished.unwrap();
-        let results_of = finished.results.unwrap();
-        assert!(
-            results.insert(finished.index, results_of).is_none(),
-            "input {} delivered twice",
-            finished.index
-        );
-    }
-    assert_eq!(
-        results.keys().copied().collect::<Vec<_>>(),
-        (0..inputs.len()).collect::<Vec<_>>()
-    );
-    results.into_values().collect()
 }
 
 fn alone(engine: &Engine, text: &str, options: &GenerationOptions) -> Vec<Generated> {
@@ -81,7 +45,7 @@ fn assert_each_as_alone(
     many: &ManyOptions,
     what: &str,
 ) {
-    let results = generate_many(engine, inputs, options, many);
+    let results = common::generate_many(engine, inputs, options, many);
     for (text, got) in inputs.iter().zip(&results) {
         if text.trim().is_empty() {
             assert_eq!(got.len(), 1, "{what}: blank input");
@@ -95,7 +59,10 @@ fn assert_each_as_alone(
 /// Greedy and beam search, in batches of 3 (fewer rows than inputs), on every family.
 #[test]
 fn every_family_generates_each_input_as_it_does_alone() {
-    let mut dirs: Vec<PathBuf> = FAMILIES.iter().map(|f| common::fixture::dir(f)).collect();
+    let mut dirs: Vec<PathBuf> = common::fixture::FAMILIES
+        .iter()
+        .map(|f| common::fixture::dir(f))
+        .collect();
     dirs.push(common::fixture::dir(&common::fixture::hub("t5gemma")));
     for dir in dirs {
         let engine = common::load(&dir);
@@ -315,7 +282,7 @@ fn rows_rebuilt_for_longer_inputs_on_recycled_buffers_translate_as_alone() {
         batching: Batching::Continuous,
         cache_blocks: None,
     };
-    let results = generate_many(&engine, &sources, &GenerationOptions::default(), &many);
+    let results = common::generate_many(&engine, &sources, &GenerationOptions::default(), &many);
     for ((src, out), got) in chosen.iter().zip(&results) {
         assert_eq!(&got[0].text, out, "{src}");
     }
@@ -346,7 +313,8 @@ fn the_bundled_model_translates_a_document_as_the_reference_engine_does_sentence
             batching,
             cache_blocks: None,
         };
-        let results = generate_many(&engine, &sources, &GenerationOptions::default(), &many);
+        let results =
+            common::generate_many(&engine, &sources, &GenerationOptions::default(), &many);
         for (case, got) in cases.iter().zip(&results) {
             let what = format!("{batching:?}: {}", case["src"]);
             assert_eq!(got[0].text, case["out"].as_str().unwrap(), "{what}");
@@ -373,7 +341,7 @@ fn split_paragraphs_join_the_sentences_translated_alone() {
         cache_blocks: None,
     };
     let options = GenerationOptions::default();
-    let results = generate_many(&engine, &paragraphs, &options, &many);
+    let results = common::generate_many(&engine, &paragraphs, &options, &many);
     let one = |s: &str| alone(&engine, s, &options)[0].text.clone();
     let expected = [
         format!(

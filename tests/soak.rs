@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use seq2seq_gpu::{Batching, Engine, Generated, GenerationOptions, ManyOptions};
+use seq2seq_gpu::{Batching, Engine, GenerationOptions, ManyOptions};
 
 /// Held by each test: the counters see every device of the process.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -105,7 +104,7 @@ fn five_hundred_inputs_and_a_cancelled_run_leave_memory_flat() {
         batching: Batching::Auto,
         cache_blocks: None,
     };
-    let first = generate_many(&engine, &inputs, &options, &many);
+    let first = common::generate_many(&engine, &inputs, &options, &many);
     let settled = footprint(&engine);
     assert!(settled.1 > 0, "wgpu's counters are off: {settled:?}");
 
@@ -123,30 +122,7 @@ fn five_hundred_inputs_and_a_cancelled_run_leave_memory_flat() {
     }
     assert_eq!(footprint(&engine), settled, "after a cancelled run");
 
-    let second = generate_many(&engine, &inputs, &options, &many);
+    let second = common::generate_many(&engine, &inputs, &options, &many);
     assert_eq!(second, first);
     assert_eq!(footprint(&engine), settled, "after 500 more inputs");
-}
-
-/// Each input's results by index (every input once).
-fn generate_many(
-    engine: &Engine,
-    inputs: &[String],
-    options: &GenerationOptions,
-    many: &ManyOptions,
-) -> Vec<Vec<Generated>> {
-    let mut generation = engine
-        .generate_many(inputs.to_vec(), options, many)
-        .unwrap();
-    let mut results = BTreeMap::new();
-    while let Some(finished) = pollster::block_on(generation.next()) {
-        let finished = finished.unwrap();
-        assert!(
-            results
-                .insert(finished.index, finished.results.unwrap())
-                .is_none()
-        );
-    }
-    assert_eq!(results.len(), inputs.len());
-    results.into_values().collect()
 }

@@ -2,14 +2,12 @@
 //! `{ index, text, ids, sequences }` objects in the order the inputs end (see
 //! [`crate::document`]). A bad input gives `{ index, error }` and the others go on.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use js_sys::{Object, Promise};
 use wasm_bindgen::prelude::*;
 
 use super::js::{field, set};
-use super::{abort_error, ids_array, iterator_result, js_error};
+use super::lent::Lent;
+use super::{ids_array, iterator_result, js_error};
 use crate::document::{Batching, Finished, ManyGeneration, ManyOptions};
 
 /// Keys of `generateMany`'s options that are not generation settings.
@@ -55,18 +53,10 @@ pub fn many_options(options: &JsValue) -> Result<ManyOptions, JsError> {
 
 type Inputs = std::vec::IntoIter<String>;
 
-struct ManyState {
-    generation: Option<ManyGeneration<Inputs>>,
-    busy: bool,
-    /// return() was called: a next() in flight drops the generation when it comes back.
-    stopped: bool,
-}
-
 /// The results of `generateMany`, as an async iterator.
 #[wasm_bindgen]
 pub struct ManyStream {
-    state: Rc<RefCell<ManyState>>,
-    signal: Option<web_sys::AbortSignal>,
+    generation: Lent<ManyGeneration<Inputs>>,
     batch_size: usize,
 }
 
@@ -74,12 +64,7 @@ impl ManyStream {
     pub fn new(generation: ManyGeneration<Inputs>, signal: Option<web_sys::AbortSignal>) -> Self {
         ManyStream {
             batch_size: generation.batch_size(),
-            state: Rc::new(RefCell::new(ManyState {
-                generation: Some(generation),
-                busy: false,
-                stopped: false,
-            })),
-            signal,
+            generation: Lent::new(generation, signal),
         }
     }
 }
@@ -112,40 +97,24 @@ impl ManyStream {
     /// The next input to end: resolves to `{ value, done }`.
     #[wasm_bindgen(unchecked_return_type = "Promise<IteratorResult<ManyResult, undefined>>")]
     pub fn next(&self) -> Promise {
-        let state = self.state.clone();
-        let signal = self.signal.clone();
+        let lent = self.generation.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let mut generation = {
-                let mut s = state.borrow_mut();
-                if s.busy {
-                    return Err(
-                        js_error("next() was called before the previous call finished").into(),
-                    );
-                }
-                match s.generation.take() {
-                    Some(generation) => {
-                        s.busy = true;
-                        generation
-                    }
-                    None => return Ok(iterator_result(JsValue::UNDEFINED, true)),
-                }
+            let Some(mut generation) = lent.take()? else {
+                return Ok(iterator_result(JsValue::UNDEFINED, true));
             };
-            if signal.as_ref().is_some_and(|s| s.aborted()) {
-                state.borrow_mut().busy = false;
-                return Err(abort_error());
-            }
-            let finished = generation.next().await;
-            let mut s = state.borrow_mut();
-            s.busy = false;
-            match finished {
+            match generation.next().await {
                 Some(Ok(finished)) => {
-                    if !s.stopped {
-                        s.generation = Some(generation);
-                    }
+                    lent.give_back(Some(generation));
                     Ok(iterator_result(result_object(&finished), false))
                 }
-                Some(Err(e)) => Err(js_error(e).into()),
-                None => Ok(iterator_result(JsValue::UNDEFINED, true)),
+                Some(Err(e)) => {
+                    lent.give_back(None);
+                    Err(js_error(e).into())
+                }
+                None => {
+                    lent.give_back(None);
+                    Ok(iterator_result(JsValue::UNDEFINED, true))
+                }
             }
         })
     }
@@ -157,9 +126,7 @@ impl ManyStream {
         unchecked_return_type = "Promise<IteratorResult<ManyResult, undefined>>"
     )]
     pub fn finish(&self) -> Promise {
-        let mut state = self.state.borrow_mut();
-        state.stopped = true;
-        state.generation.take();
+        self.generation.stop();
         Promise::resolve(&iterator_result(JsValue::UNDEFINED, true))
     }
 }

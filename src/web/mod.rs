@@ -10,6 +10,7 @@
 //! Every failure reaches JS as an `Error` with a message; nothing here panics.
 
 mod js;
+mod lent;
 mod many;
 mod options;
 mod picked;
@@ -28,6 +29,7 @@ use crate::generate::{Generated, Generation};
 use crate::gpu::{GpuOptions, MIN_BUFFER_BYTES};
 use crate::model::WeightFormat;
 use js::{field, function_field, set};
+use lent::Lent;
 use picked::PickedFiles;
 use sources::{LoadedFile, Progress, UrlSource};
 
@@ -230,12 +232,8 @@ impl JsEngine {
             });
         }
         let stream = TextStream {
-            state: Rc::new(RefCell::new(StreamState {
-                generation: Some(generation),
-                busy: false,
-                results: Vec::new(),
-            })),
-            signal,
+            generation: Lent::new(generation, signal),
+            results: Rc::default(),
         };
         Ok(async_iterable(stream))
     }
@@ -285,19 +283,12 @@ fn abort_signal(options: &JsValue) -> Result<Option<web_sys::AbortSignal>, JsErr
     }
 }
 
-struct StreamState {
-    generation: Option<Generation>,
-    /// A next() is in flight (the generation is out of the cell meanwhile).
-    busy: bool,
-    /// Every returned sequence once finished (the best first).
-    results: Vec<Generated>,
-}
-
 /// The pieces of one generation, as an async iterator.
 #[wasm_bindgen]
 pub struct TextStream {
-    state: Rc<RefCell<StreamState>>,
-    signal: Option<web_sys::AbortSignal>,
+    generation: Lent<Generation>,
+    /// Every returned sequence once finished (the best first).
+    results: Rc<RefCell<Vec<Generated>>>,
 }
 
 fn ids_array(ids: &[u32]) -> JsValue {
@@ -325,39 +316,24 @@ impl TextStream {
     /// The next text piece: resolves to `{ value, done }`.
     #[wasm_bindgen(unchecked_return_type = "Promise<IteratorResult<string, undefined>>")]
     pub fn next(&self) -> Promise {
-        let state = self.state.clone();
-        let signal = self.signal.clone();
+        let lent = self.generation.clone();
+        let results = self.results.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let mut generation = {
-                let mut s = state.borrow_mut();
-                if s.busy {
-                    return Err(
-                        js_error("next() was called before the previous call finished").into(),
-                    );
-                }
-                match s.generation.take() {
-                    Some(generation) => {
-                        s.busy = true;
-                        generation
-                    }
-                    None => return Ok(iterator_result(JsValue::UNDEFINED, true)),
-                }
+            let Some(mut generation) = lent.take()? else {
+                return Ok(iterator_result(JsValue::UNDEFINED, true));
             };
-            if signal.as_ref().is_some_and(|s| s.aborted()) {
-                state.borrow_mut().busy = false;
-                return Err(abort_error());
-            }
-            let piece = generation.next_piece().await;
-            let mut s = state.borrow_mut();
-            s.busy = false;
-            match piece {
+            match generation.next_piece().await {
                 Some(Ok(text)) => {
-                    s.generation = Some(generation);
+                    lent.give_back(Some(generation));
                     Ok(iterator_result(JsValue::from_str(&text), false))
                 }
-                Some(Err(e)) => Err(js_error(e).into()),
+                Some(Err(e)) => {
+                    lent.give_back(None);
+                    Err(js_error(e).into())
+                }
                 None => {
-                    s.results = generation.results().to_vec();
+                    *results.borrow_mut() = generation.results().to_vec();
+                    lent.give_back(None);
                     Ok(iterator_result(JsValue::UNDEFINED, true))
                 }
             }
@@ -372,14 +348,14 @@ impl TextStream {
     )]
     pub fn finish(&self) -> Promise {
         // Dropping the generation gives its GPU buffers back.
-        self.state.borrow_mut().generation.take();
+        self.generation.stop();
         Promise::resolve(&iterator_result(JsValue::UNDEFINED, true))
     }
 
     /// The whole decoder sequence (decoder start token first), once the stream has ended.
     #[wasm_bindgen(getter, unchecked_return_type = "number[] | undefined")]
     pub fn ids(&self) -> JsValue {
-        match self.state.borrow().results.first() {
+        match self.results.borrow().first() {
             Some(r) => ids_array(&r.ids),
             None => JsValue::UNDEFINED,
         }
@@ -388,7 +364,7 @@ impl TextStream {
     /// The generated text, once the stream has ended.
     #[wasm_bindgen(getter, unchecked_return_type = "string | undefined")]
     pub fn text(&self) -> JsValue {
-        match self.state.borrow().results.first() {
+        match self.results.borrow().first() {
             Some(r) => JsValue::from_str(&r.text),
             None => JsValue::UNDEFINED,
         }
@@ -397,12 +373,11 @@ impl TextStream {
     /// Every returned sequence (numReturnSequences of them), once the stream has ended.
     #[wasm_bindgen(getter, unchecked_return_type = "number[][] | undefined")]
     pub fn sequences(&self) -> JsValue {
-        let state = self.state.borrow();
-        if state.results.is_empty() {
+        let results = self.results.borrow();
+        if results.is_empty() {
             return JsValue::UNDEFINED;
         }
-        state
-            .results
+        results
             .iter()
             .map(|r| ids_array(&r.ids))
             .collect::<js_sys::Array>()

@@ -136,3 +136,30 @@ pub fn teacher_forced_logits(
     decoder.set_ids(decoder_ids).unwrap();
     pollster::block_on(decoder.step_logits(0)).unwrap()
 }
+
+/// Each input's results by index, checking that every index arrives exactly once.
+pub fn generate_many(
+    engine: &Engine,
+    inputs: &[String],
+    options: &seq2seq_gpu::GenerationOptions,
+    many: &seq2seq_gpu::ManyOptions,
+) -> Vec<Vec<seq2seq_gpu::Generated>> {
+    let mut generation = engine
+        .generate_many(inputs.to_vec(), options, many)
+        .unwrap();
+    let mut results = std::collections::BTreeMap::new();
+    while let Some(finished) = pollster::block_on(generation.next()) {
+        let finished = finished.unwrap();
+        let results_of = finished.results.unwrap();
+        assert!(
+            results.insert(finished.index, results_of).is_none(),
+            "input {} delivered twice",
+            finished.index
+        );
+    }
+    assert_eq!(
+        results.keys().copied().collect::<Vec<_>>(),
+        (0..inputs.len()).collect::<Vec<_>>()
+    );
+    results.into_values().collect()
+}
